@@ -1,0 +1,133 @@
+// Table-driven tests of the shared building blocks: diagnostics, JSON, logging, Result.
+#include <gtest/gtest.h>
+
+#include "common/diagnostic.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/result.h"
+
+namespace xb {
+namespace {
+
+TEST(Diagnostic, TextHasLocationCodeKeyAndHint) {
+    Diagnostic d{"XB1203", Severity::Error, {"conf/x.yaml", 12, 7}, "xbypass.interfaces[0].cpu-redirect",
+                 "CPU 9 is not online", "use CPUs listed in /sys/devices/system/cpu/online"};
+    EXPECT_EQ(d.to_text(),
+              "conf/x.yaml:12:7: error[XB1203]: CPU 9 is not online (key: xbypass.interfaces[0].cpu-redirect)\n"
+              "  hint: use CPUs listed in /sys/devices/system/cpu/online\n");
+}
+
+TEST(Diagnostic, TextWithoutLocationOrHint) {
+    Diagnostic d{"XB2001", Severity::Warning, {}, "", "netdev family missing", ""};
+    EXPECT_EQ(d.to_text(), "warning[XB2001]: netdev family missing\n");
+    Diagnostic f{"XB0002", Severity::Info, {"f.yaml", 0, 0}, "", "m", ""};
+    EXPECT_EQ(f.to_text(), "f.yaml: info[XB0002]: m\n");
+}
+
+TEST(Diagnostic, JsonEscapesAndOmitsEmptyFields) {
+    Diagnostic d{"XB1001", Severity::Error, {"a\"b.yaml", 3, 1}, "k", "bad\nvalue", ""};
+    EXPECT_EQ(d.to_json(),
+              R"({"code":"XB1001","severity":"error","file":"a\"b.yaml","line":3,"column":1,"key":"k","message":"bad\nvalue"})");
+}
+
+TEST(Diagnostics, SortsByLocationWithUnlocatedLast) {
+    Diagnostics ds;
+    ds.warning("XB3", "no location");
+    ds.error("XB2", "second", "", {"f", 10, 2});
+    ds.error("XB1", "first", "", {"f", 2, 9});
+    ds.error("XB4", "same line later column", "", {"f", 10, 5});
+    ds.sort_by_location();
+    std::vector<std::string> order;
+    for (const auto& d : ds) order.push_back(d.code);
+    EXPECT_EQ(order, (std::vector<std::string>{"XB1", "XB2", "XB4", "XB3"}));
+    EXPECT_TRUE(ds.has_errors());
+    EXPECT_EQ(ds.count(Severity::Warning), 1u);
+    EXPECT_TRUE(ds.contains("XB4"));
+    EXPECT_FALSE(ds.contains("XB9"));
+}
+
+TEST(Diagnostics, WarningsAloneAreNotErrors) {
+    Diagnostics ds;
+    ds.warning("XB1", "w");
+    ds.info("XB2", "i");
+    EXPECT_FALSE(ds.has_errors());
+    EXPECT_EQ(ds.to_json().front(), '[');
+}
+
+struct EscapeCase {
+    std::string in, out;
+};
+class JsonEscape : public ::testing::TestWithParam<EscapeCase> {};
+TEST_P(JsonEscape, Escapes) {
+    std::string out;
+    json_escape(out, GetParam().in);
+    EXPECT_EQ(out, GetParam().out);
+}
+INSTANTIATE_TEST_SUITE_P(Table, JsonEscape,
+                         ::testing::Values(EscapeCase{"plain", "\"plain\""}, EscapeCase{"q\"", "\"q\\\"\""},
+                                           EscapeCase{"back\\", "\"back\\\\\""}, EscapeCase{"\t\r\n", "\"\\t\\r\\n\""},
+                                           EscapeCase{std::string("\x01\x7f", 2), "\"\\u0001\\u007f\""},
+                                           EscapeCase{"ünï", "\"ünï\""}));
+
+TEST(JsonWriter, NestedContainersGetCommas) {
+    JsonWriter w;
+    w.begin_object().field("a", 1).key("b").begin_array().value(true).null().value("x").end_array();
+    w.key("c").begin_object().field("d", uint64_t{18446744073709551615ull}).end_object().end_object();
+    EXPECT_EQ(w.str(), R"({"a":1,"b":[true,null,"x"],"c":{"d":18446744073709551615}})");
+}
+
+TEST(Log, ParsesLevelsCaseInsensitively) {
+    LogLevel l{};
+    EXPECT_TRUE(parse_log_level("Debug", &l));
+    EXPECT_EQ(l, LogLevel::Debug);
+    EXPECT_TRUE(parse_log_level("notice", &l));
+    EXPECT_EQ(l, LogLevel::Notice);
+    EXPECT_TRUE(parse_log_level("CONFIG", &l));
+    EXPECT_EQ(l, LogLevel::Config);
+    EXPECT_FALSE(parse_log_level("verbose", &l));
+    EXPECT_FALSE(parse_log_level("", &l));
+}
+
+TEST(Log, SuricataTextFormat) {
+    auto& lg = Logger::instance();
+    lg.set_json(false);
+    std::string line = lg.format(LogLevel::Warning, "probe", "veth0: no ndo-xmit");
+    // "22/11/2026 -- 04:15:18 - <Warning> - [probe] veth0: no ndo-xmit"
+    ASSERT_GE(line.size(), 22u);
+    EXPECT_EQ(line.substr(10, 4), " -- ");
+    EXPECT_NE(line.find(" - <Warning> - [probe] veth0: no ndo-xmit"), std::string::npos) << line;
+}
+
+TEST(Log, JsonLinesFormat) {
+    auto& lg = Logger::instance();
+    lg.set_json(true);
+    std::string line = lg.format(LogLevel::Info, "plan", "say \"hi\"");
+    lg.set_json(false);
+    EXPECT_EQ(line.front(), '{');
+    EXPECT_NE(line.find(R"("log_level":"Info","module":"plan","message":"say \"hi\"")"), std::string::npos) << line;
+}
+
+TEST(Log, LevelFilters) {
+    auto& lg = Logger::instance();
+    lg.set_level(LogLevel::Notice);
+    EXPECT_TRUE(lg.enabled(LogLevel::Error));
+    EXPECT_TRUE(lg.enabled(LogLevel::Notice));
+    EXPECT_FALSE(lg.enabled(LogLevel::Info));
+}
+
+TEST(Result, CarriesValueOrError) {
+    Result<int> ok = 5;
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(*ok, 5);
+    Result<int> bad = Error::from_errno(-ENOENT, "open x");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, ENOENT);
+    EXPECT_EQ(bad.error().message, "open x: No such file or directory");
+    Status st;
+    EXPECT_TRUE(st);
+    Status st2 = Error{EINVAL, "nope"};
+    EXPECT_FALSE(st2);
+}
+
+}  // namespace
+}  // namespace xb
