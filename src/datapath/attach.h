@@ -1,0 +1,135 @@
+// Attaching programs to interfaces so that we only ever detach what we attached.
+//  - XDP: through a BPF link when the kernel has XDP links (a crash or SIGKILL closes the link and
+//    detaches us, never someone else); otherwise netlink with XDP_FLAGS_UPDATE_IF_NOEXIST, and detach
+//    with XDP_FLAGS_REPLACE against our own program fd.
+//  - tc: a cls_bpf filter on clsact with our own handle and priority; the clsact qdisc is removed
+//    only if we created it and no other filter uses it.
+// Every attachment verifies itself against what the kernel reports, by program id.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/owners.h"
+#include "common/result.h"
+
+namespace xb::datapath {
+
+enum class XdpMode { Native, Generic, Offload };
+std::string_view xdp_mode_name(XdpMode m);  // "native", "generic", "offload"
+
+enum class AttachMethod { BpfLink, Netlink };
+std::string_view attach_method_name(AttachMethod m);  // "bpf-link", "netlink"
+
+// What is attached to an interface now, per mode (0 = nothing).
+struct XdpState {
+    uint32_t native_prog_id = 0;
+    uint32_t generic_prog_id = 0;
+    uint32_t offload_prog_id = 0;
+    uint32_t prog_id(XdpMode m) const;
+    bool any() const { return native_prog_id || generic_prog_id || offload_prog_id; }
+};
+Result<XdpState> query_xdp(int ifindex);
+
+// Program id of a program fd.
+Result<uint32_t> prog_id_of(int prog_fd);
+
+// The program another tool has on the interface, to be replaced (coexist: replace).
+struct ReplaceTarget {
+    uint32_t prog_id = 0;
+    XdpMode mode = XdpMode::Native;
+    uint32_t link_id = 0;  // non-zero when it is held by a BPF link (force-detached with BPF_LINK_DETACH)
+};
+
+class XdpAttachment {
+public:
+    // Attaches prog_fd in the given mode. With `replace`, first removes that program (and only if it
+    // is still the one attached), then attaches ours; if ours then fails, the replaced program is put
+    // back through netlink so that what was running is never lost.
+    static Result<XdpAttachment> attach(int ifindex, int prog_fd, XdpMode mode,
+                                        const ReplaceTarget* replace = nullptr, bool allow_netlink = true);
+    XdpAttachment(XdpAttachment&& o) noexcept;
+    XdpAttachment& operator=(XdpAttachment&& o) noexcept;
+    ~XdpAttachment() { (void)detach(); }
+
+    // The kernel reports our program id in our mode on our interface.
+    Status verify() const;
+    // Idempotent; removes our program only.
+    Status detach();
+
+    int ifindex() const { return ifindex_; }
+    XdpMode mode() const { return mode_; }
+    AttachMethod method() const { return method_; }
+    uint32_t prog_id() const { return prog_id_; }
+    bool attached() const { return attached_; }
+    // Keep the attachment alive past this process (for pinned programs): the link is pinned at path.
+    Status pin_link(const std::string& path);
+
+private:
+    XdpAttachment() = default;
+    int ifindex_ = 0;
+    XdpMode mode_ = XdpMode::Native;
+    AttachMethod method_ = AttachMethod::BpfLink;
+    uint32_t prog_id_ = 0;
+    UniqueFd link_fd_;  // BpfLink method
+    UniqueFd prog_fd_;  // dup of our program (Netlink method: needed to detach only ours)
+    bool attached_ = false;
+};
+
+enum class TcDirection { Ingress, Egress };
+
+// Our tc filter identity: priority and handle chosen to be ours (documented in doc/datapath.md).
+inline constexpr uint32_t kTcHandle = 0x5842;    // "XB"
+inline constexpr uint32_t kTcPriority = 0x5842;
+
+class TcAttachment {
+public:
+    static Result<TcAttachment> attach(int ifindex, int prog_fd, TcDirection dir, uint32_t handle = kTcHandle,
+                                       uint32_t priority = kTcPriority);
+    TcAttachment(TcAttachment&& o) noexcept;
+    TcAttachment& operator=(TcAttachment&& o) noexcept;
+    ~TcAttachment() { (void)detach(); }
+
+    Status verify() const;
+    Status detach();
+    bool created_clsact() const { return created_clsact_; }
+    uint32_t prog_id() const { return prog_id_; }
+    int ifindex() const { return ifindex_; }
+    bool attached() const { return attached_; }
+
+private:
+    TcAttachment() = default;
+    int ifindex_ = 0;
+    TcDirection dir_ = TcDirection::Ingress;
+    uint32_t handle_ = 0, priority_ = 0, prog_id_ = 0;
+    bool created_clsact_ = false;
+    bool attached_ = false;
+};
+
+// Number of tc filters (any kind) on the clsact ingress and egress hooks of an interface.
+Result<size_t> count_clsact_filters(int ifindex);
+
+// All-or-nothing: attachments are kept in order; destroying the set (or rollback()) detaches them
+// in reverse. A caller that has attached everything calls nothing special: the set lives as long as
+// the datapath runs.
+class AttachmentSet {
+public:
+    AttachmentSet() = default;
+    AttachmentSet(AttachmentSet&&) noexcept = default;
+    AttachmentSet& operator=(AttachmentSet&&) noexcept = default;
+    ~AttachmentSet() { rollback(); }
+
+    void add(XdpAttachment a) { items_.emplace_back(std::move(a)); }
+    void add(TcAttachment a) { items_.emplace_back(std::move(a)); }
+    // Verifies every attachment; the first failure is returned.
+    Status verify_all() const;
+    void rollback();
+    size_t size() const { return items_.size(); }
+
+private:
+    std::vector<std::variant<XdpAttachment, TcAttachment>> items_;
+};
+
+}  // namespace xb::datapath

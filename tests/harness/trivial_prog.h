@@ -1,0 +1,16 @@
+// Trivial BPF programs for kernel tests that need "some program" (a foreign tool's XDP program, a
+// tc filter of another tool): loaded from two instructions, named so probes can report them.
+#pragma once
+
+#include <string>
+
+#include "common/owners.h"
+
+namespace xb::test {
+
+// An XDP program that returns `action` (XDP_PASS by default). Throws on failure.
+UniqueFd load_trivial_xdp(const std::string& name, int action = 2 /* XDP_PASS */);
+// A sched_cls program that returns `action` (TC_ACT_OK by default). Throws on failure.
+UniqueFd load_trivial_tc(const std::string& name, int action = 0 /* TC_ACT_OK */);
+
+}  // namespace xb::test

@@ -1,0 +1,335 @@
+// Attach, verify, detach and roll back against the real kernel, in namespaces made by the harness.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/netns.h"
+#include "datapath/attach.h"
+#include "harness/sandbox.h"
+#include "harness/trivial_prog.h"
+
+namespace xb::datapath {
+namespace {
+
+using test::Sandbox;
+
+int ifindex_here(const char* dev) { return static_cast<int>(if_nametoindex(dev)); }
+
+XdpState state_of(const char* dev) {
+    auto st = query_xdp(ifindex_here(dev));
+    EXPECT_TRUE(st) << (st ? "" : st.error().message);
+    return st ? *st : XdpState{};
+}
+
+// A namespace with a veth pair (v0 here, v1 in a peer namespace) and an ifb, all up.
+struct Net {
+    Sandbox sb;
+    std::string ns, peer;
+    Net() {
+        ns = sb.add_netns("att");
+        peer = sb.add_netns("peer");
+        sb.add_veth(ns, "v0", peer, "v1");
+        sb.add_ifb(ns, "ifb0");
+        sb.link_up(ns, "v0");
+        sb.link_up(peer, "v1");
+        sb.link_up(ns, "ifb0");
+    }
+};
+
+TEST(XdpAttach, NativeLinkOnVethVerifiesAndDetaches) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        auto prog = test::load_trivial_xdp("xb_test_ours");
+        {
+            auto a = XdpAttachment::attach(ifindex_here("v0"), prog.get(), XdpMode::Native);
+            ASSERT_TRUE(a) << a.error().message;
+            EXPECT_EQ(a->method(), AttachMethod::BpfLink);
+            EXPECT_TRUE(a->verify()) << a->verify().error().message;
+            EXPECT_EQ(state_of("v0").native_prog_id, a->prog_id());
+            EXPECT_EQ(state_of("v0").generic_prog_id, 0u);
+        }
+        EXPECT_FALSE(state_of("v0").any()) << "destroying the attachment must detach";
+    });
+}
+
+TEST(XdpAttach, GenericWorksOnIfbNativeIsRefusedWithCause) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        auto prog = test::load_trivial_xdp("xb_test_ours");
+        auto native = XdpAttachment::attach(ifindex_here("ifb0"), prog.get(), XdpMode::Native);
+        ASSERT_FALSE(native);
+        EXPECT_EQ(native.error().code, EOPNOTSUPP) << native.error().message;
+        EXPECT_NE(native.error().message.find("does not support XDP in native mode"), std::string::npos)
+            << native.error().message;
+        EXPECT_FALSE(state_of("ifb0").any());
+        auto generic = XdpAttachment::attach(ifindex_here("ifb0"), prog.get(), XdpMode::Generic);
+        ASSERT_TRUE(generic) << generic.error().message;
+        EXPECT_TRUE(generic->verify());
+        EXPECT_EQ(state_of("ifb0").generic_prog_id, generic->prog_id());
+    });
+}
+
+TEST(XdpAttach, ForeignNetlinkProgramIsNeverOverwritten) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        auto foreign = test::load_trivial_xdp("other_tool");
+        ASSERT_EQ(bpf_xdp_attach(ifindex_here("v0"), foreign.get(), XDP_FLAGS_DRV_MODE, nullptr), 0);
+        uint32_t foreign_id = state_of("v0").native_prog_id;
+        ASSERT_NE(foreign_id, 0u);
+        auto ours = test::load_trivial_xdp("xb_test_ours");
+        for (XdpMode m : {XdpMode::Native, XdpMode::Generic}) {
+            auto a = XdpAttachment::attach(ifindex_here("v0"), ours.get(), m);
+            ASSERT_FALSE(a) << "attached over a foreign program in " << xdp_mode_name(m) << " mode";
+            EXPECT_NE(a.error().message.find("another XDP program"), std::string::npos) << a.error().message;
+            EXPECT_EQ(state_of("v0").native_prog_id, foreign_id);
+        }
+        (void)bpf_xdp_detach(ifindex_here("v0"), XDP_FLAGS_DRV_MODE, nullptr);
+    });
+}
+
+TEST(XdpAttach, ReplaceRemovesTheNamedNetlinkProgramOnly) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        auto foreign = test::load_trivial_xdp("other_tool");
+        ASSERT_EQ(bpf_xdp_attach(ifindex_here("v0"), foreign.get(), XDP_FLAGS_DRV_MODE, nullptr), 0);
+        ReplaceTarget target{state_of("v0").native_prog_id, XdpMode::Native, 0};
+        auto ours = test::load_trivial_xdp("xb_test_ours");
+        {
+            auto a = XdpAttachment::attach(ifindex_here("v0"), ours.get(), XdpMode::Native, &target);
+            ASSERT_TRUE(a) << a.error().message;
+            EXPECT_TRUE(a->verify());
+            EXPECT_EQ(state_of("v0").native_prog_id, a->prog_id());
+        }
+        EXPECT_FALSE(state_of("v0").any());
+    });
+}
+
+TEST(XdpAttach, ReplaceWithStaleTargetChangesNothing) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        auto foreign = test::load_trivial_xdp("other_tool");
+        ASSERT_EQ(bpf_xdp_attach(ifindex_here("v0"), foreign.get(), XDP_FLAGS_DRV_MODE, nullptr), 0);
+        uint32_t foreign_id = state_of("v0").native_prog_id;
+        // The probe saw another program (still loaded, but no longer attached here).
+        auto elsewhere = test::load_trivial_xdp("probed_earlier");
+        auto elsewhere_id = prog_id_of(elsewhere.get());
+        ASSERT_TRUE(elsewhere_id);
+        ReplaceTarget stale{*elsewhere_id, XdpMode::Native, 0};
+        auto ours = test::load_trivial_xdp("xb_test_ours");
+        auto a = XdpAttachment::attach(ifindex_here("v0"), ours.get(), XdpMode::Native, &stale);
+        EXPECT_FALSE(a);
+        EXPECT_EQ(state_of("v0").native_prog_id, foreign_id) << "the running program must survive";
+        (void)bpf_xdp_detach(ifindex_here("v0"), XDP_FLAGS_DRV_MODE, nullptr);
+    });
+}
+
+TEST(XdpAttach, ReplaceForeignLink) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        auto foreign = test::load_trivial_xdp("other_tool");
+        bpf_link_create_opts lo{};
+        lo.sz = sizeof lo;
+        lo.flags = XDP_FLAGS_DRV_MODE;
+        UniqueFd foreign_link(bpf_link_create(foreign.get(), ifindex_here("v0"), BPF_XDP, &lo));
+        ASSERT_TRUE(foreign_link);
+        bpf_link_info li{};
+        uint32_t len = sizeof li;
+        ASSERT_EQ(bpf_obj_get_info_by_fd(foreign_link.get(), &li, &len), 0);
+        ReplaceTarget target{state_of("v0").native_prog_id, XdpMode::Native, li.id};
+        auto ours = test::load_trivial_xdp("xb_test_ours");
+        auto a = XdpAttachment::attach(ifindex_here("v0"), ours.get(), XdpMode::Native, &target);
+        ASSERT_TRUE(a) << a.error().message;
+        EXPECT_TRUE(a->verify());
+    });
+}
+
+TEST(XdpAttach, ReplacedProgramIsPutBackWhenOursCannotAttach) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        // A generic program on ifb; ours asks for native, which ifb cannot do.
+        auto foreign = test::load_trivial_xdp("other_tool");
+        ASSERT_EQ(bpf_xdp_attach(ifindex_here("ifb0"), foreign.get(), XDP_FLAGS_SKB_MODE, nullptr), 0);
+        uint32_t foreign_id = state_of("ifb0").generic_prog_id;
+        ReplaceTarget target{foreign_id, XdpMode::Generic, 0};
+        auto ours = test::load_trivial_xdp("xb_test_ours");
+        auto a = XdpAttachment::attach(ifindex_here("ifb0"), ours.get(), XdpMode::Native, &target);
+        ASSERT_FALSE(a);
+        EXPECT_EQ(state_of("ifb0").generic_prog_id, foreign_id) << "what was running must be put back";
+        (void)bpf_xdp_detach(ifindex_here("ifb0"), XDP_FLAGS_SKB_MODE, nullptr);
+    });
+}
+
+TEST(XdpAttach, SigkillOfTheOwnerDetaches) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        close(ready[0]);
+        auto guard = ScopedNetns::enter_named(net.ns);
+        if (!guard) _exit(3);
+        int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xb_killed", "GPL",
+                               (const bpf_insn[]){{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 2},
+                                                  {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}},
+                               2, nullptr);
+        if (fd < 0) _exit(4);
+        auto a = XdpAttachment::attach(static_cast<int>(if_nametoindex("v0")), fd, XdpMode::Native);
+        if (!a) _exit(5);
+        (void)!write(ready[1], "r", 1);
+        for (;;) pause();
+    }
+    close(ready[1]);
+    char c = 0;
+    ASSERT_EQ(read(ready[0], &c, 1), 1) << "child failed to attach";
+    close(ready[0]);
+    net.sb.run_in(net.ns, [&] { EXPECT_NE(state_of("v0").native_prog_id, 0u); });
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    // Link release is asynchronous after the last fd closes; poll briefly.
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; ++i) {
+        net.sb.run_in(net.ns, [&] { gone = !state_of("v0").any(); });
+        if (!gone) usleep(10000);
+    }
+    EXPECT_TRUE(gone) << "an XDP program stayed attached after SIGKILL";
+}
+
+size_t filters_on(const char* dev) {
+    auto n = count_clsact_filters(ifindex_here(dev));
+    EXPECT_TRUE(n) << (n ? "" : n.error().message);
+    return n ? *n : 0;
+}
+
+TEST(TcAttach, OthersFiltersAndQdiscSurviveAttachAndDetach) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        // Another tool's clsact and filter.
+        bpf_tc_hook hook{};
+        hook.sz = sizeof hook;
+        hook.ifindex = ifindex_here("v0");
+        hook.attach_point = BPF_TC_INGRESS;
+        ASSERT_EQ(bpf_tc_hook_create(&hook), 0);
+        auto foreign = test::load_trivial_tc("other_tc");
+        bpf_tc_opts fo{};
+        fo.sz = sizeof fo;
+        fo.handle = 1;
+        fo.priority = 1;
+        fo.prog_fd = foreign.get();
+        ASSERT_EQ(bpf_tc_attach(&hook, &fo), 0);
+        EXPECT_EQ(filters_on("v0"), 1u);
+
+        auto ours = test::load_trivial_tc("xb_test_tc");
+        {
+            auto a = TcAttachment::attach(ifindex_here("v0"), ours.get(), TcDirection::Ingress);
+            ASSERT_TRUE(a) << a.error().message;
+            EXPECT_FALSE(a->created_clsact());
+            EXPECT_TRUE(a->verify()) << a->verify().error().message;
+            EXPECT_EQ(filters_on("v0"), 2u);
+            // Not an XDP attach.
+            EXPECT_FALSE(state_of("v0").any());
+        }
+        EXPECT_EQ(filters_on("v0"), 1u) << "the other tool's filter must survive our detach";
+        bpf_tc_opts q{};
+        q.sz = sizeof q;
+        q.handle = 1;
+        q.priority = 1;
+        EXPECT_EQ(bpf_tc_query(&hook, &q), 0) << "the other tool's filter or qdisc is gone";
+    });
+}
+
+bool has_clsact(Sandbox& sb, const std::string& ns, const char* dev) {
+    return sb.exec_in(ns, std::string("tc qdisc show dev ") + dev).find("clsact") != std::string::npos;
+}
+
+TEST(TcAttach, ClsactWeCreatedIsRemovedOnlyWhenNobodyElseUsesIt) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    auto ours = test::load_trivial_tc("xb_test_tc");
+    net.sb.run_in(net.ns, [&] {
+        auto a = TcAttachment::attach(ifindex_here("v0"), ours.get(), TcDirection::Ingress);
+        ASSERT_TRUE(a) << a.error().message;
+        EXPECT_TRUE(a->created_clsact());
+        EXPECT_TRUE(a->detach());
+    });
+    EXPECT_FALSE(has_clsact(net.sb, net.ns, "v0")) << "we created clsact and nobody else used it";
+
+    // Someone adds a filter on our clsact while we run: the qdisc stays.
+    auto foreign = test::load_trivial_tc("other_tc");
+    net.sb.run_in(net.ns, [&] {
+        auto a = TcAttachment::attach(ifindex_here("v0"), ours.get(), TcDirection::Ingress);
+        ASSERT_TRUE(a) << a.error().message;
+        bpf_tc_hook egress{};
+        egress.sz = sizeof egress;
+        egress.ifindex = ifindex_here("v0");
+        egress.attach_point = BPF_TC_EGRESS;
+        bpf_tc_opts fo{};
+        fo.sz = sizeof fo;
+        fo.handle = 7;
+        fo.priority = 7;
+        fo.prog_fd = foreign.get();
+        ASSERT_EQ(bpf_tc_attach(&egress, &fo), 0);
+        EXPECT_TRUE(a->detach());
+        EXPECT_EQ(filters_on("v0"), 1u);
+    });
+    EXPECT_TRUE(has_clsact(net.sb, net.ns, "v0"));
+}
+
+TEST(AttachmentSet, FailureOnSecondInterfaceRollsBackTheFirst) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        auto prog = test::load_trivial_xdp("xb_test_ours");
+        auto tc_prog = test::load_trivial_tc("xb_test_tc");
+        {
+            AttachmentSet set;
+            auto first = XdpAttachment::attach(ifindex_here("v0"), prog.get(), XdpMode::Native);
+            ASSERT_TRUE(first) << first.error().message;
+            set.add(std::move(*first));
+            auto tc = TcAttachment::attach(ifindex_here("v0"), tc_prog.get(), TcDirection::Ingress);
+            ASSERT_TRUE(tc) << tc.error().message;
+            set.add(std::move(*tc));
+            EXPECT_TRUE(set.verify_all());
+            EXPECT_NE(state_of("v0").native_prog_id, 0u);
+            auto second = XdpAttachment::attach(ifindex_here("ifb0"), prog.get(), XdpMode::Native);
+            ASSERT_FALSE(second) << "ifb has no native XDP";
+            set.rollback();
+        }
+        EXPECT_FALSE(state_of("v0").any());
+        EXPECT_EQ(filters_on("v0"), 0u);
+    });
+    EXPECT_FALSE(has_clsact(net.sb, net.ns, "v0"));
+}
+
+TEST(AttachmentSet, MovedFromAttachmentDoesNotDetach) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        auto prog = test::load_trivial_xdp("xb_test_ours");
+        AttachmentSet set;
+        {
+            auto a = XdpAttachment::attach(ifindex_here("v0"), prog.get(), XdpMode::Generic);
+            ASSERT_TRUE(a);
+            set.add(std::move(*a));
+        }  // the moved-from Result dies here
+        EXPECT_NE(state_of("v0").generic_prog_id, 0u);
+        EXPECT_TRUE(set.verify_all());
+    });
+}
+
+}  // namespace
+}  // namespace xb::datapath
