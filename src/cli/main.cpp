@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "common/libbpf_log.h"
 #include "config.h"
 
 namespace xb::cli {
@@ -43,6 +44,7 @@ static void print_help(FILE* out) {
 
 int main(int argc, char** argv) {
     using namespace xb::cli;
+    xb::route_libbpf_logs();
     if (argc < 2) {
         print_help(stderr);
         return kExitUsage;

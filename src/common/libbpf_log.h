@@ -1,0 +1,10 @@
+// libbpf prints through a callback; route it into our logger under the module "libbpf".
+// Its warnings accompany failures we already report as diagnostics (a refused attach, a probe that
+// says no), so they are logged at Info; its info and debug output at Debug.
+#pragma once
+
+namespace xb {
+
+void route_libbpf_logs();
+
+}  // namespace xb
