@@ -1,0 +1,27 @@
+// Probing the interfaces of the current network namespace and the running kernel (I/O). Results are
+// the pure types of probe/capabilities.h. To probe another namespace, enter it first (ScopedNetns):
+// everything here talks to the namespace of the calling thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "probe/capabilities.h"
+
+namespace xb::probe {
+
+// One interface by name. A missing interface is an Error with code ENODEV (the caller turns it into
+// diagnostic XB2001); every partial failure after that is a note inside the result.
+Result<InterfaceCaps> probe_interface(const std::string& name);
+// Every interface of the current namespace, in ifindex order.
+Result<std::vector<InterfaceCaps>> probe_all_interfaces();
+
+// The kernel: prog/map/helper support, XDP links, bpffs/tracefs, BTF, freplace, CPUs, lockdown.
+// Never fails as a whole; what could not be probed is Unknown with a note.
+KernelCaps probe_kernel();
+
+// The diagnostic for an interface that does not exist (XB2001).
+Diagnostic missing_interface_diagnostic(const std::string& name);
+
+}  // namespace xb::probe
