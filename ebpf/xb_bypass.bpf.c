@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The bypass programs. One body, instantiated once per set of actions, so that a program never
+ * contains an action its device may not be able to do (no redirect code without cpu redirect or an
+ * IPS peer): the planner chooses the program whose manifest (src/datapath/manifest.cpp) the devices
+ * satisfy. Options that do not change the actions are load-time constants (.rodata) the verifier
+ * folds: VLAN tracking, the per-CPU flow table, the CPU list, the tc IPS peer.
+ *
+ *   xdp_ids      hit: XDP_DROP            miss: XDP_PASS
+ *   xdp_ids_cpu  hit: XDP_DROP            miss: cpumap redirect
+ *   xdp_ips      hit: devmap redirect     miss: XDP_PASS
+ *   xdp_ips_cpu  hit: devmap redirect     miss: cpumap redirect
+ *   tc_ids       hit: TC_ACT_SHOT         miss: TC_ACT_OK
+ *   tc_ips       hit: bpf_redirect(peer)  miss: TC_ACT_OK
+ * Fragments, non-IP and malformed frames always go to the stack (XDP_PASS / TC_ACT_OK). */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "xb_consts.h"
+#include "xb_flow.h"
+#include "xb_hash.h"
+#include "xb_maps.h"
+#include "xb_parse.h"
+
+/* Set through the skeleton before load. */
+const volatile __u8 cfg_vlan_tracking = 1;
+const volatile __u8 cfg_flow_percpu = 1;  /* per-CPU flow table: plain adds; shared: atomic adds */
+const volatile __u32 cfg_cpu_count = 0;   /* entries used in cfg_cpu_ids */
+const volatile __u32 cfg_cpu_ids[XB_MAX_REDIRECT_CPUS] = {};
+const volatile __u32 cfg_ips_peer_ifindex = 0; /* tc_ips only; XDP uses the devmap */
+
+static __always_inline struct xb_counters *xb_counter_block(void)
+{
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&xb_counters, &zero);
+}
+
+static __always_inline void xb_count(struct xb_counters *c, __u32 idx)
+{
+    if (c && idx < XB_CNT_MAX)
+        c->value[idx]++;
+}
+
+static __always_inline __u32 xb_status_counter(int status)
+{
+    if (status == XB_PARSE_FRAGMENT)
+        return XB_CNT_FRAGMENT;
+    if (status == XB_PARSE_NOT_IP)
+        return XB_CNT_NOT_IP;
+    return XB_CNT_PARSE_ERROR;
+}
+
+/* Counts a hit on the flow; returns nothing, the caller decides the action. */
+static __always_inline void xb_touch_flow(struct xb_flow_value *v, __u64 bytes)
+{
+    if (cfg_flow_percpu) {
+        v->packets++;
+        v->bytes += bytes;
+    } else {
+        __sync_fetch_and_add(&v->packets, 1);
+        __sync_fetch_and_add(&v->bytes, bytes);
+    }
+    v->last_seen_ns = bpf_ktime_get_coarse_ns();
+}
+
+static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int cpu_redirect)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct xb_counters *cnt = xb_counter_block();
+    struct xb_flow_key key;
+
+    int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, -1, &key);
+    if (status != XB_PARSE_OK) {
+        xb_count(cnt, xb_status_counter(status));
+        xb_count(cnt, XB_CNT_PASS);
+        return XDP_PASS;
+    }
+
+    struct xb_flow_value *flow = bpf_map_lookup_elem(&xb_flow_table, &key);
+    if (flow) {
+        xb_count(cnt, XB_CNT_HIT);
+        xb_touch_flow(flow, (__u64)(data_end - data));
+        if (ips) {
+            /* XDP_PASS when the peer slot is empty: the IDS still gets the frame, nothing is lost */
+            int act = bpf_redirect_map(&xb_ips_devmap, XB_IPS_PEER_KEY, XDP_PASS);
+            if (act == XDP_REDIRECT) {
+                xb_count(cnt, XB_CNT_IPS_FORWARD);
+                return XDP_REDIRECT;
+            }
+            xb_count(cnt, XB_CNT_REDIRECT_FAIL);
+            xb_count(cnt, XB_CNT_PASS);
+            return XDP_PASS;
+        }
+        xb_count(cnt, XB_CNT_DROP);
+        return XDP_DROP;
+    }
+
+    xb_count(cnt, XB_CNT_MISS);
+    if (cpu_redirect && cfg_cpu_count > 0) {
+        __u32 idx = xb_hash_to_index(xb_flow_hash(&key), cfg_cpu_count);
+        if (idx < XB_MAX_REDIRECT_CPUS) {
+            int act = bpf_redirect_map(&xb_cpu_map, cfg_cpu_ids[idx], XDP_PASS);
+            if (act == XDP_REDIRECT) {
+                xb_count(cnt, XB_CNT_CPU_REDIRECT);
+                return XDP_REDIRECT;
+            }
+        }
+        xb_count(cnt, XB_CNT_REDIRECT_FAIL);
+    }
+    xb_count(cnt, XB_CNT_PASS);
+    return XDP_PASS;
+}
+
+SEC("xdp")
+int xdp_ids(struct xdp_md *ctx)
+{
+    return xb_xdp(ctx, 0, 0);
+}
+
+SEC("xdp")
+int xdp_ids_cpu(struct xdp_md *ctx)
+{
+    return xb_xdp(ctx, 0, 1);
+}
+
+SEC("xdp")
+int xdp_ips(struct xdp_md *ctx)
+{
+    return xb_xdp(ctx, 1, 0);
+}
+
+SEC("xdp")
+int xdp_ips_cpu(struct xdp_md *ctx)
+{
+    return xb_xdp(ctx, 1, 1);
+}
+
+static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)
+{
+    /* Headers may sit in paged data on real traffic: make the first bytes linear when they are not. */
+    __u32 linear = skb->data_end - skb->data;
+    if (linear < XB_TC_PULL_LEN && skb->len > linear)
+        bpf_skb_pull_data(skb, skb->len < XB_TC_PULL_LEN ? skb->len : XB_TC_PULL_LEN);
+
+    void *data = (void *)(long)skb->data;
+    void *data_end = (void *)(long)skb->data_end;
+    struct xb_counters *cnt = xb_counter_block();
+    struct xb_flow_key key;
+
+    /* At ingress the kernel has usually moved the outer tag out of the frame into skb->vlan_tci. */
+    int hw_vlan = skb->vlan_present ? (int)(skb->vlan_tci & 0x0fff) : -1;
+    int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, hw_vlan, &key);
+    if (status != XB_PARSE_OK) {
+        xb_count(cnt, xb_status_counter(status));
+        xb_count(cnt, XB_CNT_PASS);
+        return TC_ACT_OK;
+    }
+
+    struct xb_flow_value *flow = bpf_map_lookup_elem(&xb_flow_table, &key);
+    if (flow) {
+        xb_count(cnt, XB_CNT_HIT);
+        xb_touch_flow(flow, skb->len);
+        if (ips) {
+            int act = bpf_redirect(cfg_ips_peer_ifindex, 0);
+            if (act == TC_ACT_REDIRECT) {
+                xb_count(cnt, XB_CNT_IPS_FORWARD);
+                return TC_ACT_REDIRECT;
+            }
+            xb_count(cnt, XB_CNT_REDIRECT_FAIL);
+            xb_count(cnt, XB_CNT_PASS);
+            return TC_ACT_OK;
+        }
+        xb_count(cnt, XB_CNT_DROP);
+        return TC_ACT_SHOT;
+    }
+    xb_count(cnt, XB_CNT_MISS);
+    xb_count(cnt, XB_CNT_PASS);
+    return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_ids(struct __sk_buff *skb)
+{
+    return xb_tc(skb, 0);
+}
+
+SEC("tc")
+int tc_ips(struct __sk_buff *skb)
+{
+    return xb_tc(skb, 1);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,68 @@
+/* Flow table key and value, the counter block and the counter indexes: shared byte-for-byte between
+ * the BPF programs and user space (C and C++). Fixed-width types and explicit padding only; the
+ * layout is checked by static asserts on both sides. Changing anything here changes the map ABI. */
+#ifndef XB_FLOW_H
+#define XB_FLOW_H
+
+#include <linux/types.h>
+
+#ifdef __cplusplus
+#define XB_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define XB_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+/* xb_flow_key.family */
+#define XB_FAMILY_IPV4 4
+#define XB_FAMILY_IPV6 6
+
+/* One key for IPv4 and IPv6 so that one lookup serves both; IPv4 uses word 0 of each address. */
+struct xb_flow_key {
+    __u32 src_addr[4]; /* network byte order; IPv4 in [0], [1..3] zero */
+    __u32 dst_addr[4]; /* network byte order */
+    __u16 src_port;    /* network byte order; 0 for protocols without ports */
+    __u16 dst_port;    /* network byte order */
+    __u16 vlan_outer;  /* host byte order VLAN id (0-4095); 0 when untagged or vlan-tracking is off */
+    __u16 vlan_inner;  /* host byte order VLAN id of the second tag (QinQ); 0 when absent */
+    __u8 family;       /* XB_FAMILY_IPV4 or XB_FAMILY_IPV6 */
+    __u8 proto;        /* IPPROTO_* of the transport header (after IPv6 extension headers) */
+    __u8 pad[2];       /* always zero: the key is hashed byte by byte */
+};
+XB_STATIC_ASSERT(sizeof(struct xb_flow_key) == 44, "xb_flow_key layout changed");
+XB_STATIC_ASSERT(__builtin_offsetof(struct xb_flow_key, src_port) == 32, "xb_flow_key layout changed");
+XB_STATIC_ASSERT(__builtin_offsetof(struct xb_flow_key, vlan_outer) == 36, "xb_flow_key layout changed");
+XB_STATIC_ASSERT(__builtin_offsetof(struct xb_flow_key, family) == 40, "xb_flow_key layout changed");
+
+/* Per flow and direction (per CPU with a per-CPU table: user space sums the CPUs). */
+struct xb_flow_value {
+    __u64 packets;
+    __u64 bytes;        /* frame bytes as the hook saw them (XDP: data_end - data, tc: skb->len) */
+    __u64 last_seen_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns) of the last hit */
+};
+XB_STATIC_ASSERT(sizeof(struct xb_flow_value) == 24, "xb_flow_value layout changed");
+
+/* Counter indexes. Outcome counters (PASS, DROP, IPS_FORWARD, CPU_REDIRECT) add up to the packets
+ * seen: every packet ends in exactly one of them. The others say why: HIT/MISS for frames that were
+ * looked up, PARSE_ERROR, FRAGMENT and NOT_IP for frames that never reach the lookup, and
+ * REDIRECT_FAIL when a redirect could not be started (the frame then goes to the stack: PASS). */
+enum xb_counter {
+    XB_CNT_PASS = 0,
+    XB_CNT_DROP = 1,
+    XB_CNT_IPS_FORWARD = 2,
+    XB_CNT_CPU_REDIRECT = 3,
+    XB_CNT_REDIRECT_FAIL = 4,
+    XB_CNT_PARSE_ERROR = 5,
+    XB_CNT_FRAGMENT = 6,
+    XB_CNT_HIT = 7,
+    XB_CNT_MISS = 8,
+    XB_CNT_NOT_IP = 9,
+    XB_CNT_MAX = 10,
+};
+
+/* The only element of the per-CPU counters array: one lookup per packet counts everything. */
+struct xb_counters {
+    __u64 value[XB_CNT_MAX];
+};
+XB_STATIC_ASSERT(sizeof(struct xb_counters) == 8 * XB_CNT_MAX, "xb_counters layout changed");
+
+#endif /* XB_FLOW_H */

@@ -1,0 +1,110 @@
+#include "datapath/manifest.h"
+
+#include <linux/pkt_cls.h>
+
+#include <algorithm>
+
+#include "common/netdev_uapi.h"
+
+namespace xb::datapath {
+
+std::string_view hook_name(Hook h) { return h == Hook::Xdp ? "xdp" : "tc"; }
+std::string_view device_name(Device d) { return d == Device::Capture ? "capture" : "ips-peer"; }
+
+namespace {
+
+Manifest xdp_manifest(std::string_view name, bool cpu, bool ips) {
+    Manifest m;
+    m.program = name;
+    m.hook = Hook::Xdp;
+    m.cpu_redirect = cpu;
+    m.ips_forward = ips;
+    m.actions = {XDP_PASS};
+    if (!ips) m.actions.push_back(XDP_DROP);
+    if (cpu || ips) m.actions.push_back(XDP_REDIRECT);
+    m.helpers = {BPF_FUNC_map_lookup_elem, BPF_FUNC_ktime_get_coarse_ns};
+    if (cpu || ips) m.helpers.push_back(BPF_FUNC_redirect_map);
+    // ARRAY: the .rodata load-time constants are an array map.
+    m.map_types = {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY};
+    if (cpu) m.map_types.push_back(BPF_MAP_TYPE_CPUMAP);
+    if (ips) m.map_types.push_back(BPF_MAP_TYPE_DEVMAP);
+    uint64_t capture_bits = netdev::XDP_ACT_BASIC;
+    if (cpu || ips) capture_bits |= netdev::XDP_ACT_REDIRECT;
+    m.devices.push_back({Device::Capture, capture_bits,
+                         cpu || ips ? "the program drops or passes frames and returns XDP_REDIRECT from the "
+                                      "capture device's receive path"
+                                    : "the program drops or passes frames on the capture device"});
+    if (ips)
+        m.devices.push_back({Device::IpsPeer, netdev::XDP_ACT_NDO_XMIT,
+                             "bypassed frames are transmitted on the IPS peer through ndo_xdp_xmit"});
+    std::sort(m.actions.begin(), m.actions.end());
+    std::sort(m.helpers.begin(), m.helpers.end());
+    std::sort(m.map_types.begin(), m.map_types.end());
+    return m;
+}
+
+Manifest tc_manifest(std::string_view name, bool ips) {
+    Manifest m;
+    m.program = name;
+    m.hook = Hook::Tc;
+    m.ips_forward = ips;
+    m.actions = {TC_ACT_OK, ips ? TC_ACT_REDIRECT : TC_ACT_SHOT};
+    m.helpers = {BPF_FUNC_map_lookup_elem, BPF_FUNC_skb_pull_data, BPF_FUNC_ktime_get_coarse_ns};
+    if (ips) m.helpers.push_back(BPF_FUNC_redirect);
+    m.map_types = {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY};
+    std::sort(m.actions.begin(), m.actions.end());
+    std::sort(m.helpers.begin(), m.helpers.end());
+    std::sort(m.map_types.begin(), m.map_types.end());
+    return m;
+}
+
+}  // namespace
+
+const std::vector<Manifest>& builtin_manifests() {
+    static const std::vector<Manifest> all = {
+        xdp_manifest("xdp_ids", false, false), xdp_manifest("xdp_ids_cpu", true, false),
+        xdp_manifest("xdp_ips", false, true),  xdp_manifest("xdp_ips_cpu", true, true),
+        tc_manifest("tc_ids", false),          tc_manifest("tc_ips", true),
+    };
+    return all;
+}
+
+const Manifest* find_manifest(std::string_view program) {
+    for (const auto& m : builtin_manifests())
+        if (m.program == program) return &m;
+    return nullptr;
+}
+
+const Manifest* select_manifest(Hook hook, bool cpu_redirect, bool ips_forward) {
+    for (const auto& m : builtin_manifests())
+        if (m.hook == hook && m.cpu_redirect == cpu_redirect && m.ips_forward == ips_forward) return &m;
+    return nullptr;
+}
+
+enum bpf_map_type flow_table_map_type(bool percpu, bool lru) {
+    if (lru) return percpu ? BPF_MAP_TYPE_LRU_PERCPU_HASH : BPF_MAP_TYPE_LRU_HASH;
+    return percpu ? BPF_MAP_TYPE_PERCPU_HASH : BPF_MAP_TYPE_HASH;
+}
+
+std::string_view action_name(Hook hook, int action) {
+    if (hook == Hook::Xdp) {
+        switch (action) {
+        case XDP_ABORTED: return "XDP_ABORTED";
+        case XDP_DROP: return "XDP_DROP";
+        case XDP_PASS: return "XDP_PASS";
+        case XDP_TX: return "XDP_TX";
+        case XDP_REDIRECT: return "XDP_REDIRECT";
+        }
+        return "XDP_?";
+    }
+    switch (action) {
+    case TC_ACT_UNSPEC: return "TC_ACT_UNSPEC";
+    case TC_ACT_OK: return "TC_ACT_OK";
+    case TC_ACT_SHOT: return "TC_ACT_SHOT";
+    case TC_ACT_REDIRECT: return "TC_ACT_REDIRECT";
+    case TC_ACT_PIPE: return "TC_ACT_PIPE";
+    }
+    return "TC_ACT_?";
+}
+
+}  // namespace xb::datapath

@@ -1,0 +1,53 @@
+// What each built-in bypass program needs, as data for the planner: the actions it may return, the
+// helpers it calls, the map types it references, and the NETDEV_XDP_ACT bits those imply on which
+// device. tests/kernel/bpf_manifest_test.cpp reads the compiled instructions (insn_reader.h) and
+// checks them against these manifests, so the two cannot drift apart.
+#pragma once
+
+#include <linux/bpf.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace xb::datapath {
+
+enum class Hook { Xdp, Tc };
+std::string_view hook_name(Hook h);  // "xdp", "tc"
+
+enum class Device { Capture, IpsPeer };
+std::string_view device_name(Device d);  // "capture", "ips-peer"
+
+// NETDEV_XDP_ACT bits (xb::netdev::XdpAct) a device must report for the program to work in native
+// XDP mode. Generic XDP and tc need none of them.
+struct DeviceNeed {
+    Device device = Device::Capture;
+    uint64_t xdp_act_bits = 0;
+    std::string_view reason;  // one sentence for the planner's explanation
+};
+
+struct Manifest {
+    std::string_view program;  // program (function) name in ebpf/xb_bypass.bpf.c
+    Hook hook = Hook::Xdp;
+    bool cpu_redirect = false;  // redirects misses to a CPU through a cpumap
+    bool ips_forward = false;   // forwards hits to the IPS peer
+    std::vector<int> actions;                 // XDP_* or TC_ACT_* values it may return, sorted
+    std::vector<enum bpf_func_id> helpers;    // sorted
+    std::vector<enum bpf_map_type> map_types; // as compiled, sorted; the flow table's type is then
+                                              // replaced at load time (flow_table_map_type)
+    std::vector<DeviceNeed> devices;
+};
+
+// The six built-in programs: xdp_ids, xdp_ids_cpu, xdp_ips, xdp_ips_cpu, tc_ids, tc_ips.
+const std::vector<Manifest>& builtin_manifests();
+const Manifest* find_manifest(std::string_view program);
+// The program for a datapath and the actions it must have; tc has no cpu redirect (nullptr).
+const Manifest* select_manifest(Hook hook, bool cpu_redirect, bool ips_forward);
+
+// The map type the loader gives the flow table (compiled as BPF_MAP_TYPE_PERCPU_HASH).
+enum bpf_map_type flow_table_map_type(bool percpu, bool lru);
+
+// Name of an action value for a hook: "XDP_PASS", "TC_ACT_SHOT", ...
+std::string_view action_name(Hook hook, int action);
+
+}  // namespace xb::datapath

@@ -1,0 +1,130 @@
+// The bypass program in user space, Katran style: loads the built-in object (embedded skeleton),
+// keeps only the program variant the options call for, sizes and types the maps before load, and
+// hands out program and map fds by name. Attaching is datapath/attach.h's job: this file only
+// loads. FlowTable fills and reads the flow table; read_counters() sums the per-CPU counters.
+#pragma once
+
+#include <linux/bpf.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/diagnostic.h"
+#include "common/owners.h"
+#include "common/result.h"
+#include "datapath/flow.h"
+#include "datapath/manifest.h"
+#include "xb_consts.h"
+
+struct xb_bypass;
+
+namespace xb::datapath {
+
+struct ProgramOptions {
+    Hook datapath = Hook::Xdp;
+    bool vlan_tracking = true;
+    std::vector<unsigned> cpu_redirect;  // CPU ids for misses (XDP only); empty: no cpu redirect
+    uint32_t cpumap_queue_size = 2048;   // frames queued per redirect CPU
+    int ips_peer_ifindex = 0;            // 0: IDS (drop hits); else forward hits to this device
+    uint32_t flow_table_size = XB_DEFAULT_FLOW_ENTRIES;
+    bool flow_table_percpu = true;
+    bool flow_table_lru = false;
+};
+
+// Checks the options without touching the kernel; every problem is an XB30xx diagnostic.
+bool validate_options(const ProgramOptions& options, Diagnostics& diags);
+
+// Counters summed over CPUs, indexed by enum xb_counter.
+struct Counters {
+    std::array<uint64_t, XB_CNT_MAX> value{};
+    uint64_t operator[](enum xb_counter c) const { return value[c]; }
+    uint64_t total_packets() const;  // pass + drop + ips-forward + cpu-redirect
+};
+std::string_view counter_name(enum xb_counter c);  // "pass", "drop", "ips-forward", ...
+
+struct FlowStats {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    uint64_t last_seen_ns = 0;  // latest over CPUs
+};
+
+struct FlowEntry {
+    FlowKey key{};
+    FlowStats stats;
+};
+
+// A view on the flow table map (does not own the fd; valid while its BypassProgram lives).
+class FlowTable {
+public:
+    FlowTable(int map_fd, bool percpu, unsigned possible_cpus)
+        : fd_(map_fd), percpu_(percpu), cpus_(percpu ? possible_cpus : 1) {}
+
+    // Inserts the flow in both directions (values zeroed, last seen = now). Fails with E2BIG when full.
+    Status insert(const FlowKey& key);
+    // One direction only.
+    Status insert_one(const FlowKey& key);
+    std::optional<FlowStats> lookup(const FlowKey& key) const;
+    // Deletes both directions; absent directions are not an error.
+    Status remove(const FlowKey& key);
+    // Every entry, with batch lookups when the kernel has them (a syscall per 256 entries instead
+    // of two per entry), else key by key.
+    Result<std::vector<FlowEntry>> entries() const;
+    int fd() const { return fd_; }
+
+private:
+    FlowStats sum(const std::vector<FlowValue>& per_cpu) const;
+    Result<std::vector<FlowEntry>> entries_by_key() const;
+    int fd_;
+    bool percpu_;
+    unsigned cpus_;
+};
+
+// The verdict of one BPF_PROG_TEST_RUN of a frame.
+struct TestRunResult {
+    uint32_t retval = 0;          // XDP_* or TC_ACT_*
+    uint32_t duration_ns = 0;     // average per repetition, as the kernel reports it
+};
+
+class BypassProgram {
+public:
+    // Validates the options, opens the embedded object, keeps the program variant the options need,
+    // sets map sizes/types and the load-time constants, loads, and fills the cpumap (and the IPS
+    // devmap for XDP). Errors are also added to diags as XB3xxx diagnostics.
+    static Result<BypassProgram> load(const ProgramOptions& options, Diagnostics& diags);
+
+    BypassProgram(BypassProgram&&) noexcept;
+    BypassProgram& operator=(BypassProgram&&) noexcept;
+    ~BypassProgram();
+
+    const ProgramOptions& options() const { return options_; }
+    const Manifest& manifest() const { return *manifest_; }
+    std::string_view program_name() const { return manifest_->program; }
+    int prog_fd() const;
+    // Map fd by name (xb_flow_table, xb_counters, xb_cpu_map, xb_ips_devmap); -1 when not created.
+    int map_fd(std::string_view name) const;
+    FlowTable flow_table() const;
+    Result<Counters> read_counters() const;
+    Status reset_counters();
+    unsigned possible_cpus() const { return possible_cpus_; }
+
+    // Runs one frame through the program (BPF_PROG_TEST_RUN), repeat times.
+    Result<TestRunResult> test_run(std::span<const uint8_t> frame, uint32_t repeat = 1) const;
+
+private:
+    BypassProgram() = default;
+    ProgramOptions options_;
+    const Manifest* manifest_ = nullptr;
+    xb_bypass* skel_ = nullptr;
+    unsigned possible_cpus_ = 1;
+};
+
+// Runs a frame through any loaded program fd (used by the benchmark for its baselines too).
+Result<TestRunResult> test_run_prog(int prog_fd, Hook hook, std::span<const uint8_t> frame, uint32_t repeat);
+
+}  // namespace xb::datapath

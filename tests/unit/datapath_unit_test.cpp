@@ -1,0 +1,347 @@
+// Pure logic of the datapath: flow keys and the flows file, the symmetric hash, option checks, the
+// pcap reader, and the built-in programs' compiled instructions against their manifests.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <linux/pkt_cls.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+
+#include "common/diagnostic.h"
+#include "datapath/flow.h"
+#include "datapath/insn_reader.h"
+#include "datapath/manifest.h"
+#include "datapath/pcap.h"
+#include "datapath/program.h"
+#include "xb_bypass.skel.h"
+#include "xb_empty.skel.h"
+
+namespace xb::datapath {
+namespace {
+
+TEST(FlowKey, FromTextIpv4AndIpv6) {
+    auto k = make_flow_key("tcp", "10.0.0.1", 1234, "10.0.0.2", 80, 300, 4095);
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    EXPECT_EQ(k->family, XB_FAMILY_IPV4);
+    EXPECT_EQ(k->proto, 6);
+    EXPECT_EQ(k->src_addr[0], inet_addr("10.0.0.1"));
+    EXPECT_EQ(k->src_addr[1], 0u);
+    EXPECT_EQ(ntohs(k->src_port), 1234);
+    EXPECT_EQ(ntohs(k->dst_port), 80);
+    EXPECT_EQ(k->vlan_outer, 300);  // host order: the BPF side converts from network order
+    EXPECT_EQ(k->vlan_inner, 4095);
+    EXPECT_EQ(flow_key_to_string(*k), "tcp 10.0.0.1:1234 -> 10.0.0.2:80 vlan 300/4095");
+
+    auto k6 = make_flow_key("17", "2001:db8::1", 53, "2001:db8::2", 5353);
+    ASSERT_TRUE(k6.ok());
+    EXPECT_EQ(k6->family, XB_FAMILY_IPV6);
+    EXPECT_EQ(flow_key_to_string(*k6), "udp [2001:db8::1]:53 -> [2001:db8::2]:5353");
+    EXPECT_EQ(flow_key_to_json(*k6),
+              R"({"proto":"udp","src_ip":"2001:db8::1","src_port":53,"dst_ip":"2001:db8::2","dst_port":5353,"vlan":[0,0]})");
+    auto icmp = make_flow_key("1", "10.0.0.1", 0, "10.0.0.2", 0);
+    ASSERT_TRUE(icmp.ok());
+    EXPECT_EQ(flow_key_to_json(*icmp),
+              R"({"proto":1,"src_ip":"10.0.0.1","src_port":0,"dst_ip":"10.0.0.2","dst_port":0,"vlan":[0,0]})");
+}
+
+TEST(FlowKey, RejectsBadText) {
+    struct {
+        const char *proto, *src, *dst;
+        uint16_t sport, vlan;
+        const char* message_part;
+    } cases[] = {
+        {"sctp", "10.0.0.1", "10.0.0.2", 1, 0, "protocol 'sctp'"},
+        {"256", "10.0.0.1", "10.0.0.2", 1, 0, "protocol '256'"},
+        {"tcp", "10.0.0.300", "10.0.0.2", 1, 0, "'10.0.0.300' is not"},
+        {"tcp", "10.0.0.1", "::1", 1, 0, "same IP family"},
+        {"icmp", "10.0.0.1", "10.0.0.2", 0, 0, "protocol 'icmp'"},
+        {"1", "10.0.0.1", "10.0.0.2", 7, 0, "has no ports"},
+        {"tcp", "10.0.0.1", "10.0.0.2", 1, 4096, "above 4095"},
+    };
+    for (const auto& c : cases) {
+        auto k = make_flow_key(c.proto, c.src, c.sport, c.dst, 2, c.vlan);
+        ASSERT_FALSE(k.ok()) << c.message_part;
+        EXPECT_NE(k.error().message.find(c.message_part), std::string::npos) << k.error().message;
+    }
+}
+
+TEST(FlowKey, ReverseSwapsEndpointsAndKeepsVlans) {
+    auto k = make_flow_key("udp", "2001:db8::1", 1000, "2001:db8::2", 2000, 7, 8);
+    ASSERT_TRUE(k.ok());
+    FlowKey r = reverse_flow_key(*k);
+    EXPECT_EQ(flow_key_to_string(r), "udp [2001:db8::2]:2000 -> [2001:db8::1]:1000 vlan 7/8");
+    EXPECT_TRUE(flow_key_equal(reverse_flow_key(r), *k));
+}
+
+TEST(FlowHash, SymmetricAndSpreadOverCpus) {
+    std::mt19937 rng(42);
+    std::vector<unsigned> cpus = {3, 5, 7, 11};
+    std::map<unsigned, int> per_cpu;
+    for (int i = 0; i < 4000; ++i) {
+        FlowKey k{};
+        k.family = (i % 2) ? XB_FAMILY_IPV6 : XB_FAMILY_IPV4;
+        k.proto = (i % 3) ? 6 : 17;
+        for (int w = 0; w < (k.family == XB_FAMILY_IPV6 ? 4 : 1); ++w) {
+            k.src_addr[w] = rng();
+            k.dst_addr[w] = rng();
+        }
+        k.src_port = static_cast<uint16_t>(rng());
+        k.dst_port = static_cast<uint16_t>(rng());
+        FlowKey r = reverse_flow_key(k);
+        ASSERT_EQ(flow_hash(k), flow_hash(r));
+        ASSERT_EQ(redirect_cpu_for(k, cpus), redirect_cpu_for(r, cpus));
+        per_cpu[redirect_cpu_for(k, cpus)]++;
+    }
+    ASSERT_EQ(per_cpu.size(), 4u);
+    for (auto [cpu, n] : per_cpu) {
+        EXPECT_GT(n, 800) << "CPU " << cpu;  // 1000 expected each; a bad spread fails here
+        EXPECT_LT(n, 1200) << "CPU " << cpu;
+    }
+}
+
+TEST(FlowsFile, ParsesFlowsCommentsAndVlans) {
+    Diagnostics d;
+    auto flows = parse_flows("# bypass these\n"
+                             "tcp 10.0.0.1 1234 10.0.0.2 80\n"
+                             "\n"
+                             "  udp 2001:db8::1 53 2001:db8::2 5353 100   # with a VLAN\n"
+                             "47 10.1.1.1 0 10.1.1.2 0 10 20\n",
+                             "flows.txt", d);
+    EXPECT_TRUE(d.empty()) << d.to_text();
+    ASSERT_EQ(flows.size(), 3u);
+    EXPECT_EQ(flows[0].line, 2u);
+    EXPECT_EQ(flow_key_to_string(flows[0].key), "tcp 10.0.0.1:1234 -> 10.0.0.2:80");
+    EXPECT_EQ(flows[1].line, 4u);
+    EXPECT_EQ(flow_key_to_string(flows[1].key), "udp [2001:db8::1]:53 -> [2001:db8::2]:5353 vlan 100/0");
+    EXPECT_EQ(flow_key_to_string(flows[2].key), "47 10.1.1.1:0 -> 10.1.1.2:0 vlan 10/20");
+}
+
+TEST(FlowsFile, EveryBadLineIsLocated) {
+    struct {
+        const char* line;
+        unsigned column;
+        const char* message_part;
+    } cases[] = {
+        {"tcp 10.0.0.1 1234 10.0.0.2", 1, "5 to 7 fields"},
+        {"tcp 10.0.0.1 1234 10.0.0.2 80 1 2 3", 1, "5 to 7 fields"},
+        {"tcp 10.0.0.1 70000 10.0.0.2 80", 14, "source port '70000'"},
+        {"tcp 10.0.0.1 1 10.0.0.2 x", 25, "destination port 'x'"},
+        {"tcp 10.0.0.1 1 10.0.0.2 80 5000", 28, "outer VLAN id '5000'"},
+        {"tcp 10.0.0.1 1 10.0.0.2 80 5 -1", 30, "inner VLAN id '-1'"},
+        {"foo 10.0.0.1 1 10.0.0.2 80", 1, "protocol 'foo'"},
+        {"tcp 10.0.0.1 1 ::2 80", 1, "same IP family"},
+    };
+    for (const auto& c : cases) {
+        Diagnostics d;
+        auto flows = parse_flows(std::string("# header\n") + c.line + "\n", "f.txt", d);
+        EXPECT_TRUE(flows.empty()) << c.line;
+        ASSERT_EQ(d.size(), 1u) << c.line;
+        const auto& diag = d.items()[0];
+        EXPECT_EQ(diag.code, "XB3101");
+        EXPECT_EQ(diag.location.file, "f.txt");
+        EXPECT_EQ(diag.location.line, 2u);
+        EXPECT_EQ(diag.location.column, c.column) << c.line;
+        EXPECT_NE(diag.message.find(c.message_part), std::string::npos) << diag.message;
+        EXPECT_FALSE(diag.hint.empty());
+    }
+}
+
+TEST(FlowsFile, MissingFileIsXB3100) {
+    Diagnostics d;
+    EXPECT_TRUE(load_flows_file("/nonexistent/xbypass-flows", d).empty());
+    EXPECT_TRUE(d.contains("XB3100"));
+}
+
+TEST(ProgramOptions, Validation) {
+    auto with = [](auto change) {
+        ProgramOptions o;
+        change(o);
+        return o;
+    };
+    struct {
+        ProgramOptions options;
+        const char* code;  // nullptr: valid
+    } cases[] = {
+        {ProgramOptions{}, nullptr},
+        {with([](ProgramOptions& o) { o.cpu_redirect = {0}; }), nullptr},
+        {with([](ProgramOptions& o) { o.datapath = Hook::Tc; o.cpu_redirect = {0}; }), "XB3001"},
+        {with([](ProgramOptions& o) { o.cpu_redirect = std::vector<unsigned>(65, 0); }), "XB3002"},
+        {with([](ProgramOptions& o) { o.cpu_redirect = {0, 0}; }), "XB3002"},
+        {with([](ProgramOptions& o) { o.cpu_redirect = {100000}; }), "XB3003"},
+        {with([](ProgramOptions& o) { o.flow_table_size = 0; }), "XB3004"},
+        {with([](ProgramOptions& o) { o.ips_peer_ifindex = -3; }), "XB3005"},
+        {with([](ProgramOptions& o) { o.cpu_redirect = {0}; o.cpumap_queue_size = 0; }), "XB3006"},
+        {with([](ProgramOptions& o) { o.cpu_redirect = {0}; o.cpumap_queue_size = 100000; }), "XB3006"},
+    };
+    for (const auto& c : cases) {
+        Diagnostics d;
+        bool ok = validate_options(c.options, d);
+        if (!c.code) {
+            EXPECT_TRUE(ok) << d.to_text();
+        } else {
+            EXPECT_FALSE(ok) << c.code;
+            EXPECT_TRUE(d.contains(c.code)) << c.code << ": " << d.to_text();
+        }
+    }
+}
+
+// ---- pcap ----------------------------------------------------------------------------------------
+
+TEST(Pcap, RoundTripsBothByteOrders) {
+    std::vector<PcapPacket> packets = {{1, 2, 60, std::vector<uint8_t>(60, 0xab)},
+                                       {3, 4, 1500, std::vector<uint8_t>(14, 0x01)},
+                                       {5, 6, 0, {}}};
+    for (bool swapped : {false, true}) {
+        auto bytes = write_pcap(packets, kLinktypeEthernet, swapped);
+        Diagnostics d;
+        auto f = parse_pcap(bytes, "t.pcap", d);
+        ASSERT_TRUE(f.ok()) << d.to_text();
+        EXPECT_EQ(f->byte_swapped, swapped);
+        EXPECT_FALSE(f->nanosecond);
+        EXPECT_EQ(f->linktype, kLinktypeEthernet);
+        ASSERT_EQ(f->packets.size(), 3u);
+        EXPECT_EQ(f->packets[1].ts_sec, 3u);
+        EXPECT_EQ(f->packets[1].ts_frac, 4u);
+        EXPECT_EQ(f->packets[1].orig_len, 1500u);
+        EXPECT_EQ(f->packets[1].data, packets[1].data);
+        EXPECT_EQ(f->packets[0].data, packets[0].data);
+        EXPECT_TRUE(f->packets[2].data.empty());
+    }
+}
+
+TEST(Pcap, NanosecondMagic) {
+    auto bytes = write_pcap({{1, 999999999, 0, std::vector<uint8_t>(20, 1)}});
+    const uint32_t nano = 0xa1b23c4d;
+    std::memcpy(bytes.data(), &nano, 4);
+    Diagnostics d;
+    auto f = parse_pcap(bytes, "n.pcap", d);
+    ASSERT_TRUE(f.ok());
+    EXPECT_TRUE(f->nanosecond);
+    EXPECT_EQ(f->packets[0].ts_frac, 999999999u);
+}
+
+TEST(Pcap, RejectsWithDiagnostics) {
+    auto good = write_pcap({{1, 2, 0, std::vector<uint8_t>(40, 1)}, {1, 2, 0, std::vector<uint8_t>(40, 2)}});
+    std::vector<uint8_t> pcapng = {0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a};
+    std::vector<uint8_t> garbage(64, 0x55);
+    auto linktype = write_pcap({}, 113 /* LINUX_SLL */);
+    auto truncated_record = good;
+    truncated_record.resize(good.size() - 5);
+    auto truncated_header = good;
+    truncated_header.resize(24 + 16 + 40 + 7);
+    auto huge = good;
+    uint32_t big = 1u << 30;
+    std::memcpy(huge.data() + 24 + 8, &big, 4);
+    struct {
+        std::vector<uint8_t> bytes;
+        const char* code;
+    } cases[] = {
+        {pcapng, "XB3111"},     {{1, 2, 3}, "XB3112"},         {garbage, "XB3112"},
+        {linktype, "XB3113"},   {truncated_record, "XB3114"},  {truncated_header, "XB3114"},
+        {huge, "XB3114"},
+    };
+    for (const auto& c : cases) {
+        Diagnostics d;
+        auto f = parse_pcap(c.bytes, "bad.pcap", d);
+        EXPECT_FALSE(f.ok()) << c.code;
+        ASSERT_EQ(d.size(), 1u) << c.code;
+        EXPECT_EQ(d.items()[0].code, c.code);
+        EXPECT_EQ(d.items()[0].location.file, "bad.pcap");
+        EXPECT_FALSE(d.items()[0].hint.empty());
+    }
+    Diagnostics d;
+    EXPECT_FALSE(read_pcap_file("/nonexistent/x.pcap", d).ok());
+    EXPECT_TRUE(d.contains("XB3110"));
+}
+
+// ---- manifests against the compiled instructions -------------------------------------------------
+
+std::vector<ProgramInsns> builtin_insns() {
+    size_t size = 0;
+    const void* elf = xb_bypass__elf_bytes(&size);
+    auto r = read_object_memory(elf, size, "xb_bypass");
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(r).value() : std::vector<ProgramInsns>{};
+}
+
+TEST(Manifest, EveryBuiltinProgramMatchesItsInstructions) {
+    auto programs = builtin_insns();
+    ASSERT_EQ(programs.size(), builtin_manifests().size());
+    for (const auto& p : programs) {
+        SCOPED_TRACE(p.name);
+        const Manifest* m = find_manifest(p.name);
+        ASSERT_NE(m, nullptr) << "program without a manifest";
+        EXPECT_EQ(p.type, m->hook == Hook::Xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS);
+        EXPECT_TRUE(p.undetermined.empty()) << p.undetermined.front();
+        std::vector<int> want_helpers(m->helpers.begin(), m->helpers.end());
+        EXPECT_EQ(p.helpers, want_helpers);
+        EXPECT_EQ(p.map_types(), m->map_types);
+        std::vector<int64_t> want_actions(m->actions.begin(), m->actions.end());
+        EXPECT_EQ(p.return_codes, want_actions);
+    }
+}
+
+TEST(Manifest, VariantsWithoutRedirectHaveNoRedirectCode) {
+    for (const auto& p : builtin_insns()) {
+        const Manifest* m = find_manifest(p.name);
+        ASSERT_NE(m, nullptr);
+        bool redirects = std::count(p.helpers.begin(), p.helpers.end(), BPF_FUNC_redirect_map) +
+                         std::count(p.helpers.begin(), p.helpers.end(), BPF_FUNC_redirect);
+        EXPECT_EQ(redirects, m->cpu_redirect || m->ips_forward) << p.name;
+        bool has_cpumap = false, has_devmap = false;
+        for (auto t : p.map_types()) {
+            has_cpumap |= t == BPF_MAP_TYPE_CPUMAP;
+            has_devmap |= t == BPF_MAP_TYPE_DEVMAP;
+        }
+        EXPECT_EQ(has_cpumap, m->cpu_redirect) << p.name;
+        EXPECT_EQ(has_devmap, m->ips_forward && m->hook == Hook::Xdp) << p.name;
+    }
+}
+
+TEST(Manifest, DeviceNeedsFollowActions) {
+    for (const auto& m : builtin_manifests()) {
+        SCOPED_TRACE(std::string(m.program));
+        uint64_t capture = 0, peer = 0;
+        for (const auto& d : m.devices) (d.device == Device::Capture ? capture : peer) |= d.xdp_act_bits;
+        if (m.hook == Hook::Tc) {
+            EXPECT_TRUE(m.devices.empty());
+            continue;
+        }
+        EXPECT_TRUE(capture & 1);                                            // BASIC
+        EXPECT_EQ((capture & 2) != 0, m.cpu_redirect || m.ips_forward);      // REDIRECT
+        EXPECT_EQ((peer & 4) != 0, m.ips_forward);                           // NDO_XMIT on the peer
+    }
+    EXPECT_EQ(select_manifest(Hook::Xdp, true, true)->program, "xdp_ips_cpu");
+    EXPECT_EQ(select_manifest(Hook::Tc, false, true)->program, "tc_ips");
+    EXPECT_EQ(select_manifest(Hook::Tc, true, false), nullptr);
+}
+
+TEST(InsnReader, EmptyProgramsAndNames) {
+    size_t size = 0;
+    const void* elf = xb_empty__elf_bytes(&size);
+    auto r = read_object_memory(elf, size, "xb_empty");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->size(), 2u);
+    for (const auto& p : *r) {
+        EXPECT_TRUE(p.helpers.empty());
+        EXPECT_TRUE(p.maps.empty());
+        EXPECT_TRUE(p.undetermined.empty());
+        ASSERT_EQ(p.return_codes.size(), 1u);
+        EXPECT_EQ(p.return_codes[0], p.name == "xdp_empty" ? XDP_PASS : TC_ACT_OK);
+    }
+    EXPECT_EQ(helper_name(BPF_FUNC_redirect_map), "bpf_redirect_map");
+    EXPECT_EQ(helper_name(100000), "helper#100000");
+    EXPECT_EQ(map_type_name(BPF_MAP_TYPE_CPUMAP), "cpumap");
+}
+
+TEST(InsnReader, RejectsWhatIsNotABpfObject) {
+    std::vector<uint8_t> junk(512, 0x7f);
+    EXPECT_FALSE(read_object_memory(junk.data(), junk.size(), "junk").ok());
+    EXPECT_FALSE(read_object_file("/nonexistent/x.bpf.o").ok());
+}
+
+}  // namespace
+}  // namespace xb::datapath
