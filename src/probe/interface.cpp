@@ -10,12 +10,15 @@
 
 #include <cstring>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "common/netdev_uapi.h"
 #include "common/owners.h"
 #include "probe/netlink.h"
+#include "common/log.h"
 #include "probe/probe.h"
+#include "probe/render.h"
 
 namespace xb::probe {
 
@@ -83,17 +86,18 @@ struct Context {
     std::optional<uint16_t> netdev_family;
     Error netdev_error;  // why netdev_family is unset
     std::optional<XdpLinks> xdp_links;  // read on first need
+    std::optional<Result<std::set<int>>> clsact;  // ifindexes with clsact, read on first need
     UniqueFd ethtool_fd;
 };
 
-Result<Context> open_context() {
+Result<Context> open_context(const ProbeOptions& opts) {
     auto rtnl = nl::Socket::open(NETLINK_ROUTE);
     if (!rtnl) return rtnl.error();
-    Context ctx{std::move(rtnl).value(), std::nullopt, std::nullopt, {}, std::nullopt, UniqueFd()};
+    Context ctx{std::move(rtnl).value(), std::nullopt, std::nullopt, {}, std::nullopt, std::nullopt, UniqueFd()};
     auto genl = nl::Socket::open(NETLINK_GENERIC);
     if (genl) {
         ctx.genl.emplace(std::move(genl).value());
-        auto fam = nl::resolve_genl_family(*ctx.genl, netdev::kFamilyName);
+        auto fam = nl::resolve_genl_family(*ctx.genl, opts.netdev_family.c_str());
         if (fam) ctx.netdev_family = *fam;
         else ctx.netdev_error = fam.error();
     } else {
@@ -195,15 +199,17 @@ void probe_xdp(Context& ctx, const nl::LinkInfo& li, InterfaceCaps& c) {
 }
 
 void probe_tc(Context& ctx, InterfaceCaps& c) {
-    auto present = nl::has_clsact(ctx.rtnl, c.ifindex);
-    if (!present) {
+    if (!ctx.clsact) ctx.clsact.emplace(nl::clsact_ifindexes(ctx.rtnl));
+    const auto& with_clsact = *ctx.clsact;
+    if (!with_clsact) {
         c.notes.push_back(note("XB2005", Severity::Warning,
-                               "cannot list the qdiscs of " + c.name + ": " + present.error().message,
+                               "cannot list the qdiscs of " + c.name + ": " + with_clsact.error().message,
                                "run as root with CAP_NET_ADMIN in the interface's network namespace"));
         return;
     }
-    c.clsact = support_from(*present);
-    if (!*present) return;
+    bool present = with_clsact->count(c.ifindex) != 0;
+    c.clsact = support_from(present);
+    if (!present) return;
     for (TcDirection dir : {TcDirection::Ingress, TcDirection::Egress}) {
         auto filters = nl::clsact_filters(ctx.rtnl, c.ifindex, dir);
         if (!filters) {
@@ -265,15 +271,20 @@ InterfaceCaps probe_link(Context& ctx, const nl::LinkInfo& li) {
 
 }  // namespace
 
+void log_interface(const InterfaceCaps& c) {
+    log_info("probe", interface_summary(c));
+    for (const auto& d : c.notes) Logger::instance().log(d, "probe");
+}
+
 Diagnostic missing_interface_diagnostic(const std::string& name) {
     return note("XB2001", Severity::Error, "interface '" + name + "' does not exist in this network namespace",
                 "check the name with 'ip link show', or give the namespace it lives in with --netns");
 }
 
-Result<InterfaceCaps> probe_interface(const std::string& name) {
+Result<InterfaceCaps> probe_interface(const std::string& name, const ProbeOptions& opts) {
     if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos)
         return Error{ENODEV, "'" + name + "' is not a valid interface name"};
-    auto ctx = open_context();
+    auto ctx = open_context(opts);
     if (!ctx) return ctx.error();
     auto links = nl::get_links(ctx->rtnl, 0, name);
     if (!links) return links.error();
@@ -281,8 +292,8 @@ Result<InterfaceCaps> probe_interface(const std::string& name) {
     return probe_link(*ctx, links->front());
 }
 
-Result<std::vector<InterfaceCaps>> probe_all_interfaces() {
-    auto ctx = open_context();
+Result<std::vector<InterfaceCaps>> probe_all_interfaces(const ProbeOptions& opts) {
+    auto ctx = open_context(opts);
     if (!ctx) return ctx.error();
     auto links = nl::get_links(ctx->rtnl, 0, "");
     if (!links) return links.error();

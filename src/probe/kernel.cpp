@@ -13,9 +13,11 @@
 #include <sstream>
 #include <thread>
 
+#include "common/log.h"
 #include "common/mounts.h"
 #include "common/owners.h"
 #include "probe/probe.h"
+#include "probe/render.h"
 
 namespace xb::probe {
 
@@ -235,6 +237,11 @@ KernelCaps probe_kernel() {
 
     if (auto ld = read_file("/sys/kernel/security/lockdown")) k.lockdown = parse_lockdown(*ld);
     return k;
+}
+
+void log_kernel(const KernelCaps& k) {
+    log_info("probe", kernel_summary(k));
+    for (const auto& d : k.notes) Logger::instance().log(d, "probe");
 }
 
 }  // namespace xb::probe

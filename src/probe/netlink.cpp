@@ -119,6 +119,7 @@ Result<uint16_t> resolve_genl_family(Socket& genl, const char* name) {
     if (!st) {
         Error e = st.error();
         if (e.code == ENOENT) e.message = std::string("the kernel has no generic-netlink family '") + name + "'";
+        else e.message = std::string("cannot resolve generic-netlink family '") + name + "': " + e.message;
         return e;
     }
     if (!id) return Error{EPROTO, std::string("CTRL_CMD_GETFAMILY returned no id for '") + name + "'"};
@@ -258,17 +259,18 @@ nlmsghdr* put_tc_dump(char* buf, uint16_t type, int ifindex, uint32_t parent) {
 }
 }  // namespace
 
-Result<bool> has_clsact(Socket& rtnl, int ifindex) {
+Result<std::set<int>> clsact_ifindexes(Socket& rtnl) {
     std::array<char, 512> buf{};
-    nlmsghdr* nlh = put_tc_dump(buf.data(), RTM_GETQDISC, ifindex, 0);
-    bool found = false;
+    nlmsghdr* nlh = put_tc_dump(buf.data(), RTM_GETQDISC, 0, 0);
+    std::set<int> found;
     auto st = rtnl.request(nlh, [&](const nlmsghdr* m) {
         if (m->nlmsg_type != RTM_NEWQDISC) return true;
         auto* t = static_cast<const tcmsg*>(mnl_nlmsg_get_payload(m));
-        if (t->tcm_ifindex != ifindex || t->tcm_parent != TC_H_CLSACT) return true;
+        // The legacy ingress qdisc sits at the same parent; only the kind tells them apart.
+        if (t->tcm_parent != TC_H_CLSACT) return true;
         for_each_attr(m, sizeof(tcmsg), [&](const nlattr* a) {
             if (mnl_attr_get_type(a) == TCA_KIND && is_str(a) && std::strcmp(mnl_attr_get_str(a), "clsact") == 0)
-                found = true;
+                found.insert(t->tcm_ifindex);
         });
         return true;
     });

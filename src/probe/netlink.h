@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,7 +65,9 @@ Result<std::vector<LinkInfo>> get_links(Socket& rtnl, int ifindex, const std::st
                                         std::optional<int> nsid = std::nullopt);
 
 // --- tc --------------------------------------------------------------------------------------------
-Result<bool> has_clsact(Socket& rtnl, int ifindex);
+// ifindexes of every interface of the namespace that has a clsact qdisc (one dump for all: the
+// kernel's qdisc dump is not filtered by interface).
+Result<std::set<int>> clsact_ifindexes(Socket& rtnl);
 Result<std::vector<TcFilter>> clsact_filters(Socket& rtnl, int ifindex, TcDirection dir);
 
 }  // namespace xb::probe::nl

@@ -210,6 +210,42 @@ std::string report_to_json(const KernelCaps* k, const std::vector<InterfaceCaps>
     return w.str();
 }
 
+std::string interface_summary(const InterfaceCaps& c) {
+    std::string out = c.name + ": driver " + c.driver.value_or("-");
+    if (!c.xdp_features) out += ", xdp-features unknown";
+    else out += ", xdp-features " + hex(*c.xdp_features) + " (" + (*c.xdp_features ? join(xdp_feature_names(*c.xdp_features), ",") : "none") + ")";
+    out += ", mtu " + std::to_string(c.mtu) + ", queues " + std::to_string(c.rx_queues) + "/" +
+           std::to_string(c.tx_queues) + ", " + std::string(oper_state_name(c.oper_state)) + ", gro " +
+           (!c.gro ? "unknown" : *c.gro ? "on" : "off");
+    if (c.veth_peer) out += ", veth peer " + (c.veth_peer->name.empty() ? "#" + std::to_string(c.veth_peer->ifindex) : c.veth_peer->name);
+    for (const auto& a : c.xdp)
+        out += ", xdp " + std::string(xdp_attach_mode_name(a.mode)) + " prog " + std::to_string(a.prog_id) + " " +
+               (a.prog_name.empty() ? "?" : a.prog_name) + " via " + std::string(attached_via_name(a.via));
+    size_t bpf_filters = 0;
+    for (const auto& f : c.tc_filters) bpf_filters += f.kind == "bpf";
+    out += ", clsact " + std::string(support_name(c.clsact));
+    if (!c.tc_filters.empty())
+        out += " (" + std::to_string(c.tc_filters.size()) + " filters, " + std::to_string(bpf_filters) + " bpf)";
+    return out;
+}
+
+std::string kernel_summary(const KernelCaps& k) {
+    std::string out = "kernel " + k.release + ":";
+    auto item = [&out](std::string_view name, std::string_view answer) {
+        out += (out.back() == ':' ? " " : ", ") + std::string(name) + " " + std::string(answer);
+    };
+    for (const auto& p : k.prog_types) item(p.name, support_name(p.supported));
+    item("xdp-link", support_name(k.xdp_link.supported));
+    for (const auto& p : k.map_types) item(p.name, support_name(p.supported));
+    item("freplace", std::string(support_name(k.freplace.supported)) +
+                         (k.freplace.error ? " (errno " + std::to_string(k.freplace.error) + ")" : ""));
+    item("bpffs", k.bpffs.value_or("none"));
+    item("tracefs", k.tracefs.value_or("none"));
+    item("btf", support_name(k.vmlinux_btf));
+    item("cpus", std::to_string(k.online_cpus.size()));
+    return out;
+}
+
 std::string interfaces_to_text(const std::vector<InterfaceCaps>& ifaces) {
     // One summary row per interface, then what is attached (like `xdp-loader status`).
     std::string out = pad("INTERFACE", 16) + pad("DRIVER", 10) + pad("STATE", 8) + pad("MTU", 7) +

@@ -20,6 +20,11 @@ std::string report_to_json(const KernelCaps* k, const std::vector<InterfaceCaps>
 std::vector<std::string> xdp_feature_names(uint64_t bits);
 std::vector<std::string> xdp_rx_metadata_names(uint64_t bits);
 
+// One line for the startup log: "veth0: driver veth, xdp-features 0x23 (basic,redirect,rx-sg), ...".
+std::string interface_summary(const InterfaceCaps& c);
+// "kernel 6.18.0: xdp yes, xdp-link yes, cpumap yes, freplace no (errno 1), bpffs /sys/fs/bpf, ...".
+std::string kernel_summary(const KernelCaps& k);
+
 std::string interfaces_to_text(const std::vector<InterfaceCaps>& ifaces);
 std::string kernel_to_text(const KernelCaps& k);
 

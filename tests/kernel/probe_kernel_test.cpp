@@ -224,6 +224,35 @@ TEST(ProbeFeatures, TunVxlanIfbLoReportNone) {
     }
 }
 
+TEST(ProbeFeatures, KernelWithoutTheNetdevFamilyGivesUnknownNotNone) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_netns("old");
+    sb.add_tap(ns, "tap0");
+    ProbeOptions pre63;
+    pre63.netdev_family = "xbt-nofamily";  // what a kernel before 6.3 answers for "netdev"
+    sb.run_in(ns, [&] {
+        auto r = probe_interface("tap0", pre63);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        EXPECT_FALSE(r->xdp_features.has_value());
+        EXPECT_EQ(r->has_xdp_feature(netdev::XDP_ACT_BASIC), Support::Unknown);
+        ASSERT_EQ(r->notes.size(), 1u);
+        EXPECT_EQ(r->notes.front().code, "XB2002");
+        EXPECT_EQ(r->notes.front().severity, Severity::Warning);
+        EXPECT_NE(r->notes.front().message.find("xbt-nofamily"), std::string::npos) << r->notes.front().message;
+        std::string j = interface_to_json(*r);
+        EXPECT_NE(j.find(R"("xdp_features":null)"), std::string::npos) << j;
+        // Everything else is still probed.
+        EXPECT_EQ(r->driver, "tun");
+        EXPECT_GT(r->mtu, 0u);
+        // And the real family, in the same place, does know the features.
+        auto real = probe_interface("tap0");
+        ASSERT_TRUE(real.ok());
+        EXPECT_TRUE(real->xdp_features.has_value());
+        EXPECT_TRUE(real->notes.empty());
+    });
+}
+
 // --- link attributes ---------------------------------------------------------------------------------
 
 TEST(ProbeLink, QueuesMtuStateAndVethPeerAcrossNamespaces) {
@@ -269,6 +298,7 @@ TEST(ProbeLink, AllInterfacesOfTheNamespaceInIfindexOrder) {
     std::string ns = sb.add_netns("all");
     sb.add_ifb(ns, "ifbx");
     sb.add_tap(ns, "tapx");
+    sb.exec_in(ns, "tc qdisc add dev ifbx clsact && tc qdisc add dev tapx ingress");
     std::vector<InterfaceCaps> all;
     sb.run_in(ns, [&] {
         auto r = probe_all_interfaces();
@@ -277,7 +307,11 @@ TEST(ProbeLink, AllInterfacesOfTheNamespaceInIfindexOrder) {
     });
     std::vector<std::string> names;
     for (const auto& c : all) names.push_back(c.name);
-    EXPECT_EQ(names, (std::vector<std::string>{"lo", "ifbx", "tapx"}));
+    ASSERT_EQ(names, (std::vector<std::string>{"lo", "ifbx", "tapx"}));
+    // One qdisc dump serves every interface; the legacy ingress qdisc (same parent) is not clsact.
+    EXPECT_EQ(all[0].clsact, Support::No);
+    EXPECT_EQ(all[1].clsact, Support::Yes);
+    EXPECT_EQ(all[2].clsact, Support::No);
     EXPECT_TRUE(std::is_sorted(all.begin(), all.end(),
                                [](const InterfaceCaps& x, const InterfaceCaps& y) { return x.ifindex < y.ifindex; }));
 }

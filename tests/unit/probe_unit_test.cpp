@@ -162,6 +162,27 @@ TEST(RenderText, TableRowsAndAttachments) {
     EXPECT_NE(interfaces_to_text({none}).find("none (generic only)"), std::string::npos);
 }
 
+TEST(RenderSummary, OneLogLinePerInterfaceAndKernel) {
+    EXPECT_EQ(interface_summary(sample_veth()),
+              "veth0: driver veth, xdp-features 0x23 (basic,redirect,rx-sg), mtu 1500, queues 2/2, up, gro off, "
+              "veth peer veth1, xdp native prog 42 xdp_pass via bpf-link, clsact yes (1 filters, 1 bpf)");
+    InterfaceCaps old;
+    old.name = "eth0";
+    EXPECT_EQ(interface_summary(old),
+              "eth0: driver -, xdp-features unknown, mtu 0, queues 0/0, unknown, gro unknown, clsact unknown");
+    KernelCaps k;
+    k.release = "6.18.0";
+    k.prog_types = {{"xdp", Support::Yes, 0}};
+    k.map_types = {{"cpumap", Support::Yes, 0}};
+    k.xdp_link.supported = Support::Yes;
+    k.freplace = {"freplace", Support::No, 1};
+    k.bpffs = "/sys/fs/bpf";
+    k.vmlinux_btf = Support::Yes;
+    k.online_cpus = {0, 1};
+    EXPECT_EQ(kernel_summary(k), "kernel 6.18.0: xdp yes, xdp-link yes, cpumap yes, freplace no (errno 1), "
+                                 "bpffs /sys/fs/bpf, tracefs none, btf yes, cpus 2");
+}
+
 TEST(InterfaceCaps, FeatureQueryIsTriState) {
     InterfaceCaps c;
     EXPECT_EQ(c.has_xdp_feature(netdev::XDP_ACT_REDIRECT), Support::Unknown);
