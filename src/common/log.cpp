@@ -89,6 +89,16 @@ void Logger::log(LogLevel l, std::string_view module, std::string_view message) 
     }
 }
 
+void Logger::log_block(LogLevel l, std::string_view module, std::string_view text) {
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        if (!line.empty()) log(l, module, line);
+        if (nl == std::string_view::npos) break;
+        text.remove_prefix(nl + 1);
+    }
+}
+
 void Logger::log(const Diagnostic& d, std::string_view module) {
     LogLevel l = d.severity == Severity::Error     ? LogLevel::Error
                  : d.severity == Severity::Warning ? LogLevel::Warning

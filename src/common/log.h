@@ -31,6 +31,8 @@ public:
 
     bool enabled(LogLevel l) const { return static_cast<int>(l) <= static_cast<int>(level_); }
     void log(LogLevel l, std::string_view module, std::string_view message);
+    // Each line of a multi-line text as its own log line (startup blocks, stats tables).
+    void log_block(LogLevel l, std::string_view module, std::string_view text);
     // A diagnostic as a log line at the level its severity implies.
     void log(const Diagnostic& d, std::string_view module);
 

@@ -141,6 +141,19 @@ void Sandbox::add_address(const std::string& ns, const std::string& dev, const s
     must("ip -n " + shell_quote(ns) + " addr add " + shell_quote(cidr) + " dev " + shell_quote(dev));
 }
 
+std::string Sandbox::mac_address(const std::string& ns, const std::string& dev) {
+    std::string out = must("ip -n " + shell_quote(ns) + " -o link show dev " + shell_quote(dev));
+    size_t at = out.find("link/ether ");
+    if (at == std::string::npos) throw std::runtime_error(dev + " has no Ethernet address: " + out);
+    return out.substr(at + 11, 17);
+}
+
+void Sandbox::add_neighbor(const std::string& ns, const std::string& dev, const std::string& ip,
+                           const std::string& mac) {
+    must("ip -n " + shell_quote(ns) + " neigh replace " + shell_quote(ip) + " lladdr " + shell_quote(mac) +
+         " dev " + shell_quote(dev) + " nud permanent");
+}
+
 CommandResult Sandbox::try_exec_in(const std::string& ns, const std::string& cmd) {
     return run_command("nsenter --net=/run/netns/" + shell_quote(ns) + " sh -c " + shell_quote(cmd));
 }

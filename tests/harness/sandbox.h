@@ -56,6 +56,10 @@ public:
     void add_ifb(const std::string& ns, const std::string& dev);
     void link_up(const std::string& ns, const std::string& dev);
     void add_address(const std::string& ns, const std::string& dev, const std::string& cidr);
+    // "aa:bb:cc:dd:ee:ff" of a device.
+    std::string mac_address(const std::string& ns, const std::string& dev);
+    // A permanent neighbour entry (no ARP/ND needed to reach ip).
+    void add_neighbor(const std::string& ns, const std::string& dev, const std::string& ip, const std::string& mac);
 
     // Runs a command inside ns (nsenter --net); throws std::runtime_error when it fails.
     std::string exec_in(const std::string& ns, const std::string& cmd);

@@ -13,4 +13,8 @@ UniqueFd load_trivial_xdp(const std::string& name, int action = 2 /* XDP_PASS */
 // A sched_cls program that returns `action` (TC_ACT_OK by default). Throws on failure.
 UniqueFd load_trivial_tc(const std::string& name, int action = 0 /* TC_ACT_OK */);
 
+// A sched_cls program that counts every packet in slot 0 of a per-CPU array (map_fd: key u32, value
+// u64, one entry) and returns TC_ACT_OK: which CPU processed a packet in the stack.
+UniqueFd load_cpu_counting_tc(const std::string& name, int map_fd);
+
 }  // namespace xb::test
