@@ -1,7 +1,11 @@
 /* Frame parser shared by the XDP and tc programs: Ethernet, up to two VLAN tags (802.1Q/802.1ad in
  * any order), IPv4 with options, IPv6 with a bounded walk over extension headers, TCP/UDP ports.
  * Every read is bounds-checked against data_end; a frame that ends early or carries impossible
- * values is XB_PARSE_MALFORMED, never an abort. */
+ * values is XB_PARSE_MALFORMED, never an abort.
+ *
+ * The same code is compiled for the host as C++ (src/datapath/parse_mirror.cpp) so that
+ * `xbypass simulate` prints the key the program computed: hence explicit casts, byte pointers for
+ * arithmetic, and no bpf_helpers.h here. */
 #ifndef XB_PARSE_H
 #define XB_PARSE_H
 
@@ -14,7 +18,15 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
-#include <bpf/bpf_helpers.h>
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#ifdef __bpf__
+#define XB_UNROLL _Pragma("unroll")
+#else
+#define XB_UNROLL
+#endif
 
 #include "xb_consts.h"
 #include "xb_flow.h"
@@ -48,16 +60,16 @@ static __always_inline int xb_is_vlan_proto(__be16 proto)
 }
 
 /* Fills the port fields from the transport header at l4; other protocols keep ports zero. */
-static __always_inline int xb_parse_l4(void *l4, void *data_end, struct xb_flow_key *key)
+static __always_inline int xb_parse_l4(unsigned char *l4, void *data_end, struct xb_flow_key *key)
 {
     if (key->proto == IPPROTO_TCP) {
-        struct tcphdr *tcp = l4;
+        struct tcphdr *tcp = (struct tcphdr *)l4;
         if ((void *)(tcp + 1) > data_end)
             return XB_PARSE_MALFORMED;
         key->src_port = tcp->source;
         key->dst_port = tcp->dest;
     } else if (key->proto == IPPROTO_UDP) {
-        struct udphdr *udp = l4;
+        struct udphdr *udp = (struct udphdr *)l4;
         if ((void *)(udp + 1) > data_end)
             return XB_PARSE_MALFORMED;
         key->src_port = udp->source;
@@ -66,15 +78,15 @@ static __always_inline int xb_parse_l4(void *l4, void *data_end, struct xb_flow_
     return XB_PARSE_OK;
 }
 
-static __always_inline int xb_parse_ipv4(void *cur, void *data_end, struct xb_flow_key *key)
+static __always_inline int xb_parse_ipv4(unsigned char *cur, void *data_end, struct xb_flow_key *key)
 {
-    struct iphdr *ip = cur;
+    struct iphdr *ip = (struct iphdr *)cur;
     if ((void *)(ip + 1) > data_end)
         return XB_PARSE_MALFORMED;
     if (ip->version != 4 || ip->ihl < 5)
         return XB_PARSE_MALFORMED;
     __u32 hdr_len = ip->ihl * 4;
-    if (cur + hdr_len > data_end)
+    if ((void *)(cur + hdr_len) > data_end)
         return XB_PARSE_MALFORMED;
     /* more-fragments flag or a fragment offset: never bypassed, the IDS reassembles */
     if (ip->frag_off & bpf_htons(0x3fff))
@@ -86,9 +98,9 @@ static __always_inline int xb_parse_ipv4(void *cur, void *data_end, struct xb_fl
     return xb_parse_l4(cur + hdr_len, data_end, key);
 }
 
-static __always_inline int xb_parse_ipv6(void *cur, void *data_end, struct xb_flow_key *key)
+static __always_inline int xb_parse_ipv6(unsigned char *cur, void *data_end, struct xb_flow_key *key)
 {
-    struct ipv6hdr *ip6 = cur;
+    struct ipv6hdr *ip6 = (struct ipv6hdr *)cur;
     if ((void *)(ip6 + 1) > data_end)
         return XB_PARSE_MALFORMED;
     if (ip6->version != 6)
@@ -98,10 +110,10 @@ static __always_inline int xb_parse_ipv6(void *cur, void *data_end, struct xb_fl
     __builtin_memcpy(key->dst_addr, &ip6->daddr, 16);
 
     __u8 nexthdr = ip6->nexthdr;
-    cur = ip6 + 1;
-#pragma unroll
+    cur = (unsigned char *)(ip6 + 1);
+    XB_UNROLL
     for (int i = 0; i < XB_IPV6_MAX_EXT_HEADERS; i++) {
-        struct xb_ipv6_ext *ext = cur;
+        struct xb_ipv6_ext *ext = (struct xb_ipv6_ext *)cur;
         switch (nexthdr) {
         case IPPROTO_HOPOPTS:
         case IPPROTO_ROUTING:
@@ -147,11 +159,11 @@ static __always_inline int xb_parse_frame(void *data, void *data_end, int vlan_t
                                           struct xb_flow_key *key)
 {
     __builtin_memset(key, 0, sizeof(*key));
-    struct ethhdr *eth = data;
+    struct ethhdr *eth = (struct ethhdr *)data;
     if ((void *)(eth + 1) > data_end)
         return XB_PARSE_MALFORMED;
 
-    void *cur = eth + 1;
+    unsigned char *cur = (unsigned char *)(eth + 1);
     __be16 proto = eth->h_proto;
     __u32 tags = 0;
     if (hw_vlan_id >= 0) {
@@ -159,13 +171,13 @@ static __always_inline int xb_parse_frame(void *data, void *data_end, int vlan_t
             key->vlan_outer = hw_vlan_id & 0x0fff;
         tags = 1;
     }
-#pragma unroll
+    XB_UNROLL
     for (int i = 0; i < 2; i++) {
         if (!xb_is_vlan_proto(proto))
             break;
         if (tags >= 2)
             return XB_PARSE_MALFORMED; /* a third tag: more than the key can hold */
-        struct xb_vlan_hdr *vh = cur;
+        struct xb_vlan_hdr *vh = (struct xb_vlan_hdr *)cur;
         if ((void *)(vh + 1) > data_end)
             return XB_PARSE_MALFORMED;
         if (vlan_tracking) {
@@ -177,7 +189,7 @@ static __always_inline int xb_parse_frame(void *data, void *data_end, int vlan_t
         }
         tags++;
         proto = vh->encapsulated_proto;
-        cur = vh + 1;
+        cur = (unsigned char *)(vh + 1);
     }
     if (xb_is_vlan_proto(proto))
         return XB_PARSE_MALFORMED;

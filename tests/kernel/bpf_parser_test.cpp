@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "datapath/flow.h"
+#include "datapath/parse_mirror.h"
 #include "datapath/program.h"
 #include "harness/sandbox.h"
 #include "kernel/bpf_packet_builder.h"
@@ -82,6 +83,18 @@ protected:
         for (int i = 0; i < XB_CNT_MAX; ++i) {
             auto ci = static_cast<enum xb_counter>(i);
             EXPECT_EQ(c->value[i], (ci == reason || ci == outcome) ? 1u : 0u) << counter_name(ci);
+        }
+
+        // The host build of the same parser (what `xbypass simulate` prints) agrees with the program.
+        ParsedFrame mirror = parse_frame(frame, prog.options().vlan_tracking);
+        ParseStatus want_status = want == Outcome::Fragment     ? ParseStatus::Fragment
+                                  : want == Outcome::NotIp      ? ParseStatus::NotIp
+                                  : want == Outcome::ParseError ? ParseStatus::Malformed
+                                                                : ParseStatus::Ok;
+        EXPECT_EQ(parse_status_name(mirror.status), parse_status_name(want_status));
+        if (want == Outcome::Hit || want == Outcome::Miss) {
+            EXPECT_EQ(prog.flow_table().lookup(mirror.key).has_value(), want == Outcome::Hit)
+                << flow_key_to_string(mirror.key);
         }
     }
 
