@@ -1,0 +1,148 @@
+// `xbypass simulate` end to end: a capture written with the packet builder, a flows file, the real
+// binary and the real kernel (BPF_PROG_TEST_RUN); plus the simulate() API for the cpu choice.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "datapath/pcap.h"
+#include "datapath/simulate.h"
+#include "harness/sandbox.h"
+#include "kernel/bpf_packet_builder.h"
+
+namespace xb::datapath {
+namespace {
+
+using test::PacketBuilder;
+
+class SimulateTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        XB_REQUIRE_KERNEL();
+        sandbox_ = std::make_unique<test::Sandbox>();
+        dir_ = "/tmp/xbt-sim-" + std::to_string(::getpid()) + "-" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name();
+        std::filesystem::create_directories(dir_);
+    }
+    void TearDown() override {
+        std::error_code ec;
+        if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+    }
+    std::string write(const std::string& name, const std::vector<uint8_t>& bytes) {
+        std::string path = dir_ + "/" + name;
+        std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                    static_cast<std::streamsize>(bytes.size()));
+        return path;
+    }
+    std::string write(const std::string& name, const std::string& text) {
+        return write(name, std::vector<uint8_t>(text.begin(), text.end()));
+    }
+    static std::vector<std::string> lines(const std::string& s) {
+        std::vector<std::string> out;
+        std::istringstream in(s);
+        for (std::string l; std::getline(in, l);) out.push_back(l);
+        return out;
+    }
+    std::unique_ptr<test::Sandbox> sandbox_;
+    std::string dir_;
+};
+
+std::vector<PcapPacket> sample_capture() {
+    std::vector<std::vector<uint8_t>> frames = {
+        PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").tcp(1234, 80).build(),             // 0 hit
+        PacketBuilder().ipv4("10.0.0.2", "10.0.0.1").tcp(80, 1234).payload(50).build(), // 1 hit, reverse
+        PacketBuilder().ipv4("10.0.0.1", "10.0.0.3").tcp(1234, 80).build(),             // 2 miss
+        PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").ipv4_frag(true, 0).tcp(1234, 80).build(),  // 3 fragment
+        PacketBuilder().vlan(0x8100, 300).ipv6("2001:db8::1", "2001:db8::2").udp(53, 5353).build(),  // 4 hit
+        PacketBuilder().ethertype(0x0806).build(),                                       // 5 not ip
+        std::vector<uint8_t>(10, 0xff),                                                  // 6 runt
+    };
+    std::vector<PcapPacket> out;
+    for (auto& f : frames) out.push_back(PcapPacket{1, 0, 0, f});
+    return out;
+}
+
+const char* kFlows = "# simulate test\n"
+                     "tcp 10.0.0.1 1234 10.0.0.2 80\n"
+                     "udp 2001:db8::1 53 2001:db8::2 5353 300\n";
+
+TEST_F(SimulateTest, JsonLinePerPacketInCaptureOrder) {
+    std::string pcap = write("c.pcap", write_pcap(sample_capture(), kLinktypeEthernet, /*byte_swapped=*/true));
+    std::string flows = write("flows.txt", std::string(kFlows));
+    auto r = test::run_command(std::string(XB_BUILDDIR) + "/xbypass simulate --pcap " + pcap + " --flows " + flows +
+                               " --json");
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto out = lines(r.output);
+    ASSERT_GE(out.size(), 7u) << r.output;
+    EXPECT_EQ(out[0], R"({"index":0,"verdict":"bypass","reason":"hit","action":"XDP_DROP","key":{"proto":"tcp","src_ip":"10.0.0.1","src_port":1234,"dst_ip":"10.0.0.2","dst_port":80,"vlan":[0,0]}})");
+    EXPECT_EQ(out[1], R"({"index":1,"verdict":"bypass","reason":"hit","action":"XDP_DROP","key":{"proto":"tcp","src_ip":"10.0.0.2","src_port":80,"dst_ip":"10.0.0.1","dst_port":1234,"vlan":[0,0]}})");
+    EXPECT_EQ(out[2], R"({"index":2,"verdict":"pass","reason":"miss","action":"XDP_PASS","key":{"proto":"tcp","src_ip":"10.0.0.1","src_port":1234,"dst_ip":"10.0.0.3","dst_port":80,"vlan":[0,0]}})");
+    EXPECT_EQ(out[3], R"({"index":3,"verdict":"pass","reason":"fragment","action":"XDP_PASS","key":null})");
+    EXPECT_EQ(out[4], R"({"index":4,"verdict":"bypass","reason":"hit","action":"XDP_DROP","key":{"proto":"udp","src_ip":"2001:db8::1","src_port":53,"dst_ip":"2001:db8::2","dst_port":5353,"vlan":[300,0]}})");
+    EXPECT_EQ(out[5], R"({"index":5,"verdict":"pass","reason":"not-ip","action":"XDP_PASS","key":null})");
+    EXPECT_NE(out[6].find(R"("index":6,"verdict":"pass")"), std::string::npos) << out[6];
+
+    // tc, VLAN tracking off: the tagged flow no longer matches its VLAN-keyed entry.
+    r = test::run_command(std::string(XB_BUILDDIR) + "/xbypass simulate --pcap " + pcap + " --flows " + flows +
+                          " --datapath tc --vlan-tracking no --json");
+    ASSERT_EQ(r.status, 0) << r.output;
+    out = lines(r.output);
+    ASSERT_GE(out.size(), 5u);
+    EXPECT_NE(out[0].find(R"("verdict":"bypass","reason":"hit","action":"TC_ACT_SHOT")"), std::string::npos) << out[0];
+    EXPECT_NE(out[4].find(R"("verdict":"pass","reason":"miss")"), std::string::npos) << out[4];
+}
+
+TEST_F(SimulateTest, CpuRedirectReportsTheHashedCpu) {
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs two online CPUs";
+    PcapFile capture;
+    for (auto& p : sample_capture()) capture.packets.push_back(p);
+    Diagnostics d;
+    auto flows = parse_flows(kFlows, "flows", d);
+    SimulateOptions o;
+    o.cpu_redirect = {0, 1};
+    auto v = simulate(o, flows, capture, d);
+    ASSERT_TRUE(v.ok()) << v.error().message << d.to_text();
+    ASSERT_EQ(v->size(), 7u);
+    EXPECT_EQ((*v)[0].verdict, "bypass");
+    EXPECT_EQ((*v)[2].verdict, "cpu-redirect");
+    ASSERT_TRUE((*v)[2].cpu.has_value());
+    EXPECT_EQ(*(*v)[2].cpu, redirect_cpu_for(*(*v)[2].key, o.cpu_redirect));
+    EXPECT_EQ((*v)[3].verdict, "pass");  // fragments are never redirected
+    EXPECT_TRUE(d.contains("XB3122"));   // the runt frame
+    EXPECT_FALSE(d.contains("XB3123"));  // host parser and program agree
+}
+
+TEST_F(SimulateTest, RefusesPcapngAndBadArguments) {
+    std::string ng = write("c.pcapng", std::vector<uint8_t>{0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b,
+                                                             0x1a, 1, 0, 0, 0});
+    std::string bin = std::string(XB_BUILDDIR) + "/xbypass simulate ";
+    auto r = test::run_command(bin + "--pcap " + ng);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("error[XB3111]"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("editcap -F pcap"), std::string::npos) << r.output;
+    std::string pcap = write("c.pcap", write_pcap(sample_capture()));
+    std::string bad_flows = write("bad.txt", std::string("tcp 10.0.0.1 1 10.0.0.2\n"));
+    r = test::run_command(bin + "--pcap " + pcap + " --flows " + bad_flows);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find(bad_flows + ":1:1: error[XB3101]"), std::string::npos) << r.output;
+    for (const char* args : {"", "--pcap", "--datapath foo --pcap x", "--cpu-redirect 3-1 --pcap x", "--bogus"}) {
+        r = test::run_command(bin + args);
+        EXPECT_EQ(r.status, 2) << args;
+        EXPECT_NE(r.output.find("XB3120"), std::string::npos) << args << ": " << r.output;
+    }
+    r = test::run_command(bin + "--pcap " + pcap + " --datapath tc --cpu-redirect 0");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("XB3001"), std::string::npos) << r.output;
+}
+
+TEST(CpuList, Parses) {
+    auto l = parse_cpu_list("0-2,5,7-8");
+    ASSERT_TRUE(l.ok());
+    EXPECT_EQ(*l, (std::vector<unsigned>{0, 1, 2, 5, 7, 8}));
+    for (const char* bad : {"", "a", "1-", "-1", "3-1", "1,,2", "1-2-3"}) EXPECT_FALSE(parse_cpu_list(bad).ok()) << bad;
+}
+
+}  // namespace
+}  // namespace xb::datapath
