@@ -1,0 +1,31 @@
+// Static checks of a configuration file (no running system needed): what `xbypass check` runs
+// first. Later stages (probe, plan) append their diagnostics to the same report.
+#pragma once
+
+#include <string>
+
+#include "common/diagnostic.h"
+#include "config/config.h"
+
+namespace xb::config {
+
+struct CheckReport {
+    std::string file;
+    Config config;            // valid only when the static checks found no error
+    Diagnostics diagnostics;  // append later stages' diagnostics here
+    bool io_error = false;    // the file could not be read
+
+    bool accepted() const { return !io_error && !diagnostics.has_errors(); }
+    // 0 accepted (warnings allowed), 1 rejected, 2 the file could not be read.
+    int exit_code() const;
+    // "FILE: accepted (0 errors, 1 warning, 2 notes)" — no newline.
+    std::string verdict() const;
+    // Diagnostics sorted by location, then the verdict line.
+    std::string to_text();
+    // {"file":..,"verdict":"accepted"|"rejected"|"error","errors":N,"warnings":N,"notes":N,"diagnostics":[..]}
+    std::string to_json();
+};
+
+CheckReport run_static_checks(const std::string& path, const LoadOptions& options = {});
+
+}  // namespace xb::config

@@ -1,0 +1,884 @@
+#include "config/schema.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <functional>
+#include <optional>
+#include <set>
+
+#include "config/program_file.h"
+
+namespace xb::config {
+
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string join(const std::vector<std::string_view>& items) {
+    std::string out;
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out += i + 1 == items.size() ? " or " : ", ";
+        out += items[i];
+    }
+    return out;
+}
+
+std::string child(const std::string& parent, std::string_view key) {
+    return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+std::string indexed(const std::string& parent, size_t i) { return parent + "[" + std::to_string(i) + "]"; }
+
+// Location of byte `offset` inside a single-line scalar, else the scalar's start.
+SourceLocation location_in_scalar(const YamlNode& n, size_t offset) {
+    SourceLocation loc = n.loc;
+    if (n.value.find('\n') != std::string::npos) return loc;
+    loc.column += static_cast<unsigned>(offset) + (n.plain ? 0 : 1);
+    return loc;
+}
+
+// The reading context: diagnostics sink plus the value readers every section shares.
+class Reader {
+public:
+    Reader(Diagnostics& d) : d_(d) {}
+    Diagnostics& diags() { return d_; }
+
+    bool expect_mapping(const YamlNode& n, const std::string& path) {
+        if (n.is_mapping()) return true;
+        d_.error("XB1104", "'" + path + "' must be a mapping of keys, found " + std::string(yaml_kind_name(n.kind)),
+                 "write the keys of '" + path + "' on the lines below it, indented", n.loc, path);
+        return false;
+    }
+
+    bool expect_sequence(const YamlNode& n, const std::string& path) {
+        if (n.is_sequence()) return true;
+        d_.error("XB1105", "'" + path + "' must be a list, found " + std::string(yaml_kind_name(n.kind)),
+                 "write each element on its own line starting with '- '", n.loc, path);
+        return false;
+    }
+
+    // A single value that must be present.
+    std::optional<std::string> scalar(const YamlNode& n, const std::string& path) {
+        if (!n.is_scalar()) {
+            d_.error("XB1106", "'" + path + "' must be a single value, found " + std::string(yaml_kind_name(n.kind)),
+                     "write the value on the same line as the key", n.loc, path);
+            return std::nullopt;
+        }
+        if (n.is_null()) {
+            d_.error("XB1124", "'" + path + "' has no value", "give it a value or remove the key to use the default",
+                     n.loc, path);
+            return std::nullopt;
+        }
+        return n.value;
+    }
+
+    // A string where an empty value means "not set".
+    std::optional<std::string> optional_string(const YamlNode& n, const std::string& path) {
+        if (n.is_scalar() && n.is_null()) return std::string();
+        return scalar(n, path);
+    }
+
+    std::optional<bool> boolean(const YamlNode& n, const std::string& path) {
+        auto v = scalar(n, path);
+        if (!v) return std::nullopt;
+        std::string s = lower(*v);
+        if (s == "yes" || s == "true" || s == "on") return true;
+        if (s == "no" || s == "false" || s == "off") return false;
+        d_.error("XB1107", "'" + path + "' must be a boolean, found '" + *v + "'",
+                 "use yes, no, true, false, on or off", n.loc, path);
+        return std::nullopt;
+    }
+
+    std::optional<uint64_t> number(const YamlNode& n, const std::string& path, uint64_t min, uint64_t max,
+                                   std::string_view unit = {}) {
+        auto v = scalar(n, path);
+        if (!v) return std::nullopt;
+        std::string_view s = *v;
+        bool negative = !s.empty() && s[0] == '-';
+        std::string_view digits = negative ? s.substr(1) : s;
+        bool all_digits = !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
+            return c >= '0' && c <= '9';
+        });
+        std::string range = std::to_string(min) + ".." + std::to_string(max) +
+                            (unit.empty() ? std::string() : " " + std::string(unit));
+        if (!all_digits) {
+            d_.error("XB1108", "'" + path + "' must be a whole number, found '" + *v + "'",
+                     "write a decimal number in " + range, n.loc, path);
+            return std::nullopt;
+        }
+        uint64_t value = 0;
+        auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+        (void)ptr;
+        if (negative || ec != std::errc() || value < min || value > max) {
+            d_.error("XB1109", "'" + path + "' is " + *v + ", outside the allowed range " + range,
+                     "use a value in " + range, n.loc, path);
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    template <class E>
+    std::optional<E> choice(const YamlNode& n, const std::string& path,
+                            const std::vector<std::pair<std::string_view, E>>& table) {
+        auto v = scalar(n, path);
+        if (!v) return std::nullopt;
+        std::string s = lower(*v);
+        std::vector<std::string_view> names;
+        for (const auto& [name, value] : table) {
+            if (s == name) return value;
+            names.push_back(name);
+        }
+        std::string near = suggest(s, names);
+        d_.error("XB1110",
+                 "'" + path + "' is '" + *v + "', which is not one of " + join(names) +
+                     (near.empty() ? std::string() : "; did you mean '" + near + "'?"),
+                 "use one of " + join(names), n.loc, path);
+        return std::nullopt;
+    }
+
+    std::optional<CpuList> cpu_list(const YamlNode& n, const std::string& path) {
+        CpuList out;
+        std::vector<unsigned> duplicates;
+        auto parse_one = [&](const YamlNode& item, const std::string& item_path, bool in_list) -> bool {
+            auto v = scalar(item, item_path);
+            if (!v) return false;
+            if (in_list && (lower(*v) == "none")) {
+                d_.error("XB1111", "'none' cannot be an element of the CPU list '" + path + "'",
+                         "write 'cpu-redirect: none' or '[]' to disable redirection", item.loc, item_path);
+                return false;
+            }
+            CpuList part;
+            CpuListError err;
+            if (!parse_cpu_list_text(*v, &part, &duplicates, &err)) {
+                d_.error(err.code, "'" + path + "': " + err.message,
+                         "write CPU numbers and ranges such as \"0-3\", \"1,3-5\", [0, 2] or \"all\"",
+                         location_in_scalar(item, err.offset), item_path);
+                return false;
+            }
+            if (part.all) out.all = true;
+            for (unsigned c : part.cpus) {
+                if (std::binary_search(out.cpus.begin(), out.cpus.end(), c)) {
+                    duplicates.push_back(c);
+                    continue;
+                }
+                out.cpus.insert(std::lower_bound(out.cpus.begin(), out.cpus.end(), c), c);
+            }
+            return true;
+        };
+        if (n.is_sequence()) {
+            for (size_t i = 0; i < n.items.size(); ++i) {
+                if (!parse_one(*n.items[i], indexed(path, i), true)) return std::nullopt;
+            }
+        } else if (!parse_one(n, path, false)) {
+            return std::nullopt;
+        }
+        if (out.all && !out.cpus.empty()) {
+            d_.error("XB1111", "'" + path + "' combines 'all' with CPU numbers",
+                     "write either \"all\" or a list of CPUs", n.loc, path);
+            return std::nullopt;
+        }
+        if (!duplicates.empty()) {
+            std::sort(duplicates.begin(), duplicates.end());
+            duplicates.erase(std::unique(duplicates.begin(), duplicates.end()), duplicates.end());
+            std::string list;
+            for (unsigned c : duplicates) list += (list.empty() ? "" : ", ") + std::to_string(c);
+            d_.warning("XB1123", "'" + path + "' names CPU " + list + " more than once",
+                       "list each CPU once; overlapping ranges are merged", n.loc, path);
+        }
+        return out;
+    }
+
+    std::optional<std::string> interface_name(const YamlNode& n, const std::string& path) {
+        auto v = scalar(n, path);
+        if (!v) return std::nullopt;
+        const std::string& s = *v;
+        std::string why;
+        if (s.size() > kMaxInterfaceNameLength)
+            why = "is " + std::to_string(s.size()) + " characters long; the kernel allows at most " +
+                  std::to_string(kMaxInterfaceNameLength);
+        else if (s == "." || s == "..")
+            why = "is reserved";
+        else if (std::any_of(s.begin(), s.end(), [](char c) {
+                     return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)) ||
+                            static_cast<unsigned char>(c) < 0x20;
+                 }))
+            why = "contains '/', ':' or white space";
+        if (!why.empty()) {
+            d_.error("XB1115", "interface name '" + s + "' in '" + path + "' " + why,
+                     "use the name 'ip link' shows (at most 15 characters, no '/', ':' or spaces)", n.loc, path);
+            return std::nullopt;
+        }
+        return s;
+    }
+
+    // Reports keys that appear twice in one mapping (libyaml keeps both).
+    void check_duplicate_keys(const YamlNode& map, const std::string& path) {
+        std::map<std::string, const YamlNode*> seen;
+        for (const auto& kv : map.entries) {
+            const YamlNodePtr& k = kv.first;
+            auto [it, fresh] = seen.emplace(k->value, k.get());
+            if (fresh) continue;
+            d_.error("XB1010",
+                     "key '" + k->value + "' appears twice in '" + (path.empty() ? "the top level" : path) +
+                         "' (first at line " + std::to_string(it->second->loc.line) + ")",
+                     "keep one of the two; YAML does not allow duplicate keys", k->loc, child(path, k->value));
+        }
+    }
+
+    void unknown_key(const YamlNode& key, const std::string& path, const std::vector<std::string_view>& known) {
+        std::string near = suggest(key.value, known);
+        d_.error("XB1103",
+                 "unknown key '" + key.value + "' in '" + path + "'" +
+                     (near.empty() ? std::string() : "; did you mean '" + near + "'?"),
+                 near.empty() ? "remove it; the keys here are " + join(known)
+                              : "rename it to '" + near + "' or remove it",
+                 key.loc, child(path, key.value));
+    }
+
+private:
+    Diagnostics& d_;
+};
+
+const std::vector<std::pair<std::string_view, Datapath>> kDatapaths = {
+    {"auto", Datapath::Auto}, {"xdp-native", Datapath::XdpNative}, {"xdp-generic", Datapath::XdpGeneric},
+    {"tc", Datapath::Tc}};
+const std::vector<std::pair<std::string_view, OnUnsupported>> kOnUnsupported = {
+    {"reject", OnUnsupported::Reject}, {"fallback", OnUnsupported::Fallback}};
+const std::vector<std::pair<std::string_view, Coexist>> kCoexist = {
+    {"refuse", Coexist::Refuse}, {"multiprog", Coexist::Multiprog}, {"replace", Coexist::Replace}};
+const std::vector<std::pair<std::string_view, LogLevel>> kLogLevels = {
+    {"error", LogLevel::Error}, {"warning", LogLevel::Warning}, {"notice", LogLevel::Notice},
+    {"info", LogLevel::Info},   {"config", LogLevel::Config},   {"debug", LogLevel::Debug}};
+const std::vector<std::pair<std::string_view, Datapath>> kXdpModes = {
+    {"driver", Datapath::XdpNative}, {"soft", Datapath::XdpGeneric}, {"hw", Datapath::Offload},
+    {"none", Datapath::Auto}};
+const std::vector<std::string_view> kClusterTypes = {"cluster_flow", "cluster_cpu",       "cluster_qm",
+                                                     "cluster_ebpf", "cluster_round_robin", "cluster_rollover",
+                                                     "cluster_random"};
+
+const std::vector<std::string_view> kGlobalKeys = {"log-level", "log-file", "stats-interval", "pin-path",
+                                                   "eve-log", "interfaces"};
+const std::vector<std::string_view> kInterfaceKeys = {
+    "interface",    "bypass",   "datapath",        "on-unsupported", "cpu-redirect", "flow-table", "vlan-tracking",
+    "ips-peer",     "custom-program", "coexist",   "pinned-maps",    "pinned-maps-name", "threads"};
+const std::vector<std::string_view> kFlowTableKeys = {"size", "timeout", "percpu", "lru"};
+
+// af-packet keys xbypass maps, and the other keys Suricata (6.x/7.x) knows in that section.
+const std::vector<std::string_view> kAfPacketMapped = {
+    "interface", "xdp-mode", "xdp-filter-file", "xdp-cpu-redirect", "bypass", "pinned-maps", "pinned-maps-name",
+    "use-percpu-hash", "copy-mode", "copy-iface", "threads", "cluster-type"};
+const std::vector<std::string_view> kAfPacketSuricataOnly = {
+    "cluster-id", "defrag", "use-mmap", "mmap-locked", "tpacket-v3", "ring-size", "block-size", "block-timeout",
+    "use-emergency-flush", "buffer-size", "disable-promisc", "checksum-checks", "bpf-filter", "rollover",
+    "ebpf-lb-file", "ebpf-filter-file", "mtu", "disable-hwtimestamp", "v-tap"};
+
+constexpr uint64_t kMaxFlowTableSize = 1u << 24;
+constexpr uint64_t kMaxTimeout = 86400;
+constexpr uint64_t kMaxThreads = 1024;
+constexpr uint64_t kMaxStatsInterval = 86400;
+
+void set_origin(std::map<std::string, KeyOrigin>& origins, const std::string& key, const YamlNode& keynode,
+                const std::string& path) {
+    origins[key] = KeyOrigin{keynode.loc, path};
+}
+
+std::optional<uint32_t> read_threads(Reader& r, const YamlNode& v, const std::string& path) {
+    if (v.is_scalar() && lower(v.value) == "auto") return kThreadsAuto;
+    auto n = r.number(v, path, 1, kMaxThreads, "or auto");
+    if (!n) return std::nullopt;
+    return static_cast<uint32_t>(*n);
+}
+
+// The interface keys common to both sections, by their xbypass names. Returns false when `key` is
+// not one of them.
+bool read_common_interface_key(Reader& r, std::string_view key, const YamlNode& keynode, const YamlNode& v,
+                               const std::string& path, InterfaceConfig& cfg, const std::string& canonical) {
+    auto mark = [&] { set_origin(cfg.origins, canonical, keynode, path); };
+    if (key == "bypass") {
+        if (auto b = r.boolean(v, path)) cfg.bypass = *b, mark();
+    } else if (key == "pinned-maps") {
+        if (auto b = r.boolean(v, path)) cfg.pinned_maps = *b, mark();
+    } else if (key == "pinned-maps-name") {
+        if (auto s = r.optional_string(v, path)) cfg.pinned_maps_name = *s, mark();
+    } else if (key == "threads") {
+        if (auto t = read_threads(r, v, path)) cfg.threads = *t, mark();
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void read_flow_table(Reader& r, const YamlNode& node, const std::string& path, InterfaceConfig& cfg) {
+    if (!r.expect_mapping(node, path)) return;
+    r.check_duplicate_keys(node, path);
+    for (const auto& kv : node.entries) {
+        const YamlNodePtr& k = kv.first;
+        const YamlNodePtr& v = kv.second;
+        const std::string& key = k->value;
+        std::string p = child(path, key);
+        std::string canonical = "flow-table." + key;
+        auto mark = [&] { set_origin(cfg.origins, canonical, *k, p); };
+        if (key == "size") {
+            if (auto n = r.number(*v, p, 1, kMaxFlowTableSize, "entries")) cfg.flow_table.size = *n, mark();
+        } else if (key == "timeout") {
+            if (auto n = r.number(*v, p, 1, kMaxTimeout, "seconds")) cfg.flow_table.timeout = *n, mark();
+        } else if (key == "percpu") {
+            if (auto b = r.boolean(*v, p)) cfg.flow_table.percpu = *b, mark();
+        } else if (key == "lru") {
+            if (auto b = r.boolean(*v, p)) cfg.flow_table.lru = *b, mark();
+        } else {
+            r.unknown_key(*k, path, kFlowTableKeys);
+        }
+    }
+}
+
+// One entry of xbypass.interfaces.
+std::optional<InterfaceConfig> read_xbypass_interface(Reader& r, const YamlNode& entry, const std::string& path) {
+    if (!r.expect_mapping(entry, path)) return std::nullopt;
+    r.check_duplicate_keys(entry, path);
+    InterfaceConfig cfg;
+    cfg.origin = KeyOrigin{entry.loc, path};
+    bool named = false;
+    for (const auto& kv : entry.entries) {
+        const YamlNodePtr& k = kv.first;
+        const YamlNodePtr& v = kv.second;
+        const std::string& key = k->value;
+        std::string p = child(path, key);
+        auto mark = [&] { set_origin(cfg.origins, key, *k, p); };
+        if (key == "interface") {
+            if (auto n = r.interface_name(*v, p)) cfg.name = *n, mark();
+            named = true;
+        } else if (read_common_interface_key(r, key, *k, *v, p, cfg, key)) {
+        } else if (key == "datapath") {
+            if (auto d = r.choice(*v, p, kDatapaths)) cfg.datapath = *d, mark();
+        } else if (key == "on-unsupported") {
+            if (auto o = r.choice(*v, p, kOnUnsupported)) cfg.on_unsupported = *o, mark();
+        } else if (key == "cpu-redirect") {
+            if (auto c = r.cpu_list(*v, p)) cfg.cpu_redirect = *c, mark();
+        } else if (key == "flow-table") {
+            read_flow_table(r, *v, p, cfg);
+        } else if (key == "vlan-tracking") {
+            if (auto b = r.boolean(*v, p)) cfg.vlan_tracking = *b, mark();
+        } else if (key == "ips-peer") {
+            if (v->is_scalar() && v->is_null()) {
+                mark();
+            } else if (auto n = r.interface_name(*v, p)) {
+                cfg.ips_peer = *n, mark();
+            }
+        } else if (key == "custom-program") {
+            if (auto s = r.optional_string(*v, p)) cfg.custom_program = *s, mark();
+        } else if (key == "coexist") {
+            if (auto c = r.choice(*v, p, kCoexist)) cfg.coexist = *c, mark();
+        } else {
+            r.unknown_key(*k, path, kInterfaceKeys);
+        }
+    }
+    if (!named) {
+        r.diags().error("XB1116", "interface entry '" + path + "' has no 'interface' key",
+                        "add 'interface: NAME' as the first key of the entry", entry.loc, path);
+        return std::nullopt;
+    }
+    return cfg;
+}
+
+void read_global(Reader& r, const YamlNode& section, GlobalConfig& g) {
+    const std::string path = "xbypass";
+    for (const auto& kv : section.entries) {
+        const YamlNodePtr& k = kv.first;
+        const YamlNodePtr& v = kv.second;
+        const std::string& key = k->value;
+        std::string p = child(path, key);
+        auto mark = [&] { set_origin(g.origins, key, *k, p); };
+        if (key == "log-level") {
+            if (auto l = r.choice(*v, p, kLogLevels)) g.log_level = *l, mark();
+        } else if (key == "log-file") {
+            if (auto s = r.optional_string(*v, p)) g.log_file = *s, mark();
+        } else if (key == "stats-interval") {
+            if (auto n = r.number(*v, p, 0, kMaxStatsInterval, "seconds")) g.stats_interval = *n, mark();
+        } else if (key == "pin-path") {
+            auto s = r.scalar(*v, p);
+            if (!s) continue;
+            if (s->empty() || (*s)[0] != '/') {
+                r.diags().error("XB1125", "'" + p + "' is '" + *s + "', not an absolute path",
+                                "use a directory on bpffs such as /sys/fs/bpf/xbypass", v->loc, p);
+                continue;
+            }
+            g.pin_path = *s, mark();
+        } else if (key == "eve-log") {
+            if (auto s = r.optional_string(*v, p)) g.eve_log = *s, mark();
+        } else if (key == "interfaces") {
+            // read by the caller
+        } else {
+            r.unknown_key(*k, path, kGlobalKeys);
+        }
+    }
+}
+
+std::vector<InterfaceConfig> read_xbypass_interfaces(Reader& r, const YamlNode& section) {
+    std::vector<InterfaceConfig> out;
+    const YamlNode* list = section.find("interfaces");
+    if (!list) return out;
+    const std::string path = "xbypass.interfaces";
+    if (list->is_scalar() && list->is_null()) return out;
+    if (!r.expect_sequence(*list, path)) return out;
+    for (size_t i = 0; i < list->items.size(); ++i) {
+        if (auto cfg = read_xbypass_interface(r, *list->items[i], indexed(path, i))) out.push_back(std::move(*cfg));
+    }
+    return out;
+}
+
+// --- Suricata af-packet -----------------------------------------------------------------------
+
+struct AfPacketEntry {
+    InterfaceConfig cfg;
+    std::optional<std::string> copy_mode;  // "ips" or "tap"
+    KeyOrigin copy_mode_origin;
+    std::optional<std::string> copy_iface;
+    KeyOrigin copy_iface_origin;
+    bool is_default = false;
+};
+
+AfPacketEntry read_af_packet_entry(Reader& r, const YamlNode& entry, const std::string& path) {
+    AfPacketEntry out;
+    out.cfg.origin = KeyOrigin{entry.loc, path};
+    r.check_duplicate_keys(entry, path);
+    for (const auto& kv : entry.entries) {
+        const YamlNodePtr& k = kv.first;
+        const YamlNodePtr& v = kv.second;
+        const std::string& key = k->value;
+        std::string p = child(path, key);
+        InterfaceConfig& cfg = out.cfg;
+        auto mark = [&](const std::string& canonical) { set_origin(cfg.origins, canonical, *k, p); };
+        if (key == "interface") {
+            if (v->is_scalar() && v->value == "default") {
+                out.is_default = true;
+            } else if (auto n = r.interface_name(*v, p)) {
+                cfg.name = *n, mark("interface");
+            }
+        } else if (read_common_interface_key(r, key, *k, *v, p, cfg, key)) {
+        } else if (key == "xdp-mode") {
+            auto s = r.scalar(*v, p);
+            if (!s) continue;
+            std::string m = lower(*s);
+            auto it = std::find_if(kXdpModes.begin(), kXdpModes.end(), [&](const auto& e) { return e.first == m; });
+            if (it == kXdpModes.end()) {
+                r.diags().error("XB1201",
+                                "'" + p + "' is '" + *s + "'; Suricata would only warn and let the kernel pick a mode",
+                                "use driver (native XDP), soft (generic XDP) or hw (offload)", v->loc, p);
+                continue;
+            }
+            cfg.datapath = it->second, mark("datapath");
+        } else if (key == "xdp-filter-file") {
+            if (auto s = r.optional_string(*v, p)) cfg.custom_program = *s, mark("custom-program");
+        } else if (key == "xdp-cpu-redirect") {
+            if (auto c = r.cpu_list(*v, p)) cfg.cpu_redirect = *c, mark("cpu-redirect");
+        } else if (key == "use-percpu-hash") {
+            if (auto b = r.boolean(*v, p)) cfg.flow_table.percpu = *b, mark("flow-table.percpu");
+        } else if (key == "copy-mode") {
+            auto s = r.scalar(*v, p);
+            if (!s) continue;
+            std::string m = lower(*s);
+            if (m != "ips" && m != "tap") {
+                r.diags().error("XB1204", "'" + p + "' is '" + *s + "'; Suricata would only warn and not copy packets",
+                                "use ips or tap, or remove copy-mode", v->loc, p);
+                continue;
+            }
+            out.copy_mode = m;
+            out.copy_mode_origin = KeyOrigin{k->loc, p};
+        } else if (key == "copy-iface") {
+            if (auto n = r.interface_name(*v, p)) {
+                out.copy_iface = *n;
+                out.copy_iface_origin = KeyOrigin{k->loc, p};
+            }
+        } else if (key == "cluster-type") {
+            auto s = r.scalar(*v, p);
+            if (!s) continue;
+            std::string m = lower(*s);
+            if (std::find(kClusterTypes.begin(), kClusterTypes.end(), m) == kClusterTypes.end()) {
+                std::string near = suggest(m, kClusterTypes);
+                r.diags().error("XB1202",
+                                "'" + p + "' is '" + *s + "'; Suricata would only warn about it" +
+                                    (near.empty() ? std::string() : "; did you mean '" + near + "'?"),
+                                "use one of " + join(kClusterTypes), v->loc, p);
+            }
+        } else if (std::find(kAfPacketSuricataOnly.begin(), kAfPacketSuricataOnly.end(), key) !=
+                   kAfPacketSuricataOnly.end()) {
+            r.diags().info("XB1200", "'" + p + "' is a Suricata af-packet key not used by xbypass",
+                           "nothing to do; Suricata still uses it", k->loc, p);
+        } else {
+            std::string near = suggest(key, kAfPacketMapped);
+            if (!near.empty()) {
+                r.diags().warning("XB1208",
+                                  "'" + p + "' is not an af-packet key; did you mean '" + near + "'?",
+                                  "rename it to '" + near + "' if that was meant, else remove it", k->loc, p);
+            } else {
+                r.diags().info("XB1200", "'" + p + "' is not used by xbypass",
+                               "nothing to do unless you expected xbypass to use it", k->loc, p);
+            }
+        }
+    }
+    return out;
+}
+
+// Values of the `interface: default` entry apply to every entry that does not set them.
+void apply_af_packet_default(AfPacketEntry& e, const AfPacketEntry& def) {
+    InterfaceConfig& c = e.cfg;
+    const InterfaceConfig& d = def.cfg;
+    auto inherit = [&](const std::string& key, const std::function<void()>& copy) {
+        auto it = d.origins.find(key);
+        if (it == d.origins.end() || c.origins.count(key)) return;
+        copy();
+        c.origins[key] = it->second;
+    };
+    inherit("bypass", [&] { c.bypass = d.bypass; });
+    inherit("datapath", [&] { c.datapath = d.datapath; });
+    inherit("custom-program", [&] { c.custom_program = d.custom_program; });
+    inherit("cpu-redirect", [&] { c.cpu_redirect = d.cpu_redirect; });
+    inherit("flow-table.percpu", [&] { c.flow_table.percpu = d.flow_table.percpu; });
+    inherit("pinned-maps", [&] { c.pinned_maps = d.pinned_maps; });
+    inherit("pinned-maps-name", [&] { c.pinned_maps_name = d.pinned_maps_name; });
+    inherit("threads", [&] { c.threads = d.threads; });
+    if (!e.copy_mode && def.copy_mode) e.copy_mode = def.copy_mode, e.copy_mode_origin = def.copy_mode_origin;
+    if (!e.copy_iface && def.copy_iface) e.copy_iface = def.copy_iface, e.copy_iface_origin = def.copy_iface_origin;
+}
+
+std::vector<InterfaceConfig> read_af_packet(Reader& r, const YamlNode& section) {
+    std::vector<InterfaceConfig> out;
+    const std::string path = "af-packet";
+    if (section.is_scalar() && section.is_null()) return out;
+    if (!r.expect_sequence(section, path)) return out;
+    std::vector<AfPacketEntry> entries;
+    std::optional<AfPacketEntry> def;
+    for (size_t i = 0; i < section.items.size(); ++i) {
+        const YamlNode& item = *section.items[i];
+        std::string p = indexed(path, i);
+        if (!r.expect_mapping(item, p)) continue;
+        if (!item.find("interface")) {
+            r.diags().error("XB1116", "af-packet entry '" + p + "' has no 'interface' key",
+                            "add 'interface: NAME' (or 'interface: default') to the entry", item.loc, p);
+            continue;
+        }
+        AfPacketEntry e = read_af_packet_entry(r, item, p);
+        if (e.is_default) {
+            if (def) {
+                r.diags().error("XB1207",
+                                "'" + p + "' is a second 'interface: default' entry (the first is at line " +
+                                    std::to_string(def->cfg.origin.location.line) + ")",
+                                "keep a single default entry", item.loc, p);
+                continue;
+            }
+            def = std::move(e);
+        } else if (!e.cfg.name.empty()) {
+            entries.push_back(std::move(e));
+        }
+    }
+    for (auto& e : entries) {
+        // Suricata's af-packet bypass is off unless asked for.
+        if (!e.cfg.origins.count("bypass")) e.cfg.bypass = false;
+        if (def) apply_af_packet_default(e, *def);
+        const std::string& p = e.cfg.origin.key_path;
+        if (e.copy_mode && !e.copy_iface) {
+            r.diags().error("XB1205", "'" + p + "' sets copy-mode " + *e.copy_mode + " without copy-iface",
+                            "add 'copy-iface: PEER' naming the interface that receives the copied packets",
+                            e.copy_mode_origin.location, e.copy_mode_origin.key_path);
+            continue;
+        }
+        if (e.copy_iface && !e.copy_mode) {
+            r.diags().warning("XB1209", "'" + e.copy_iface_origin.key_path + "' is ignored without copy-mode",
+                              "add 'copy-mode: ips' (or tap) to forward packets, or remove copy-iface",
+                              e.copy_iface_origin.location, e.copy_iface_origin.key_path);
+        }
+        if (e.copy_mode && e.copy_iface) {
+            if (*e.copy_iface == e.cfg.name) {
+                r.diags().error("XB1203",
+                                "'" + e.copy_iface_origin.key_path + "' is '" + *e.copy_iface +
+                                    "', the interface itself; Suricata would only warn",
+                                "set copy-iface to the peer interface of the IPS pair",
+                                e.copy_iface_origin.location, e.copy_iface_origin.key_path);
+                continue;
+            }
+            e.cfg.ips_peer = *e.copy_iface;
+            e.cfg.origins["ips-peer"] = e.copy_iface_origin;
+        }
+        out.push_back(std::move(e.cfg));
+    }
+    return out;
+}
+
+// --- checks across keys and entries ---------------------------------------------------------
+
+std::string resolve_path(const std::string& base_dir, const std::string& p) {
+    if (p.empty() || p[0] == '/' || base_dir.empty()) return p;
+    return base_dir + "/" + p;
+}
+
+void check_custom_program(Reader& r, InterfaceConfig& cfg, const std::string& base_dir) {
+    const KeyOrigin* o = cfg.origin_of("custom-program");
+    SourceLocation loc = o ? o->location : cfg.origin.location;
+    std::string key = o ? o->key_path : cfg.origin.key_path;
+    cfg.custom_program = resolve_path(base_dir, cfg.custom_program);
+    ProgramFileReport rep = inspect_program_file(cfg.custom_program);
+    const std::string& f = cfg.custom_program;
+    switch (rep.status) {
+        case ProgramFileStatus::Ok:
+            return;
+        case ProgramFileStatus::Missing:
+            r.diags().error("XB1119", "custom program '" + f + "' does not exist (" + rep.detail + ")",
+                            "give the path of a compiled BPF object (.o); relative paths start at the "
+                            "configuration file's directory",
+                            loc, key);
+            return;
+        case ProgramFileStatus::Unreadable:
+            r.diags().error("XB1120", "custom program '" + f + "' cannot be read: " + rep.detail,
+                            "make it a regular file readable by the user running xbypass", loc, key);
+            return;
+        case ProgramFileStatus::NotBpfObject:
+            r.diags().error("XB1121", "custom program '" + f + "' is not an ELF BPF object: " + rep.detail,
+                            "compile the program with 'clang -target bpf -O2 -g -c prog.c -o prog.o'", loc, key);
+            return;
+        case ProgramFileStatus::NoAttachable: {
+            std::string found;
+            for (const auto& p : rep.programs) found += (found.empty() ? "" : ", ") + p;
+            r.diags().error("XB1122",
+                            "custom program '" + f + "' has no XDP or tc program" +
+                                (found.empty() ? std::string() : " (found: " + found + ")"),
+                            "put the program in a SEC(\"xdp\") or SEC(\"tc\") section", loc, key);
+            return;
+        }
+    }
+}
+
+void check_interfaces(Reader& r, std::vector<InterfaceConfig>& ifaces, const std::string& base_dir,
+                      const LoadOptions& options) {
+    std::map<std::string, const InterfaceConfig*> by_name;
+    for (auto& cfg : ifaces) {
+        const SourceLocation& name_loc = cfg.location_of("interface");
+        auto [it, fresh] = by_name.emplace(cfg.name, &cfg);
+        if (!fresh) {
+            r.diags().error("XB1114",
+                            "interface '" + cfg.name + "' is configured twice (first at line " +
+                                std::to_string(it->second->location_of("interface").line) + ")",
+                            "merge the two entries into one", name_loc, cfg.origin.key_path);
+            continue;
+        }
+        if (!cfg.ips_peer.empty() && cfg.ips_peer == cfg.name) {
+            const KeyOrigin* o = cfg.origin_of("ips-peer");
+            r.diags().error("XB1117", "ips-peer of '" + cfg.name + "' is the interface itself",
+                            "set ips-peer to the other interface of the IPS pair, or remove it for IDS mode",
+                            o ? o->location : name_loc, o ? o->key_path : cfg.origin.key_path);
+        }
+        if (cfg.cpu_redirect.enabled() && cfg.datapath == Datapath::Tc) {
+            const KeyOrigin* o = cfg.origin_of("cpu-redirect");
+            r.diags().error("XB1118",
+                            "cpu-redirect of '" + cfg.name + "' needs XDP (cpumap), but datapath is tc",
+                            "remove cpu-redirect, or choose datapath auto, xdp-native or xdp-generic",
+                            o ? o->location : name_loc, o ? o->key_path : cfg.origin.key_path);
+        }
+        if (!cfg.pinned_maps_name.empty() && !cfg.pinned_maps) {
+            const KeyOrigin* o = cfg.origin_of("pinned-maps-name");
+            r.diags().warning("XB1126", "pinned-maps-name of '" + cfg.name + "' is ignored because pinned-maps is off",
+                              "set 'pinned-maps: yes' or remove pinned-maps-name",
+                              o ? o->location : name_loc, o ? o->key_path : cfg.origin.key_path);
+        }
+        if (!cfg.custom_program.empty() && options.inspect_custom_programs) check_custom_program(r, cfg, base_dir);
+        else cfg.custom_program = resolve_path(base_dir, cfg.custom_program);
+    }
+}
+
+}  // namespace
+
+// --- public helpers ---------------------------------------------------------------------------
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates) {
+    if (word.size() > 64) return {};
+    std::string best;
+    size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+    std::string w = lower(word);
+    for (auto c : candidates) {
+        size_t d = edit_distance(w, c);
+        if (d < best_distance) {
+            best_distance = d;
+            best = std::string(c);
+        }
+    }
+    return best;
+}
+
+bool parse_cpu_list_text(std::string_view text, CpuList* out, std::vector<unsigned>* duplicates,
+                         CpuListError* error) {
+    auto fail = [&](std::string code, std::string message, size_t offset) {
+        error->code = std::move(code);
+        error->message = std::move(message);
+        error->offset = offset;
+        return false;
+    };
+    auto trim_at = [&](size_t b, size_t e) {
+        while (b < e && text[b] == ' ') ++b;
+        while (e > b && text[e - 1] == ' ') --e;
+        return std::pair(b, e);
+    };
+    *out = CpuList{};
+    auto [b0, e0] = trim_at(0, text.size());
+    std::string whole = lower(text.substr(b0, e0 - b0));
+    if (whole == "all") {
+        out->all = true;
+        return true;
+    }
+    if (whole == "none") return true;
+    if (whole.empty()) return fail("XB1111", "the CPU list is empty", b0);
+    auto parse_cpu = [&](size_t b, size_t e, unsigned* cpu) -> bool {
+        if (b == e) return fail("XB1111", "a CPU number is missing", b);
+        for (size_t i = b; i < e; ++i) {
+            if (text[i] < '0' || text[i] > '9')
+                return fail("XB1111", "'" + std::string(text.substr(b, e - b)) + "' is not a CPU number", b);
+        }
+        uint64_t v = 0;
+        auto [ptr, ec] = std::from_chars(text.data() + b, text.data() + e, v);
+        (void)ptr;
+        if (ec != std::errc() || v > kMaxCpuId)
+            return fail("XB1113",
+                        "CPU " + std::string(text.substr(b, e - b)) + " is above the kernel's limit of " +
+                            std::to_string(kMaxCpuId),
+                        b);
+        *cpu = static_cast<unsigned>(v);
+        return true;
+    };
+    std::set<unsigned> cpus;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+        size_t comma = text.find(',', pos);
+        if (comma == std::string_view::npos) comma = text.size();
+        auto [b, e] = trim_at(pos, comma);
+        if (b == e) return fail("XB1111", "the CPU list has an empty element", b);
+        std::string_view token = text.substr(b, e - b);
+        if (lower(token) == "all") return fail("XB1111", "'all' cannot be combined with CPU numbers", b);
+        size_t dash = token.find('-');
+        unsigned first = 0, last = 0;
+        if (dash == std::string_view::npos) {
+            if (!parse_cpu(b, e, &first)) return false;
+            last = first;
+        } else {
+            auto [fb, fe] = trim_at(b, b + dash);
+            auto [lb, le] = trim_at(b + dash + 1, e);
+            if (!parse_cpu(fb, fe, &first) || !parse_cpu(lb, le, &last)) return false;
+            if (first > last)
+                return fail("XB1112",
+                            "the range " + std::string(token) + " is reversed", b);
+        }
+        for (unsigned c = first; c <= last; ++c) {
+            if (!cpus.insert(c).second && duplicates) duplicates->push_back(c);
+        }
+        pos = comma + 1;
+    }
+    out->cpus.assign(cpus.begin(), cpus.end());
+    return true;
+}
+
+std::vector<std::string> xbypass_schema_keys() {
+    std::vector<std::string> keys;
+    for (auto k : kGlobalKeys) keys.emplace_back(k);
+    for (auto k : kInterfaceKeys) keys.push_back("interfaces[]." + std::string(k));
+    for (auto k : kFlowTableKeys) keys.push_back("interfaces[].flow-table." + std::string(k));
+    return keys;
+}
+
+std::vector<std::string> af_packet_mapped_keys() {
+    return {kAfPacketMapped.begin(), kAfPacketMapped.end()};
+}
+
+Config validate_config(const YamlNode& root, const std::string& file, const std::string& base_dir,
+                       Diagnostics& diags, const LoadOptions& options) {
+    Config cfg;
+    cfg.file = file;
+    Reader r(diags);
+    if (root.is_scalar() && root.is_null()) {
+        diags.error("XB1101", "the file is empty: no interface is configured",
+                    "add an 'xbypass:' section with an 'interfaces:' list (see conf/xbypass.yaml)",
+                    SourceLocation{file, 0, 0});
+        return cfg;
+    }
+    if (!root.is_mapping()) {
+        diags.error("XB1100", "the top level of the file is " + std::string(yaml_kind_name(root.kind)) +
+                                  ", not a mapping of sections",
+                    "start the file with 'xbypass:' (or a suricata.yaml with 'af-packet:')", root.loc);
+        return cfg;
+    }
+    // Only our two sections matter; a whole suricata.yaml may be given.
+    const YamlNode* xbypass = nullptr;
+    const YamlNode* afpacket = nullptr;
+    const YamlNode* afpacket_key = nullptr;
+    const YamlNode* xbypass_key = nullptr;
+    for (const auto& kv : root.entries) {
+        const YamlNodePtr& k = kv.first;
+        const YamlNodePtr& v = kv.second;
+        const YamlNode** slot = k->value == "xbypass" ? &xbypass : k->value == "af-packet" ? &afpacket : nullptr;
+        if (!slot) continue;
+        if (*slot) {
+            diags.error("XB1010", "section '" + k->value + "' appears twice at the top level",
+                        "keep one '" + k->value + "' section", k->loc, k->value);
+            continue;
+        }
+        *slot = v.get();
+        (k->value == "xbypass" ? xbypass_key : afpacket_key) = k.get();
+    }
+    if (xbypass) {
+        cfg.source = ConfigSource::Xbypass;
+        if (afpacket) {
+            diags.warning("XB1102", "the 'af-packet' section is ignored because an 'xbypass' section is present",
+                          "configure the interfaces in 'xbypass.interfaces' only, or remove the 'xbypass' section "
+                          "to use af-packet",
+                          afpacket_key->loc, "af-packet");
+        }
+        if (xbypass->is_scalar() && xbypass->is_null()) {
+            diags.error("XB1101", "the 'xbypass' section is empty: no interface is configured",
+                        "add an 'interfaces:' list under 'xbypass:'", xbypass_key->loc, "xbypass");
+            return cfg;
+        }
+        if (!r.expect_mapping(*xbypass, "xbypass")) return cfg;
+        r.check_duplicate_keys(*xbypass, "xbypass");
+        read_global(r, *xbypass, cfg.global);
+        cfg.interfaces = read_xbypass_interfaces(r, *xbypass);
+        if (cfg.interfaces.empty() && !diags.has_errors()) {
+            const YamlNode* list = xbypass->find("interfaces");
+            diags.error("XB1101", "no interface is configured in 'xbypass.interfaces'",
+                        "add at least one entry '- interface: NAME' under 'interfaces:'",
+                        list ? list->loc : xbypass_key->loc, "xbypass.interfaces");
+        }
+    } else if (afpacket) {
+        cfg.source = ConfigSource::AfPacket;
+        cfg.interfaces = read_af_packet(r, *afpacket);
+        if (cfg.interfaces.empty() && !diags.has_errors()) {
+            diags.error("XB1101", "no interface is configured in 'af-packet' (only a default entry, or none)",
+                        "add an entry '- interface: NAME' to the af-packet list", afpacket_key->loc, "af-packet");
+        }
+    } else {
+        diags.error("XB1101", "neither an 'xbypass' nor an 'af-packet' section is present: no interface is configured",
+                    "add an 'xbypass:' section with an 'interfaces:' list (see conf/xbypass.yaml)",
+                    SourceLocation{file, 0, 0});
+        return cfg;
+    }
+    check_interfaces(r, cfg.interfaces, base_dir, options);
+    return cfg;
+}
+
+}  // namespace xb::config

@@ -1,0 +1,260 @@
+// Schema validation and the model: CPU lists, suggestions, defaults, af-packet mapping, origins.
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+#include "config/schema.h"
+
+namespace xb::config {
+namespace {
+
+LoadedConfig load(std::string_view text) {
+    LoadOptions o;
+    o.inspect_custom_programs = false;
+    return load_config_string(text, "t.yaml", o);
+}
+
+struct CpuCase {
+    const char* text;
+    bool ok;
+    bool all;
+    std::vector<unsigned> cpus;
+    const char* code;  // on failure
+    size_t offset;     // on failure
+    std::vector<unsigned> duplicates;
+};
+
+TEST(CpuList, Table) {
+    const std::vector<CpuCase> cases = {
+        {"0-3", true, false, {0, 1, 2, 3}, "", 0, {}},
+        {"1,3-5", true, false, {1, 3, 4, 5}, "", 0, {}},
+        {" 2 ", true, false, {2}, "", 0, {}},
+        {"7, 1 - 2", true, false, {1, 2, 7}, "", 0, {}},
+        {"all", true, true, {}, "", 0, {}},
+        {"ALL", true, true, {}, "", 0, {}},
+        {"none", true, false, {}, "", 0, {}},
+        {"0-3,2", true, false, {0, 1, 2, 3}, "", 0, {2}},
+        {"8191", true, false, {8191}, "", 0, {}},
+        {"", false, false, {}, "XB1111", 0, {}},
+        {"1,,2", false, false, {}, "XB1111", 2, {}},
+        {"1,", false, false, {}, "XB1111", 2, {}},
+        {"a", false, false, {}, "XB1111", 0, {}},
+        {"1-", false, false, {}, "XB1111", 2, {}},
+        {"-3", false, false, {}, "XB1111", 0, {}},
+        {"0x2", false, false, {}, "XB1111", 0, {}},
+        {"1,all", false, false, {}, "XB1111", 2, {}},
+        {"5-2", false, false, {}, "XB1112", 0, {}},
+        {"1,7-3", false, false, {}, "XB1112", 2, {}},
+        {"8192", false, false, {}, "XB1113", 0, {}},
+        {"0-99999999999999999999", false, false, {}, "XB1113", 2, {}},
+    };
+    for (const auto& c : cases) {
+        CpuList out;
+        std::vector<unsigned> dups;
+        CpuListError err;
+        bool ok = parse_cpu_list_text(c.text, &out, &dups, &err);
+        EXPECT_EQ(ok, c.ok) << "'" << c.text << "': " << err.message;
+        if (ok) {
+            EXPECT_EQ(out.all, c.all) << c.text;
+            EXPECT_EQ(out.cpus, c.cpus) << c.text;
+            EXPECT_EQ(dups, c.duplicates) << c.text;
+        } else {
+            EXPECT_EQ(err.code, c.code) << c.text;
+            EXPECT_EQ(err.offset, c.offset) << c.text;
+            EXPECT_FALSE(err.message.empty());
+        }
+    }
+}
+
+TEST(Suggest, ClosestKeyWithinDistance) {
+    std::vector<std::string_view> keys = {"cpu-redirect", "datapath", "coexist", "threads"};
+    EXPECT_EQ(suggest("cpu-redirct", keys), "cpu-redirect");
+    EXPECT_EQ(suggest("data-path", keys), "datapath");
+    EXPECT_EQ(suggest("Threads", keys), "threads");
+    EXPECT_EQ(suggest("completely-different", keys), "");
+    EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+    EXPECT_EQ(edit_distance("", "abc"), 3u);
+}
+
+TEST(Model, DefaultsForAMinimalInterface) {
+    auto l = load("xbypass:\n  interfaces:\n    - interface: eth0\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    const Config& c = l.config;
+    EXPECT_EQ(c.source, ConfigSource::Xbypass);
+    EXPECT_EQ(c.global.log_level, LogLevel::Notice);
+    EXPECT_EQ(c.global.pin_path, "/sys/fs/bpf/xbypass");
+    EXPECT_EQ(c.global.stats_interval, 8u);
+    ASSERT_EQ(c.interfaces.size(), 1u);
+    const InterfaceConfig& i = c.interfaces[0];
+    EXPECT_EQ(i.name, "eth0");
+    EXPECT_TRUE(i.bypass);
+    EXPECT_EQ(i.datapath, Datapath::Auto);
+    EXPECT_EQ(i.on_unsupported, OnUnsupported::Reject);
+    EXPECT_FALSE(i.cpu_redirect.enabled());
+    EXPECT_EQ(i.flow_table.size, 65536u);
+    EXPECT_EQ(i.flow_table.timeout, 60u);
+    EXPECT_TRUE(i.flow_table.percpu);
+    EXPECT_TRUE(i.flow_table.lru);
+    EXPECT_TRUE(i.vlan_tracking);
+    EXPECT_EQ(i.coexist, Coexist::Refuse);
+    EXPECT_EQ(i.threads, kThreadsAuto);
+    EXPECT_EQ(i.origin_of("datapath"), nullptr);
+    EXPECT_EQ(i.origin.location.line, 3u);
+    EXPECT_EQ(i.location_of("datapath").line, 3u);
+}
+
+TEST(Model, EveryKeyReadWithItsOrigin) {
+    auto l = load(
+        "xbypass:\n"
+        "  log-level: debug\n"
+        "  log-file: /var/log/xbypass.log\n"
+        "  stats-interval: 0\n"
+        "  pin-path: /sys/fs/bpf/t\n"
+        "  eve-log: /var/log/eve.json\n"
+        "  interfaces:\n"
+        "    - interface: veth0\n"
+        "      bypass: off\n"
+        "      datapath: XDP-Generic\n"
+        "      on-unsupported: fallback\n"
+        "      cpu-redirect: [3, \"0-1\"]\n"
+        "      flow-table: {size: 1024, timeout: 30, percpu: no, lru: false}\n"
+        "      vlan-tracking: no\n"
+        "      ips-peer: veth1\n"
+        "      coexist: multiprog\n"
+        "      pinned-maps: yes\n"
+        "      pinned-maps-name: flows\n"
+        "      threads: 2\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    const GlobalConfig& g = l.config.global;
+    EXPECT_EQ(g.log_level, LogLevel::Debug);
+    EXPECT_EQ(g.log_file, "/var/log/xbypass.log");
+    EXPECT_EQ(g.stats_interval, 0u);
+    EXPECT_EQ(g.pin_path, "/sys/fs/bpf/t");
+    EXPECT_EQ(g.eve_log, "/var/log/eve.json");
+    EXPECT_EQ(g.origins.at("pin-path").location.line, 5u);
+    const InterfaceConfig& i = l.config.interfaces.at(0);
+    EXPECT_FALSE(i.bypass);
+    EXPECT_EQ(i.datapath, Datapath::XdpGeneric);
+    EXPECT_EQ(i.on_unsupported, OnUnsupported::Fallback);
+    EXPECT_EQ(i.cpu_redirect.cpus, (std::vector<unsigned>{0, 1, 3}));
+    EXPECT_EQ(i.flow_table.size, 1024u);
+    EXPECT_EQ(i.flow_table.timeout, 30u);
+    EXPECT_FALSE(i.flow_table.percpu);
+    EXPECT_FALSE(i.flow_table.lru);
+    EXPECT_FALSE(i.vlan_tracking);
+    EXPECT_EQ(i.ips_peer, "veth1");
+    EXPECT_EQ(i.coexist, Coexist::Multiprog);
+    EXPECT_TRUE(i.pinned_maps);
+    EXPECT_EQ(i.pinned_maps_name, "flows");
+    EXPECT_EQ(i.threads, 2u);
+    ASSERT_TRUE(i.origin_of("cpu-redirect"));
+    EXPECT_EQ(i.origin_of("cpu-redirect")->location.line, 12u);
+    EXPECT_EQ(i.origin_of("cpu-redirect")->key_path, "xbypass.interfaces[0].cpu-redirect");
+    ASSERT_TRUE(i.origin_of("flow-table.timeout"));
+    EXPECT_EQ(i.origin_of("flow-table.timeout")->key_path, "xbypass.interfaces[0].flow-table.timeout");
+}
+
+TEST(Model, AfPacketMapsOntoTheModelWithDefaults) {
+    auto l = load(
+        "%YAML 1.1\n"
+        "---\n"
+        "outputs: []\n"
+        "af-packet:\n"
+        "  - interface: eth0\n"
+        "    xdp-mode: driver\n"
+        "    copy-mode: ips\n"
+        "    copy-iface: eth1\n"
+        "  - interface: eth1\n"
+        "    xdp-mode: soft\n"
+        "    copy-mode: ips\n"
+        "    copy-iface: eth0\n"
+        "    use-percpu-hash: no\n"
+        "  - interface: default\n"
+        "    bypass: yes\n"
+        "    xdp-cpu-redirect: [\"1-2\"]\n"
+        "    xdp-filter-file: /nonexistent/xdp_filter.bpf\n"
+        "    pinned-maps: true\n"
+        "    pinned-maps-name: pinned\n"
+        "    threads: auto\n"
+        "    cluster-type: cluster_qm\n"
+        "    ring-size: 2048\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    EXPECT_EQ(l.config.source, ConfigSource::AfPacket);
+    ASSERT_EQ(l.config.interfaces.size(), 2u);
+    const InterfaceConfig& a = l.config.interfaces[0];
+    const InterfaceConfig& b = l.config.interfaces[1];
+    EXPECT_EQ(a.name, "eth0");
+    EXPECT_EQ(a.datapath, Datapath::XdpNative);
+    EXPECT_EQ(b.datapath, Datapath::XdpGeneric);
+    EXPECT_EQ(a.ips_peer, "eth1");
+    EXPECT_EQ(b.ips_peer, "eth0");
+    EXPECT_TRUE(a.bypass);
+    EXPECT_EQ(a.cpu_redirect.cpus, (std::vector<unsigned>{1, 2}));
+    EXPECT_EQ(a.custom_program, "/nonexistent/xdp_filter.bpf");
+    EXPECT_TRUE(a.pinned_maps);
+    EXPECT_EQ(a.pinned_maps_name, "pinned");
+    EXPECT_TRUE(a.flow_table.percpu);
+    EXPECT_FALSE(b.flow_table.percpu);
+    // Origins name the af-packet key the value came from, in the default entry when inherited.
+    EXPECT_EQ(a.origin_of("datapath")->key_path, "af-packet[0].xdp-mode");
+    EXPECT_EQ(a.origin_of("cpu-redirect")->key_path, "af-packet[2].xdp-cpu-redirect");
+    EXPECT_EQ(a.origin_of("cpu-redirect")->location.line, 16u);
+    EXPECT_EQ(a.origin_of("ips-peer")->key_path, "af-packet[0].copy-iface");
+    EXPECT_EQ(b.origin_of("flow-table.percpu")->key_path, "af-packet[1].use-percpu-hash");
+    // ring-size is understood as a Suricata key and reported as not used.
+    ASSERT_TRUE(l.diagnostics.contains("XB1200"));
+    EXPECT_EQ(l.diagnostics.count(Severity::Info), 1u);
+}
+
+TEST(Model, AfPacketBypassIsOffUnlessAskedFor) {
+    auto l = load("af-packet:\n  - interface: eth0\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    EXPECT_FALSE(l.config.interfaces.at(0).bypass);
+    EXPECT_EQ(l.config.interfaces.at(0).datapath, Datapath::Auto);
+}
+
+TEST(Model, AfPacketHwModeMapsToOffload) {
+    auto l = load("af-packet:\n  - interface: eth0\n    xdp-mode: hw\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    EXPECT_EQ(l.config.interfaces.at(0).datapath, Datapath::Offload);
+}
+
+TEST(Model, XbypassWinsOverAfPacketWithAWarning) {
+    auto l = load("af-packet:\n  - interface: eth9\nxbypass:\n  interfaces:\n    - interface: eth0\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    ASSERT_EQ(l.config.interfaces.size(), 1u);
+    EXPECT_EQ(l.config.interfaces[0].name, "eth0");
+    ASSERT_EQ(l.diagnostics.size(), 1u);
+    EXPECT_EQ(l.diagnostics.begin()->code, "XB1102");
+    EXPECT_EQ(l.diagnostics.begin()->severity, Severity::Warning);
+    EXPECT_EQ(l.diagnostics.begin()->location.line, 1u);
+}
+
+TEST(Model, UnknownKeySuggestsTheClosestName) {
+    auto l = load("xbypass:\n  interfaces:\n    - interface: eth0\n      cpu-redirct: 1\n");
+    ASSERT_FALSE(l.accepted());
+    const Diagnostic& d = *l.diagnostics.begin();
+    EXPECT_EQ(d.code, "XB1103");
+    EXPECT_NE(d.message.find("did you mean 'cpu-redirect'?"), std::string::npos) << d.message;
+    EXPECT_EQ(d.key_path, "xbypass.interfaces[0].cpu-redirct");
+    EXPECT_EQ(d.location.line, 4u);
+    EXPECT_EQ(d.location.column, 7u);
+}
+
+TEST(Model, CpuListErrorPointsAtTheToken) {
+    auto l = load("xbypass:\n  interfaces:\n    - interface: eth0\n      cpu-redirect: \"1,7-3\"\n");
+    ASSERT_FALSE(l.accepted());
+    const Diagnostic& d = *l.diagnostics.begin();
+    EXPECT_EQ(d.code, "XB1112");
+    EXPECT_EQ(d.location.line, 4u);
+    EXPECT_EQ(d.location.column, 24u);  // the '7' after the opening quote
+}
+
+TEST(Model, SchemaKeysListEverything) {
+    auto keys = xbypass_schema_keys();
+    EXPECT_EQ(keys.size(), 6u + 13u + 4u);
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "interfaces[].flow-table.lru"), keys.end());
+    EXPECT_NE(std::find(keys.begin(), keys.end(), "eve-log"), keys.end());
+}
+
+}  // namespace
+}  // namespace xb::config
