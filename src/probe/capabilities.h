@@ -54,6 +54,15 @@ struct TcFilter {
     bool direct_action = false;
 };
 
+// A tc program attached through tcx (Linux >= 6.6: BPF_TCX_INGRESS/EGRESS, no qdisc, usually held by
+// a BPF link). Invisible to a clsact filter dump, so listed separately.
+struct TcxProgram {
+    TcDirection direction = TcDirection::Ingress;
+    uint32_t prog_id = 0;
+    std::string prog_name;
+    uint32_t link_id = 0;  // non-zero when a BPF link holds it
+};
+
 // RFC 2863 operational state as the kernel reports it (IF_OPER_*).
 enum class OperState : uint8_t { Unknown = 0, NotPresent, Down, LowerLayerDown, Testing, Dormant, Up };
 std::string_view oper_state_name(OperState s);  // "unknown", "notpresent", "down", ..., "up"
@@ -90,6 +99,10 @@ struct InterfaceCaps {
     std::vector<AttachedXdp> xdp;       // at most one per mode
     Support clsact = Support::Unknown;  // a clsact qdisc is present
     std::vector<TcFilter> tc_filters;   // on clsact ingress and egress; empty when clsact is absent
+    // tcx: Yes = the kernel has tcx and tcx_programs lists what is attached; No = the kernel has no
+    // tcx (before 6.6), so nothing can be attached that way; Unknown = the query failed otherwise.
+    Support tcx = Support::Unknown;
+    std::vector<TcxProgram> tcx_programs;
 
     std::vector<Diagnostic> notes;      // what could not be found out, and why
 

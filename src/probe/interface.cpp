@@ -47,7 +47,12 @@ ProgInfo prog_info(uint32_t id) {
     return {info.name, 0};
 }
 
-// XDP BPF links of the whole system, keyed by (ifindex, prog id). The kernel reports a link's ifindex
+// Newer than Debian 12's linux/bpf.h (Linux 6.6 UAPI; checked against this kernel's BTF).
+constexpr uint32_t kLinkTypeTcx = 11;        // BPF_LINK_TYPE_TCX
+constexpr int kAttachTcxIngress = 46;        // BPF_TCX_INGRESS
+constexpr int kAttachTcxEgress = 47;         // BPF_TCX_EGRESS
+
+// XDP and tcx BPF links of the whole system, keyed by (ifindex, prog id). The kernel reports a link's ifindex
 // without its namespace; requiring the program id to match as well makes a false match need the same
 // program on the same ifindex in two namespaces, one of them through a link.
 struct XdpLinks {
@@ -75,7 +80,9 @@ XdpLinks read_xdp_links() {
             out.error = errno;
             break;
         }
-        if (info.type == BPF_LINK_TYPE_XDP) out.link_of[{static_cast<int>(info.xdp.ifindex), info.prog_id}] = id;
+        // The tcx link info starts with its ifindex, at the same place as the XDP one's.
+        if (info.type == BPF_LINK_TYPE_XDP || info.type == kLinkTypeTcx)
+            out.link_of[{static_cast<int>(info.xdp.ifindex), info.prog_id}] = id;
     }
     return out;
 }
@@ -234,6 +241,44 @@ void probe_tc(Context& ctx, InterfaceCaps& c) {
     }
 }
 
+// tcx programs by BPF_PROG_QUERY on the interface (netns-exact, unlike the link table).
+void probe_tcx(Context& ctx, InterfaceCaps& c) {
+    c.tcx = Support::Yes;
+    for (TcDirection dir : {TcDirection::Ingress, TcDirection::Egress}) {
+        uint32_t ids[64] = {};
+        struct bpf_prog_query_opts q {};
+        q.sz = sizeof q;
+        q.prog_ids = ids;
+        q.prog_cnt = 64;
+        int type = dir == TcDirection::Ingress ? kAttachTcxIngress : kAttachTcxEgress;
+        if (bpf_prog_query_opts(c.ifindex, static_cast<bpf_attach_type>(type), &q) != 0) {
+            int err = errno;
+            if (err == EINVAL) {  // the kernel does not know the attach type: no tcx before 6.6
+                c.tcx = Support::No;
+                c.tcx_programs.clear();
+                return;
+            }
+            c.tcx = Support::Unknown;
+            c.notes.push_back(note("XB2005", Severity::Warning,
+                                   "cannot query the tcx " + std::string(tc_direction_name(dir)) + " programs of " +
+                                       c.name + ": " + std::strerror(err),
+                                   "run as root (CAP_NET_ADMIN and CAP_BPF) in the interface's network namespace"));
+            continue;
+        }
+        for (uint32_t i = 0; i < q.prog_cnt && i < 64; ++i) {
+            TcxProgram t;
+            t.direction = dir;
+            t.prog_id = ids[i];
+            ProgInfo pi = prog_info(ids[i]);
+            t.prog_name = pi.name;
+            if (!ctx.xdp_links) ctx.xdp_links = read_xdp_links();
+            auto it = ctx.xdp_links->link_of.find({c.ifindex, ids[i]});
+            if (it != ctx.xdp_links->link_of.end()) t.link_id = it->second;
+            c.tcx_programs.push_back(std::move(t));
+        }
+    }
+}
+
 void probe_veth_peer(Context& ctx, const nl::LinkInfo& li, InterfaceCaps& c) {
     if (li.kind != "veth" || !li.link || *li.link == 0) return;
     VethPeer peer;
@@ -265,6 +310,7 @@ InterfaceCaps probe_link(Context& ctx, const nl::LinkInfo& li) {
     probe_ethtool(ctx, c);
     probe_xdp(ctx, li, c);
     probe_tc(ctx, c);
+    probe_tcx(ctx, c);
     probe_veth_peer(ctx, li, c);
     return c;
 }

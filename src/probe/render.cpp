@@ -124,6 +124,17 @@ void write_interface(JsonWriter& w, const InterfaceCaps& c) {
         w.end_object();
     }
     w.end_array();
+    w.field("tcx", support_name(c.tcx));
+    w.key("tcx_programs").begin_array();
+    for (const auto& t : c.tcx_programs) {
+        w.begin_object()
+            .field("direction", tc_direction_name(t.direction))
+            .field("prog_id", t.prog_id)
+            .field("prog_name", t.prog_name);
+        if (t.link_id) w.field("link_id", t.link_id);
+        w.end_object();
+    }
+    w.end_array();
     notes_json(w, c.notes);
     w.end_object();
 }
@@ -226,6 +237,7 @@ std::string interface_summary(const InterfaceCaps& c) {
     out += ", clsact " + std::string(support_name(c.clsact));
     if (!c.tc_filters.empty())
         out += " (" + std::to_string(c.tc_filters.size()) + " filters, " + std::to_string(bpf_filters) + " bpf)";
+    if (!c.tcx_programs.empty()) out += ", tcx " + std::to_string(c.tcx_programs.size()) + " programs";
     return out;
 }
 
@@ -286,6 +298,10 @@ std::string interfaces_to_text(const std::vector<InterfaceCaps>& ifaces) {
                            (f.tc_name.empty() ? "" : " (" + f.tc_name + ")") + (f.direct_action ? " direct-action" : "");
             details += "\n";
         }
+        for (const auto& t : c.tcx_programs)
+            details += "  tcx " + pad(std::string(tc_direction_name(t.direction)), 8) + "prog " +
+                       std::to_string(t.prog_id) + " " + (t.prog_name.empty() ? "?" : t.prog_name) +
+                       (t.link_id ? " via bpf-link (link " + std::to_string(t.link_id) + ")" : "") + "\n";
         for (const auto& d : c.notes) details += indented(d);
         if (!details.empty()) out += c.name + ":\n" + details;
     }

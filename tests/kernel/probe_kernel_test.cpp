@@ -490,6 +490,36 @@ TEST(ProbeAttached, TcFiltersOnClsactIngressAndEgress) {
     EXPECT_NE(tcout.find("id " + std::to_string(fout->prog_id)), std::string::npos) << tcout;
 }
 
+TEST(ProbeAttached, TcxLinkIsReportedAndIsNotAClsactFilter) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_netns("tcx");
+    sb.add_ifb(ns, "tcxdev");
+    sb.add_ifb(ns, "other");
+    UniqueFd prog = load_prog(BPF_PROG_TYPE_SCHED_CLS, "xbt_tcx_eg", 0);
+    ASSERT_TRUE(prog) << std::strerror(errno);
+    UniqueFd link;
+    sb.run_in(ns, [&] {
+        bpf_link_create_opts opts{};
+        opts.sz = sizeof opts;
+        link.reset(bpf_link_create(prog.get(), static_cast<int>(::if_nametoindex("tcxdev")),
+                                   static_cast<bpf_attach_type>(47 /* BPF_TCX_EGRESS */), &opts));
+    });
+    if (!link) GTEST_SKIP() << "this kernel has no tcx (Linux < 6.6): " << std::strerror(errno);
+    auto p = probe_in(sb, ns, "tcxdev");
+    EXPECT_EQ(p.caps.tcx, Support::Yes);
+    ASSERT_EQ(p.caps.tcx_programs.size(), 1u);
+    EXPECT_EQ(p.caps.tcx_programs[0].direction, TcDirection::Egress);
+    EXPECT_EQ(p.caps.tcx_programs[0].prog_id, prog_id(prog.get()));
+    EXPECT_EQ(p.caps.tcx_programs[0].prog_name, "xbt_tcx_eg");
+    EXPECT_EQ(p.caps.tcx_programs[0].link_id, link_id(link.get()));
+    EXPECT_EQ(p.caps.clsact, Support::No);
+    EXPECT_TRUE(p.caps.tc_filters.empty());
+    auto q = probe_in(sb, ns, "other");
+    EXPECT_EQ(q.caps.tcx, Support::Yes);
+    EXPECT_TRUE(q.caps.tcx_programs.empty());
+}
+
 // --- the kernel ----------------------------------------------------------------------------------------
 
 TEST(ProbeKernel, CpumapAndXdpAvailableFreplaceNotLoadableHere) {

@@ -87,6 +87,8 @@ InterfaceCaps sample_veth() {
     c.xdp.push_back({XdpAttachMode::Native, 42, "xdp_pass", AttachedVia::BpfLink, 9, false});
     c.clsact = Support::Yes;
     c.tc_filters.push_back({TcDirection::Egress, 1, 3, 1, "bpf", 43, "tc_pass", "tc.o:[tc]", true});
+    c.tcx = Support::Yes;
+    c.tcx_programs.push_back({TcDirection::Ingress, 44, "tcx_in", 10});
     return c;
 }
 
@@ -100,7 +102,9 @@ TEST(RenderJson, InterfaceHasEveryFieldTheDocPromises) {
               R"("xdp":[{"mode":"native","prog_id":42,"prog_name":"xdp_pass","attached_via":"bpf-link",)"
               R"("link_id":9,"libxdp_dispatcher":false}],"clsact":"yes",)"
               R"("tc_filters":[{"direction":"egress","priority":1,"protocol":3,"handle":1,"kind":"bpf",)"
-              R"("prog_id":43,"prog_name":"tc_pass","tc_name":"tc.o:[tc]","direct_action":true}],"notes":[]})");
+              R"("prog_id":43,"prog_name":"tc_pass","tc_name":"tc.o:[tc]","direct_action":true}],)"
+              R"("tcx":"yes","tcx_programs":[{"direction":"ingress","prog_id":44,"prog_name":"tcx_in","link_id":10}],)"
+              R"("notes":[]})");
 }
 
 TEST(RenderJson, UnknownIsNullNeverZero) {
@@ -154,6 +158,7 @@ TEST(RenderText, TableRowsAndAttachments) {
     EXPECT_NE(t.find("via bpf-link (link 9)"), std::string::npos) << t;
     EXPECT_NE(t.find("tc egress  pref 1"), std::string::npos) << t;
     EXPECT_NE(t.find("prog 43 tc_pass (tc.o:[tc]) direct-action"), std::string::npos) << t;
+    EXPECT_NE(t.find("tcx ingress prog 44 tcx_in via bpf-link (link 10)"), std::string::npos) << t;
     // Unknown features say so; zero features say "none".
     EXPECT_NE(t.find("old0"), std::string::npos);
     EXPECT_NE(t.find("unknown"), std::string::npos);
@@ -165,7 +170,7 @@ TEST(RenderText, TableRowsAndAttachments) {
 TEST(RenderSummary, OneLogLinePerInterfaceAndKernel) {
     EXPECT_EQ(interface_summary(sample_veth()),
               "veth0: driver veth, xdp-features 0x23 (basic,redirect,rx-sg), mtu 1500, queues 2/2, up, gro off, "
-              "veth peer veth1, xdp native prog 42 xdp_pass via bpf-link, clsact yes (1 filters, 1 bpf)");
+              "veth peer veth1, xdp native prog 42 xdp_pass via bpf-link, clsact yes (1 filters, 1 bpf), tcx 1 programs");
     InterfaceCaps old;
     old.name = "eth0";
     EXPECT_EQ(interface_summary(old),
