@@ -1,0 +1,114 @@
+// The validated configuration model consumed by the planner, and how to load it.
+// Keys follow ../doc/configuration.md; each value remembers where it came from (file:line:col and the
+// key path as written, e.g. "af-packet[1].xdp-cpu-redirect") so later stages can point at it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/diagnostic.h"
+#include "common/log.h"
+
+namespace xb::config {
+
+// Linux IFNAMSIZ - 1.
+constexpr size_t kMaxInterfaceNameLength = 15;
+// Highest CPU number accepted in a CPU list (x86-64 MAXSMP: NR_CPUS = 8192).
+constexpr unsigned kMaxCpuId = 8191;
+
+enum class Datapath { Auto, XdpNative, XdpGeneric, Tc, Offload };
+enum class OnUnsupported { Reject, Fallback };
+enum class Coexist { Refuse, Multiprog, Replace };
+// Which section of the file the interfaces came from.
+enum class ConfigSource { None, Xbypass, AfPacket };
+
+std::string_view datapath_name(Datapath d);          // "auto", "xdp-native", "xdp-generic", "tc", "offload"
+std::string_view on_unsupported_name(OnUnsupported o);  // "reject", "fallback"
+std::string_view coexist_name(Coexist c);            // "refuse", "multiprog", "replace"
+std::string_view config_source_name(ConfigSource s);  // "none", "xbypass", "af-packet"
+
+// Where a value was written.
+struct KeyOrigin {
+    SourceLocation location;
+    std::string key_path;  // as written in the file, e.g. "xbypass.interfaces[0].datapath"
+};
+
+struct CpuList {
+    bool all = false;             // "all": every online CPU, resolved by the planner
+    std::vector<unsigned> cpus;   // sorted, unique; empty and !all means "no redirect"
+    bool enabled() const { return all || !cpus.empty(); }
+    bool operator==(const CpuList&) const = default;
+};
+
+struct FlowTableConfig {
+    uint32_t size = 65536;    // entries
+    uint32_t timeout = 60;    // seconds without packets before a bypassed flow is removed
+    bool percpu = true;       // per-CPU hash (Suricata's use-percpu-hash)
+    bool lru = true;          // evict least recently used entries when full instead of failing inserts
+};
+
+constexpr uint32_t kThreadsAuto = 0;
+
+struct InterfaceConfig {
+    std::string name;
+    bool bypass = true;
+    Datapath datapath = Datapath::Auto;
+    OnUnsupported on_unsupported = OnUnsupported::Reject;
+    CpuList cpu_redirect;
+    FlowTableConfig flow_table;
+    bool vlan_tracking = true;
+    std::string ips_peer;        // empty: IDS mode
+    std::string custom_program;  // empty: the built-in program; else a path (relative paths resolved
+                                 // against the configuration file's directory)
+    Coexist coexist = Coexist::Refuse;
+    bool pinned_maps = false;
+    std::string pinned_maps_name;  // empty: derived from the interface name
+    uint32_t threads = kThreadsAuto;
+
+    KeyOrigin origin;                          // the list entry itself
+    std::map<std::string, KeyOrigin> origins;  // by canonical key ("cpu-redirect", "flow-table.size")
+
+    // Where `key` (canonical xbypass name) was set, or nullptr when it kept its default.
+    const KeyOrigin* origin_of(std::string_view key) const;
+    // origin_of(key)'s location, else the entry's location.
+    const SourceLocation& location_of(std::string_view key) const;
+};
+
+struct GlobalConfig {
+    LogLevel log_level = LogLevel::Notice;
+    std::string log_file;                       // empty: stderr only
+    uint32_t stats_interval = 8;                // seconds; 0 disables periodic stats
+    std::string pin_path = "/sys/fs/bpf/xbypass";
+    std::string eve_log;                        // empty: no EVE JSON output
+    std::map<std::string, KeyOrigin> origins;   // by key ("log-level", ...)
+};
+
+struct Config {
+    std::string file;  // as given to the loader
+    ConfigSource source = ConfigSource::None;
+    GlobalConfig global;
+    std::vector<InterfaceConfig> interfaces;
+};
+
+struct LoadOptions {
+    // Open custom-program files with libbpf to check they hold an XDP or tc program. The fuzzer
+    // turns this off so that fuzz inputs never touch the file system.
+    bool inspect_custom_programs = true;
+};
+
+struct LoadedConfig {
+    Config config;            // meaningful only when accepted()
+    Diagnostics diagnostics;  // everything found, in discovery order
+    bool io_error = false;    // the file could not be read (exit status 2 in `xbypass check`)
+    bool accepted() const { return !io_error && !diagnostics.has_errors(); }
+};
+
+LoadedConfig load_config_file(const std::string& path, const LoadOptions& options = {});
+// `name` is used as the file name in diagnostics; relative custom-program paths resolve against
+// the current directory.
+LoadedConfig load_config_string(std::string_view text, const std::string& name, const LoadOptions& options = {});
+
+}  // namespace xb::config
