@@ -1,0 +1,520 @@
+#include "plan/plan.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "common/json.h"
+#include "common/netdev_uapi.h"
+
+namespace xb::plan {
+
+using probe::Support;
+
+std::string_view datapath_name(Datapath d) {
+    switch (d) {
+        case Datapath::XdpNative: return "xdp-native";
+        case Datapath::XdpGeneric: return "xdp-generic";
+        case Datapath::Tc: return "tc";
+        case Datapath::None: return "none";
+    }
+    return "none";
+}
+
+namespace {
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+std::string features_text(const probe::InterfaceCaps& c) {
+    if (!c.xdp_features) return "unknown";
+    std::string names = netdev::xdp_act_names(*c.xdp_features);
+    return (names.empty() ? std::string("none") : names) + " (" + hex(*c.xdp_features) + ")";
+}
+
+std::string cpu_list_text(const std::vector<unsigned>& cpus) {
+    std::string out;
+    for (size_t i = 0; i < cpus.size();) {
+        size_t j = i;
+        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+        if (!out.empty()) out += ',';
+        out += std::to_string(cpus[i]);
+        if (j > i) out += '-' + std::to_string(cpus[j]);
+        i = j + 1;
+    }
+    return out.empty() ? "none" : out;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (const auto& s : v) {
+        if (!out.empty()) out += sep;
+        out += s;
+    }
+    return out;
+}
+
+std::string describe(const probe::AttachedXdp& a) {
+    std::string name = a.prog_name.empty() ? "?" : a.prog_name;
+    return "'" + name + "' (id " + std::to_string(a.prog_id) + ", " + std::string(probe::xdp_attach_mode_name(a.mode)) +
+           " mode, via " + std::string(probe::attached_via_name(a.via)) + ")";
+}
+
+const probe::InterfaceCaps* caps_of(const PlanInput& in, const std::string& name) {
+    auto it = in.interfaces.find(name);
+    return it == in.interfaces.end() ? nullptr : &it->second;
+}
+
+std::string support_word(Support s) { return std::string(probe::support_name(s)); }
+
+bool helper_was_probed(const probe::KernelCaps& k, std::string_view prog_type, std::string_view helper) {
+    return std::any_of(k.helpers.begin(), k.helpers.end(),
+                       [&](const probe::ProbedHelper& h) { return h.prog_type == prog_type && h.helper == helper; });
+}
+
+// The per-interface facts every candidate is checked against.
+struct Subject {
+    const config::InterfaceConfig& cfg;
+    const probe::InterfaceCaps& dev;
+    const probe::InterfaceCaps* peer;  // nullptr when no IPS peer (or it is missing: reported elsewhere)
+    const std::vector<unsigned>& cpus;
+};
+
+// Why `req` cannot run on `dp` for this interface; empty when it can.
+std::vector<std::string> why_not(const PlanInput& in, const Subject& s, Datapath dp, const ProgramRequirements& req,
+                                 std::vector<std::string>* warnings) {
+    std::vector<std::string> reasons;
+    const auto& k = in.kernel;
+    const char* prog_type = dp == Datapath::Tc ? "sched_cls" : "xdp";
+    const probe::Probed* pt = k.prog_type(prog_type);
+    Support pts = pt ? pt->supported : Support::Unknown;
+    if (pts != Support::Yes)
+        reasons.push_back(std::string("the kernel cannot load ") + prog_type + " programs (probe: " + support_word(pts) + ")");
+    for (const auto& m : req.map_types) {
+        const probe::Probed* mt = k.map_type(m);
+        if (!mt) {
+            // Not among the map types the probe asks about (e.g. the plain array behind .rodata).
+            if (warnings) warnings->push_back("map type " + m + " was not probed; the kernel checks it when loading");
+            continue;
+        }
+        if (mt->supported != Support::Yes)
+            reasons.push_back("map type " + m + " is not available (probe: " + support_word(mt->supported) + ")");
+    }
+    for (const auto& h : req.helpers) {
+        Support hs = k.helper(prog_type, h);
+        if (hs == Support::Yes) continue;
+        if (hs == Support::Unknown && !helper_was_probed(k, prog_type, h)) {
+            // Not among the helpers the probe asks about: the verifier will say at load time.
+            if (warnings) warnings->push_back("helper " + h + " was not probed; the kernel checks it when loading");
+            continue;
+        }
+        reasons.push_back("helper " + h + " is not available to " + prog_type + " programs (probe: " + support_word(hs) + ")");
+    }
+    if (req.max_redirect_cpus && s.cpus.size() > req.max_redirect_cpus)
+        reasons.push_back("cpu-redirect names " + std::to_string(s.cpus.size()) + " CPUs, the program handles at most " +
+                          std::to_string(req.max_redirect_cpus));
+
+    if (dp == Datapath::XdpNative) {
+        const auto& dev = s.dev;
+        std::string drv = dev.driver ? " (driver " + *dev.driver + ")" : "";
+        if (!dev.xdp_features) {
+            reasons.push_back("the XDP features of " + dev.name + drv +
+                              " are unknown (netdev family unavailable): native XDP is not assumed");
+        } else if (!(*dev.xdp_features & netdev::XDP_ACT_BASIC)) {
+            reasons.push_back(dev.name + drv + " has no native XDP support (xdp-features: " + features_text(dev) + ")");
+        } else {
+            for (const auto& need : req.devices) {
+                const probe::InterfaceCaps* target = need.on_ips_peer ? s.peer : &dev;
+                if (!target) continue;
+                if (!target->xdp_features) {
+                    reasons.push_back("the XDP features of " + target->name + " are unknown, and " + need.reason +
+                                      " needs " + netdev::xdp_act_names(need.xdp_act_bits));
+                    continue;
+                }
+                uint64_t missing = need.xdp_act_bits & ~*target->xdp_features;
+                if (missing)
+                    reasons.push_back(target->name + " lacks " + netdev::xdp_act_names(missing) + ", which " +
+                                      need.reason + " needs in native mode (xdp-features: " + features_text(*target) + ")");
+            }
+            if (dev.mtu > kSingleBufferXdpMaxMtu) {
+                if (!req.frags_aware)
+                    reasons.push_back("MTU " + std::to_string(dev.mtu) + " exceeds single-buffer XDP (" +
+                                      std::to_string(kSingleBufferXdpMaxMtu) +
+                                      ") and the program does not handle fragments");
+                else if (!(*dev.xdp_features & netdev::XDP_ACT_RX_SG))
+                    reasons.push_back("MTU " + std::to_string(dev.mtu) + " needs multi-buffer XDP (rx-sg), which " +
+                                      dev.name + " lacks");
+            }
+        }
+    }
+    return reasons;
+}
+
+const ProgramRequirements* select_program(const PlanInput& in, const config::InterfaceConfig& ic, Hook hook,
+                                          bool cpu, bool ips) {
+    if (!ic.custom_program.empty()) {
+        auto it = in.custom.find(ic.custom_program);
+        if (it == in.custom.end()) return nullptr;
+        for (const auto& r : it->second)
+            if (r.hook == hook) return &r;
+        return nullptr;
+    }
+    for (const auto& r : in.builtin)
+        if (r.hook == hook && r.cpu_redirect == cpu && r.ips_forward == ips) return &r;
+    return nullptr;
+}
+
+std::vector<Datapath> candidates(config::Datapath requested, config::OnUnsupported on_unsupported) {
+    bool fallback = on_unsupported == config::OnUnsupported::Fallback;
+    switch (requested) {
+        case config::Datapath::Auto: return {Datapath::XdpNative, Datapath::XdpGeneric, Datapath::Tc};
+        case config::Datapath::XdpNative:
+            return fallback ? std::vector{Datapath::XdpNative, Datapath::XdpGeneric, Datapath::Tc}
+                            : std::vector{Datapath::XdpNative};
+        case config::Datapath::XdpGeneric:
+            return fallback ? std::vector{Datapath::XdpGeneric, Datapath::Tc} : std::vector{Datapath::XdpGeneric};
+        case config::Datapath::Tc: return {Datapath::Tc};
+        case config::Datapath::Offload:
+            return fallback ? std::vector{Datapath::XdpNative, Datapath::XdpGeneric, Datapath::Tc} : std::vector<Datapath>{};
+    }
+    return {};
+}
+
+void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan& out) {
+    Diagnostics& d = out.diagnostics;
+    auto where = [&](std::string_view key) { return ic.location_of(key); };
+    auto key_path = [&](std::string_view key) {
+        const config::KeyOrigin* o = ic.origin_of(key);
+        return o ? o->key_path : ic.origin.key_path;
+    };
+    const std::string& name = ic.name;
+
+    InterfacePlan p;
+    p.interface = name;
+    p.requested = ic.datapath;
+    p.vlan_tracking = ic.vlan_tracking;
+    p.flow_table = ic.flow_table;
+    p.ips_peer = ic.ips_peer;
+    p.custom = !ic.custom_program.empty();
+
+    const probe::InterfaceCaps* dev = caps_of(in, name);
+    if (!dev || !dev->exists) {
+        d.error("XB4001", "interface " + name + " does not exist in this network namespace",
+                "check the name with `ip link`, or run xbypass in the namespace that holds the interface",
+                ic.origin.location, ic.origin.key_path);
+        return;
+    }
+    p.ifindex = dev->ifindex;
+    bool ok = true;
+    if (dev->oper_state == probe::OperState::Down)
+        d.warning("XB4030", "interface " + name + " is down: nothing is captured until it is up",
+                  "bring it up with `ip link set " + name + " up`", ic.origin.location, ic.origin.key_path);
+
+    // CPUs for cpu redirect.
+    if (ic.cpu_redirect.enabled()) {
+        const auto& online = in.kernel.online_cpus;
+        if (online.empty()) {
+            d.error("XB4006", "the online CPUs could not be read, so cpu-redirect cannot be checked",
+                    "check that /sys/devices/system/cpu/online is readable", where("cpu-redirect"),
+                    key_path("cpu-redirect"));
+            ok = false;
+        } else if (ic.cpu_redirect.all) {
+            p.cpus = online;
+        } else {
+            for (unsigned c : ic.cpu_redirect.cpus) {
+                if (std::find(online.begin(), online.end(), c) == online.end()) {
+                    d.error("XB4005", "CPU " + std::to_string(c) + " in cpu-redirect is not online (online: " +
+                                          cpu_list_text(online) + ")",
+                            "name only online CPUs, or \"all\"", where("cpu-redirect"), key_path("cpu-redirect"));
+                    ok = false;
+                }
+            }
+            p.cpus = ic.cpu_redirect.cpus;
+        }
+    }
+
+    // IPS peer.
+    const probe::InterfaceCaps* peer = nullptr;
+    if (!ic.ips_peer.empty()) {
+        peer = caps_of(in, ic.ips_peer);
+        if (!peer || !peer->exists) {
+            d.error("XB4007", "IPS peer " + ic.ips_peer + " does not exist in this network namespace",
+                    "create the peer interface first, or fix ips-peer", where("ips-peer"), key_path("ips-peer"));
+            peer = nullptr;
+            ok = false;
+        } else {
+            p.ips_peer_ifindex = peer->ifindex;
+            if (peer->oper_state == probe::OperState::Down) {
+                d.error("XB4008", "IPS peer " + ic.ips_peer + " is down: forwarded packets would be dropped",
+                        "bring it up with `ip link set " + ic.ips_peer + " up` before starting", where("ips-peer"),
+                        key_path("ips-peer"));
+                ok = false;
+            }
+        }
+    }
+
+    // Pinned maps need bpffs, and the pin path on it.
+    if (ic.pinned_maps) {
+        const auto& bpffs = in.kernel.bpffs;
+        const auto& pin_path = in.config.global.pin_path;
+        const config::KeyOrigin* po = in.config.global.origins.count("pin-path")
+                                          ? &in.config.global.origins.at("pin-path")
+                                          : nullptr;
+        if (!bpffs) {
+            d.error("XB4013", "pinned-maps needs bpffs, which is not mounted",
+                    "mount it: `mount -t bpf bpf /sys/fs/bpf`", where("pinned-maps"), key_path("pinned-maps"));
+            ok = false;
+        } else if (pin_path.rfind(*bpffs, 0) != 0) {
+            d.error("XB4021", "pin-path " + pin_path + " is not on bpffs (mounted at " + *bpffs + ")",
+                    "set pin-path under " + *bpffs, po ? po->location : where("pinned-maps"),
+                    po ? po->key_path : key_path("pinned-maps"));
+            ok = false;
+        }
+        p.pinned_maps = true;
+        p.pin_dir = pin_path + "/" + (ic.pinned_maps_name.empty() ? name : ic.pinned_maps_name);
+    }
+
+    // Nothing to load: no bypass, no redirect, no forwarding.
+    if (!ic.bypass && !ic.cpu_redirect.enabled() && ic.ips_peer.empty()) {
+        p.datapath = Datapath::None;
+        p.notes.push_back("bypass is off and nothing is redirected: no program is attached");
+        if (ok) out.interfaces.push_back(std::move(p));
+        return;
+    }
+
+    // Other tools' XDP programs.
+    bool xdp_blocked = false;
+    std::string foreign_desc;
+    const probe::AttachedXdp* foreign = nullptr;
+    for (const auto& a : dev->xdp) {
+        if (!foreign || foreign->mode == probe::XdpAttachMode::Offload) foreign = &a;
+    }
+    if (foreign) foreign_desc = "another XDP program " + describe(*foreign) + " is attached to " + name;
+    switch (ic.coexist) {
+        case config::Coexist::Refuse:
+            xdp_blocked = foreign != nullptr;
+            break;
+        case config::Coexist::Replace:
+            if (foreign) {
+                p.replace = Replacement{foreign->prog_id, foreign->prog_name, foreign->mode, foreign->link_id};
+            }
+            break;
+        case config::Coexist::Multiprog:
+            if (in.kernel.freplace.supported != Support::Yes) {
+                d.error("XB4011",
+                        "coexist: multiprog needs the libxdp dispatcher, which this kernel cannot load (freplace: " +
+                            support_word(in.kernel.freplace.supported) +
+                            (in.kernel.freplace_error.empty() ? "" : ", " + in.kernel.freplace_error) + ")",
+                        "use coexist: replace, or remove the other program and use coexist: refuse",
+                        where("coexist"), key_path("coexist"));
+                ok = false;
+            } else if (foreign && !foreign->libxdp_dispatcher) {
+                d.error("XB4018", foreign_desc + "; it is not the libxdp dispatcher, so multiprog cannot join it",
+                        "load the other program through libxdp, or use coexist: replace", where("coexist"),
+                        key_path("coexist"));
+                ok = false;
+            } else {
+                p.multiprog = true;
+            }
+            break;
+    }
+
+    if (ic.datapath == config::Datapath::Offload) {
+        bool fallback = ic.on_unsupported == config::OnUnsupported::Fallback;
+        Diagnostic diag{"XB4016", fallback ? Severity::Warning : Severity::Error, where("datapath"),
+                        key_path("datapath"),
+                        "hardware-offloaded XDP cannot run the bypass programs (offload supports no cpumap, "
+                        "devmap or per-CPU maps)",
+                        fallback ? "falling back to the fastest host datapath" : "use datapath: auto (or xdp-mode: driver)"};
+        d.add(diag);
+        if (!fallback) return;
+    }
+
+    // Try each datapath in speed order.
+    bool cpu = ic.cpu_redirect.enabled();
+    bool ips = !ic.ips_peer.empty();
+    Subject subject{ic, *dev, peer, p.cpus};
+    std::vector<std::string> warnings;
+    const ProgramRequirements* chosen_req = nullptr;
+    for (Datapath dp : candidates(ic.datapath, ic.on_unsupported)) {
+        Considered c{dp, false, {}};
+        Hook hook = dp == Datapath::Tc ? Hook::Tc : Hook::Xdp;
+        const ProgramRequirements* req = select_program(in, ic, hook, cpu, ips);
+        if (!req) {
+            if (p.custom)
+                c.why_not.push_back("the custom program has no " + std::string(hook == Hook::Tc ? "tc" : "XDP") +
+                                    " program");
+            else if (hook == Hook::Tc && cpu)
+                c.why_not.push_back("cpu-redirect needs XDP (tc programs cannot redirect to a CPU)");
+            else
+                c.why_not.push_back("no built-in program for this combination");
+        } else {
+            c.why_not = why_not(in, subject, dp, *req, &warnings);
+        }
+        if (dp != Datapath::Tc && xdp_blocked) c.why_not.push_back(foreign_desc);
+        bool usable = c.why_not.empty();
+        c.chosen = usable;
+        p.considered.push_back(c);
+        if (usable) {
+            p.datapath = dp;
+            chosen_req = req;
+            break;
+        }
+    }
+
+    for (const auto& w : warnings) p.notes.push_back(w);
+
+    if (xdp_blocked && ic.datapath != config::Datapath::Tc) {
+        d.error("XB4010", foreign_desc + ", and coexist is refuse",
+                "remove it (`xdp-loader unload` / `ip link set dev " + name +
+                    " xdp off`), set coexist: replace, or use datapath: tc to run after it",
+                where("coexist"), key_path("coexist"));
+        return;
+    }
+    if (xdp_blocked)
+        d.warning("XB4017", foreign_desc + "; it sees every packet before the tc bypass does",
+                  "remove it if it should not filter what the IDS sees", ic.origin.location, ic.origin.key_path);
+
+    if (!chosen_req) {
+        std::string all;
+        for (const auto& c : p.considered) {
+            if (!all.empty()) all += "; ";
+            all += std::string(datapath_name(c.datapath)) + ": " + join(c.why_not, ", ");
+        }
+        bool pinned = ic.datapath != config::Datapath::Auto;
+        std::string code = p.custom ? "XB4014" : pinned ? "XB4002" : "XB4004";
+        std::string what = p.custom ? "custom program " + ic.custom_program + " cannot run on " + name
+                           : pinned ? "datapath " + std::string(config::datapath_name(ic.datapath)) +
+                                          " cannot work on " + name
+                                    : "no datapath can work on " + name;
+        std::string hint = pinned && ic.on_unsupported == config::OnUnsupported::Reject
+                               ? "use datapath: auto, or on-unsupported: fallback to accept a slower datapath"
+                               : "remove what the device cannot do (cpu-redirect, ips-peer) or use another interface";
+        d.error(code, what + " (" + all + ")", hint, where(p.custom ? "custom-program" : "datapath"),
+                key_path(p.custom ? "custom-program" : "datapath"));
+        return;
+    }
+
+    p.program = chosen_req->program;
+    if (p.datapath == Datapath::Tc) p.replace.reset();  // others' XDP programs are left alone
+    if (p.replace)
+        d.warning("XB4012", "coexist: replace: " + foreign_desc + " and will be replaced",
+                  "it is put back if xbypass cannot attach; after that, restore it yourself when xbypass stops",
+                  where("coexist"), key_path("coexist"));
+    if (ic.datapath != config::Datapath::Auto && ic.datapath != config::Datapath::Offload &&
+        p.considered.size() > 1) {
+        p.downgraded = true;
+        const auto& first = p.considered.front();
+        d.warning("XB4003",
+                  "datapath " + std::string(config::datapath_name(ic.datapath)) + " cannot work on " + name + " (" +
+                      join(first.why_not, ", ") + "); falling back to " + std::string(datapath_name(p.datapath)),
+                  "fix the cause, or set datapath to " + std::string(datapath_name(p.datapath)) +
+                      " to make the choice explicit",
+                  where("datapath"), key_path("datapath"));
+    }
+    // Measured on veth: a local sender leaves checksums partial (offload), and frames redirected to
+    // a cpumap from native XDP reach the stack as CHECKSUM_NONE and are dropped by UDP/TCP.
+    if (p.datapath == Datapath::XdpNative && cpu && dev->kind == "veth")
+        d.warning("XB4032",
+                  "cpu-redirect in native XDP on veth " + name +
+                      ": packets the peer's stack sends with checksum offload arrive with partial checksums and "
+                      "are dropped by the receiving stack (counted in UDP/TCP InCsumErrors)",
+                  "turn checksum offload off on the sending side (`ethtool -K PEER tx off`), or use datapath: "
+                  "xdp-generic on this interface",
+                  where("cpu-redirect"), key_path("cpu-redirect"));
+    if (chosen_req->custom && !chosen_req->undetermined.empty())
+        d.warning("XB4015",
+                  "some requirements of custom program " + ic.custom_program + " could not be determined: " +
+                      join(chosen_req->undetermined, "; "),
+                  "check that the device supports what the program does", where("custom-program"),
+                  key_path("custom-program"));
+    if (ok) out.interfaces.push_back(std::move(p));
+}
+
+}  // namespace
+
+Plan make_plan(const PlanInput& in) {
+    Plan plan;
+    for (const auto& ic : in.config.interfaces) plan_interface(in, ic, plan);
+    return plan;
+}
+
+// --- rendering -----------------------------------------------------------------------------------
+
+std::string plan_to_text(const Plan& plan, const PlanInput& in) {
+    std::string out;
+    for (const auto& p : plan.interfaces) {
+        const probe::InterfaceCaps* dev = caps_of(in, p.interface);
+        out += "interface " + p.interface + " (ifindex " + std::to_string(p.ifindex);
+        if (dev) {
+            if (dev->driver) out += ", driver " + *dev->driver;
+            out += ", mtu " + std::to_string(dev->mtu) + ", " + std::string(probe::oper_state_name(dev->oper_state));
+        }
+        out += ")\n";
+        if (dev) {
+            out += "  xdp-features: " + features_text(*dev) + "\n";
+            std::string attached;
+            for (const auto& a : dev->xdp) attached += (attached.empty() ? "" : ", ") + describe(a);
+            out += "  attached now: " + (attached.empty() ? std::string("none") : attached) + "\n";
+        }
+        out += "  requested: " + std::string(config::datapath_name(p.requested)) + "\n";
+        out += "  chosen: " + std::string(datapath_name(p.datapath));
+        if (!p.program.empty()) out += ", program " + p.program;
+        if (!p.cpus.empty()) out += ", cpu-redirect " + cpu_list_text(p.cpus);
+        if (!p.ips_peer.empty()) out += ", ips-peer " + p.ips_peer;
+        if (p.downgraded) out += " (downgraded)";
+        if (p.replace) out += ", replacing program id " + std::to_string(p.replace->prog_id);
+        if (p.multiprog) out += ", through the libxdp dispatcher";
+        out += "\n";
+        for (const auto& c : p.considered) {
+            out += "    " + std::string(datapath_name(c.datapath)) + ": ";
+            out += c.chosen ? "chosen" : "not possible: " + join(c.why_not, "; ");
+            out += "\n";
+        }
+        if (p.pinned_maps) out += "  pinned maps: " + p.pin_dir + "\n";
+        for (const auto& n : p.notes) out += "  note: " + n + "\n";
+    }
+    return out;
+}
+
+std::string plan_to_json(const Plan& plan, const PlanInput& in) {
+    JsonWriter w;
+    w.begin_object().field("accepted", plan.accepted()).key("interfaces").begin_array();
+    for (const auto& p : plan.interfaces) {
+        const probe::InterfaceCaps* dev = caps_of(in, p.interface);
+        w.begin_object().field("interface", p.interface).field("ifindex", p.ifindex);
+        if (dev && dev->xdp_features) w.field("xdp_features", *dev->xdp_features);
+        else w.key("xdp_features").null();
+        w.field("requested", config::datapath_name(p.requested)).field("datapath", datapath_name(p.datapath));
+        w.field("program", p.program).field("custom", p.custom).field("downgraded", p.downgraded);
+        w.key("cpus").begin_array();
+        for (unsigned c : p.cpus) w.value(c);
+        w.end_array();
+        if (!p.ips_peer.empty()) w.field("ips_peer", p.ips_peer);
+        if (p.pinned_maps) w.field("pin_dir", p.pin_dir);
+        if (p.replace) {
+            w.key("replace").begin_object().field("prog_id", p.replace->prog_id).field("prog_name", p.replace->prog_name);
+            w.field("mode", probe::xdp_attach_mode_name(p.replace->mode)).end_object();
+        }
+        w.field("multiprog", p.multiprog);
+        w.key("considered").begin_array();
+        for (const auto& c : p.considered) {
+            w.begin_object().field("datapath", datapath_name(c.datapath)).field("chosen", c.chosen);
+            w.key("why_not").begin_array();
+            for (const auto& r : c.why_not) w.value(r);
+            w.end_array().end_object();
+        }
+        w.end_array();
+        w.key("notes").begin_array();
+        for (const auto& n : p.notes) w.value(n);
+        w.end_array().end_object();
+    }
+    w.end_array();
+    w.key("diagnostics").raw(plan.diagnostics.to_json());
+    w.end_object();
+    return w.str();
+}
+
+}  // namespace xb::plan

@@ -1,0 +1,108 @@
+// The planner: a pure function (no I/O) from the validated configuration, the probed capabilities
+// and the programs' requirements to, per interface, the datapath and program to load — or a
+// rejection with diagnostics. Every decision carries its reasons, including why each faster
+// datapath was not chosen, so an operator can read why traffic goes where it goes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/diagnostic.h"
+#include "config/config.h"
+#include "probe/capabilities.h"
+
+namespace xb::plan {
+
+enum class Datapath { XdpNative, XdpGeneric, Tc, None };
+std::string_view datapath_name(Datapath d);  // "xdp-native", "xdp-generic", "tc", "none"
+
+enum class Hook { Xdp, Tc };
+
+// What a native-mode XDP program needs a device to report (NETDEV_XDP_ACT bits).
+struct DeviceRequirement {
+    bool on_ips_peer = false;  // false: the capture device
+    uint64_t xdp_act_bits = 0;
+    std::string reason;        // why, in one clause ("cpu redirect uses bpf_redirect_map")
+};
+
+// Requirements of one program: a built-in one (from its manifest) or a custom one (derived from its
+// instructions). Names are the kernel's (map types as libbpf spells them: "cpumap"; helpers:
+// "bpf_redirect_map").
+struct ProgramRequirements {
+    std::string program;     // built-in program name, or the custom object's path
+    Hook hook = Hook::Xdp;
+    bool cpu_redirect = false;
+    bool ips_forward = false;
+    bool custom = false;
+    std::vector<std::string> map_types;
+    std::vector<std::string> helpers;
+    std::vector<DeviceRequirement> devices;
+    bool frags_aware = false;         // handles multi-buffer frames (xdp.frags)
+    unsigned max_redirect_cpus = 0;   // 0: no limit
+    std::vector<std::string> undetermined;  // custom programs: what could not be derived
+};
+
+struct PlanInput {
+    config::Config config;
+    std::map<std::string, probe::InterfaceCaps> interfaces;  // by name: capture interfaces and IPS peers
+    probe::KernelCaps kernel;
+    std::vector<ProgramRequirements> builtin;                // the built-in variants
+    std::map<std::string, std::vector<ProgramRequirements>> custom;  // by custom-program path, one per hook
+};
+
+// One datapath the planner looked at, in speed order.
+struct Considered {
+    Datapath datapath = Datapath::XdpNative;
+    bool chosen = false;
+    std::vector<std::string> why_not;  // empty when usable
+};
+
+// The other tool's program to replace (coexist: replace).
+struct Replacement {
+    uint32_t prog_id = 0;
+    std::string prog_name;
+    probe::XdpAttachMode mode = probe::XdpAttachMode::Native;
+    uint32_t link_id = 0;
+};
+
+struct InterfacePlan {
+    std::string interface;
+    int ifindex = 0;
+    Datapath datapath = Datapath::None;
+    config::Datapath requested = config::Datapath::Auto;
+    bool downgraded = false;         // on-unsupported: fallback took a slower datapath
+    std::string program;             // built-in program name or custom path
+    bool custom = false;
+    std::vector<unsigned> cpus;      // resolved cpu-redirect ("all" = the online CPUs)
+    std::string ips_peer;
+    int ips_peer_ifindex = 0;
+    bool vlan_tracking = true;
+    config::FlowTableConfig flow_table;
+    bool pinned_maps = false;
+    std::string pin_dir;             // <pin-path>/<pinned-maps-name or interface>
+    std::optional<Replacement> replace;
+    bool multiprog = false;          // attach through the libxdp dispatcher
+    std::vector<Considered> considered;
+    std::vector<std::string> notes;  // facts worth printing in the startup block
+};
+
+struct Plan {
+    std::vector<InterfacePlan> interfaces;
+    Diagnostics diagnostics;
+    bool accepted() const { return !diagnostics.has_errors(); }
+};
+
+// Largest MTU single-buffer XDP takes on 4 KiB pages (PAGE_SIZE - headroom - skb_shared_info -
+// Ethernet header, as drivers compute it); above it a program must handle fragments.
+inline constexpr uint32_t kSingleBufferXdpMaxMtu = 3498;
+
+Plan make_plan(const PlanInput& input);
+
+// The plan as text (the startup block) and as JSON.
+std::string plan_to_text(const Plan& plan, const PlanInput& input);
+std::string plan_to_json(const Plan& plan, const PlanInput& input);
+
+}  // namespace xb::plan
