@@ -1,0 +1,337 @@
+#include "plugin/session.h"
+
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <ctime>
+#include <set>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/netdev_uapi.h"
+#include "probe/probe.h"
+
+namespace xb::session {
+
+namespace {
+
+plan::ProgramRequirements from_manifest(const datapath::Manifest& m) {
+    plan::ProgramRequirements r;
+    r.program = std::string(m.program);
+    r.hook = m.hook == datapath::Hook::Xdp ? plan::Hook::Xdp : plan::Hook::Tc;
+    r.cpu_redirect = m.cpu_redirect;
+    r.ips_forward = m.ips_forward;
+    // The flow table is compiled as a per-CPU hash and retyped at load time (percpu/lru); every
+    // kernel xbypass supports (>= 5.9) has all four hash flavours, so the compiled type stands in.
+    for (auto t : m.map_types) {
+        if (t == BPF_MAP_TYPE_ARRAY) continue;  // .rodata's array: every kernel with BPF has it
+        r.map_types.emplace_back(datapath::map_type_name(t));
+    }
+    for (auto h : m.helpers) r.helpers.push_back(datapath::helper_name(h));
+    for (const auto& d : m.devices)
+        r.devices.push_back({d.device == datapath::Device::IpsPeer, d.xdp_act_bits, std::string(d.reason)});
+    if (m.cpu_redirect) r.max_redirect_cpus = XB_MAX_REDIRECT_CPUS;
+    return r;
+}
+
+bool has(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+
+}  // namespace
+
+std::vector<plan::ProgramRequirements> builtin_requirements() {
+    std::vector<plan::ProgramRequirements> out;
+    for (const auto& m : datapath::builtin_manifests()) out.push_back(from_manifest(m));
+    return out;
+}
+
+std::vector<plan::ProgramRequirements> custom_requirements(const std::string& path,
+                                                            const std::vector<datapath::ProgramInsns>& programs) {
+    std::vector<plan::ProgramRequirements> out;
+    for (const auto& p : programs) {
+        plan::ProgramRequirements r;
+        if (p.type == BPF_PROG_TYPE_XDP) r.hook = plan::Hook::Xdp;
+        else if (p.type == BPF_PROG_TYPE_SCHED_CLS || p.type == BPF_PROG_TYPE_SCHED_ACT) r.hook = plan::Hook::Tc;
+        else continue;
+        // One program per hook: the first, as the loader attaches the first one it finds.
+        if (std::any_of(out.begin(), out.end(), [&](const auto& o) { return o.hook == r.hook; })) continue;
+        r.program = path;
+        r.custom = true;
+        r.undetermined = p.undetermined;
+        r.frags_aware = p.section.find(".frags") != std::string::npos;
+        std::set<std::string> maps;
+        bool cpumap = false, devmap = false, xskmap = false;
+        for (const auto& m : p.maps) {
+            if (m.global_data) continue;
+            maps.insert(std::string(datapath::map_type_name(m.type)));
+            cpumap |= m.type == BPF_MAP_TYPE_CPUMAP;
+            devmap |= m.type == BPF_MAP_TYPE_DEVMAP || m.type == BPF_MAP_TYPE_DEVMAP_HASH;
+            xskmap |= m.type == BPF_MAP_TYPE_XSKMAP;
+        }
+        r.map_types.assign(maps.begin(), maps.end());
+        for (int h : p.helpers) r.helpers.push_back(datapath::helper_name(h));
+        if (r.hook == plan::Hook::Xdp) {
+            bool redirects = has(p.helpers, BPF_FUNC_redirect_map) || has(p.helpers, BPF_FUNC_redirect);
+            uint64_t bits = netdev::XDP_ACT_BASIC;
+            std::string why = "the program runs in the driver";
+            if (redirects) {
+                bits |= netdev::XDP_ACT_REDIRECT;
+                why = std::string("the program calls ") +
+                      (has(p.helpers, BPF_FUNC_redirect_map) ? "bpf_redirect_map" : "bpf_redirect") +
+                      (cpumap ? " into a cpumap" : devmap ? " into a devmap" : xskmap ? " into an xskmap" : "");
+            }
+            r.devices.push_back({false, bits, why});
+            if (redirects && (devmap || has(p.helpers, BPF_FUNC_redirect)))
+                r.undetermined.push_back(
+                    "the devices it redirects to are chosen at run time, so their ndo-xmit support cannot be checked");
+            if (p.return_codes.size() && has(std::vector<int>(p.return_codes.begin(), p.return_codes.end()), XDP_REDIRECT) &&
+                !redirects)
+                r.undetermined.push_back("it returns XDP_REDIRECT without a redirect helper call that could be found");
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+Assessment assess(const config::Config& config) {
+    Assessment a;
+    a.input.config = config;
+    a.input.kernel = probe::probe_kernel();
+    // Kernel facts matter only through the plan (e.g. no freplace rejects coexist: multiprog as
+    // XB4011); on their own they are logged, and `xbypass probe` shows them all.
+    for (const auto& n : a.input.kernel.notes) {
+        if (n.severity == Severity::Error) a.diagnostics.add(n);
+        else log_info("probe", n.to_text().substr(0, n.to_text().find('\n')));
+    }
+    std::set<std::string> names;
+    for (const auto& ic : config.interfaces) {
+        names.insert(ic.name);
+        if (!ic.ips_peer.empty()) names.insert(ic.ips_peer);
+    }
+    for (const auto& name : names) {
+        auto caps = probe::probe_interface(name);
+        if (!caps) {
+            if (caps.error().code != ENODEV)  // a missing interface is the planner's XB4001/XB4007
+                a.diagnostics.error("XB5001", "cannot probe interface " + name + ": " + caps.error().message,
+                                    "run as root in the network namespace that holds the interface");
+            continue;
+        }
+        for (const auto& n : caps->notes)
+            if (n.severity != Severity::Info) a.diagnostics.add(n);
+        a.input.interfaces.emplace(name, std::move(caps).value());
+    }
+    a.input.builtin = builtin_requirements();
+    for (const auto& ic : config.interfaces) {
+        if (ic.custom_program.empty() || a.input.custom.count(ic.custom_program)) continue;
+        auto progs = datapath::read_object_file(ic.custom_program);
+        if (!progs) {
+            a.diagnostics.error("XB5002", "cannot read custom program " + ic.custom_program + ": " + progs.error().message,
+                                "check the file is a BPF ELF object built with clang -target bpf",
+                                ic.location_of("custom-program"),
+                                ic.origin_of("custom-program") ? ic.origin_of("custom-program")->key_path : "");
+            continue;
+        }
+        a.input.custom[ic.custom_program] = custom_requirements(ic.custom_program, *progs);
+    }
+    a.plan = plan::make_plan(a.input);
+    a.diagnostics.append(a.plan.diagnostics);
+    return a;
+}
+
+// --- running ------------------------------------------------------------------------------------
+
+namespace {
+
+Result<BpfObjectPtr> load_custom(const plan::InterfacePlan& p, int* prog_fd) {
+    BpfObjectPtr obj(bpf_object__open_file(p.program.c_str(), nullptr));
+    if (!obj) return Error::from_errno(errno, "cannot open " + p.program);
+    bpf_prog_type want = p.datapath == plan::Datapath::Tc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP;
+    bpf_program* chosen = nullptr;
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, obj.get()) {
+        bool take = !chosen && bpf_program__type(prog) == want;
+        if (take) chosen = prog;
+        bpf_program__set_autoload(prog, take);
+    }
+    if (!chosen) return Error{ENOENT, "no program of the planned type in " + p.program};
+    if (int err = bpf_object__load(obj.get()); err < 0) return Error::from_errno(err, "the kernel refused " + p.program);
+    *prog_fd = bpf_program__fd(chosen);
+    return obj;
+}
+
+datapath::XdpMode to_mode(probe::XdpAttachMode m) {
+    switch (m) {
+        case probe::XdpAttachMode::Native: return datapath::XdpMode::Native;
+        case probe::XdpAttachMode::Generic: return datapath::XdpMode::Generic;
+        case probe::XdpAttachMode::Offload: return datapath::XdpMode::Offload;
+    }
+    return datapath::XdpMode::Native;
+}
+
+}  // namespace
+
+std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags) {
+    if (!a.accepted()) return nullptr;
+    std::unique_ptr<Session> s(new Session());
+    auto fail = [&](std::string code, const plan::InterfacePlan& p, std::string message, std::string hint) {
+        diags.error(std::move(code), p.interface + ": " + message, std::move(hint));
+        log_error("datapath", p.interface + ": " + message + "; rolling back every interface");
+        return nullptr;  // ~Session detaches and unpins what was done so far
+    };
+    for (const auto& p : a.plan.interfaces) {
+        RunningInterface ri;
+        ri.plan = p;
+        if (p.datapath == plan::Datapath::None) {
+            s->interfaces_.push_back(std::move(ri));
+            continue;
+        }
+        if (p.multiprog)
+            return fail("XB5010", p, "coexist: multiprog (the libxdp dispatcher) is not supported by this build",
+                        "use coexist: replace or refuse");
+        if (p.pinned_maps) {
+            ri.pins = std::make_unique<datapath::PinSet>(p.pin_dir, kPinLayoutVersion);
+            if (auto st = ri.pins->check_layout_version(); !st)
+                return fail("XB5006", p, st.error().message, "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path");
+        }
+        int prog_fd = -1;
+        if (p.custom) {
+            auto obj = load_custom(p, &prog_fd);
+            if (!obj) return fail("XB5004", p, obj.error().message, "check the program with the kernel verifier log (log-level: debug)");
+            ri.custom_object = std::move(obj).value();
+        } else {
+            datapath::ProgramOptions o;
+            o.datapath = p.datapath == plan::Datapath::Tc ? datapath::Hook::Tc : datapath::Hook::Xdp;
+            o.vlan_tracking = p.vlan_tracking;
+            o.cpu_redirect = p.cpus;
+            o.ips_peer_ifindex = p.ips_peer_ifindex;
+            o.flow_table_size = p.flow_table.size;
+            o.flow_table_percpu = p.flow_table.percpu;
+            o.flow_table_lru = p.flow_table.lru;
+            auto prog = datapath::BypassProgram::load(o, diags);
+            if (!prog) return fail("XB5004", p, "cannot load " + p.program + ": " + prog.error().message,
+                                   "run with log-level: debug to see the verifier's log");
+            ri.program = std::make_unique<datapath::BypassProgram>(std::move(prog).value());
+            prog_fd = ri.program->prog_fd();
+        }
+        if (p.datapath == plan::Datapath::Tc) {
+            auto att = datapath::TcAttachment::attach(p.ifindex, prog_fd, datapath::TcDirection::Ingress);
+            if (!att) return fail("XB5005", p, "cannot attach the tc filter: " + att.error().message,
+                                  "check `tc filter show dev " + p.interface + " ingress`");
+            s->attachments_.add(std::move(att).value());
+        } else {
+            datapath::XdpMode mode = p.datapath == plan::Datapath::XdpNative ? datapath::XdpMode::Native
+                                                                             : datapath::XdpMode::Generic;
+            datapath::ReplaceTarget target;
+            if (p.replace) target = {p.replace->prog_id, to_mode(p.replace->mode), p.replace->link_id};
+            auto att = datapath::XdpAttachment::attach(p.ifindex, prog_fd, mode, p.replace ? &target : nullptr);
+            if (!att) return fail("XB5005", p, "cannot attach XDP: " + att.error().message,
+                                  "check `ip link show dev " + p.interface + "` for another program");
+            if (p.replace)
+                log_warning("datapath", p.interface + ": replaced XDP program '" + p.replace->prog_name + "' (id " +
+                                            std::to_string(p.replace->prog_id) + ")");
+            s->attachments_.add(std::move(att).value());
+        }
+        if (ri.pins && ri.program) {
+            for (const char* map : {"xb_flow_table", "xb_counters"}) {
+                int fd = ri.program->map_fd(map);
+                if (fd < 0) continue;
+                if (auto st = ri.pins->pin(map, fd); !st)
+                    return fail("XB5007", p, st.error().message, "check that " + p.pin_dir + " is on bpffs and writable");
+            }
+        }
+        s->interfaces_.push_back(std::move(ri));
+    }
+    if (auto st = s->attachments_.verify_all(); !st) {
+        diags.error("XB5003", "after attaching, the kernel does not report our program where it was attached: " +
+                                  st.error().message,
+                    "another tool changed the interface during startup; start again");
+        return nullptr;
+    }
+    for (auto& ri : s->interfaces_)
+        if (ri.pins) ri.pins->commit();
+    return s;
+}
+
+Session::~Session() {
+    attachments_.rollback();  // detach before the programs and maps go
+}
+
+RunningInterface* Session::find(const std::string& name) {
+    for (auto& ri : interfaces_)
+        if (ri.plan.interface == name) return &ri;
+    return nullptr;
+}
+
+Status Session::bypass_flow(const std::string& interface, const datapath::FlowKey& key) {
+    RunningInterface* ri = find(interface);
+    if (!ri) return Error{ENOENT, "interface " + interface + " is not run by this session"};
+    if (!ri->program) return Error{EOPNOTSUPP, interface + " runs no built-in bypass program"};
+    return ri->program->flow_table().insert(key);
+}
+
+Result<size_t> Session::expire_idle(uint64_t now_ns) {
+    size_t removed = 0;
+    for (auto& ri : interfaces_) {
+        if (!ri.program) continue;
+        auto table = ri.program->flow_table();
+        auto entries = table.entries();
+        if (!entries) return entries.error();
+        uint64_t timeout_ns = static_cast<uint64_t>(ri.plan.flow_table.timeout) * 1000000000ull;
+        for (const auto& e : *entries) {
+            if (e.stats.last_seen_ns + timeout_ns >= now_ns) continue;
+            // Both directions are removed together; the reverse entry may already be gone.
+            if (table.remove(e.key)) ++removed;
+        }
+    }
+    return removed;
+}
+
+Status Session::verify() const { return attachments_.verify_all(); }
+
+std::string Session::stats_text() const {
+    std::string out;
+    for (const auto& ri : interfaces_) {
+        if (!ri.program) continue;
+        auto c = ri.program->read_counters();
+        out += ri.plan.interface + ":";
+        if (!c) {
+            out += " counters unavailable (" + c.error().message + ")\n";
+            continue;
+        }
+        for (int i = 0; i < XB_CNT_MAX; ++i)
+            out += " " + std::string(datapath::counter_name(static_cast<xb_counter>(i))) + "=" + std::to_string(c->value[i]);
+        out += "\n";
+    }
+    return out;
+}
+
+std::string Session::stats_json() const {
+    JsonWriter w;
+    char stamp[40];
+    time_t now = time(nullptr);
+    tm t{};
+    localtime_r(&now, &t);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S%z", &t);
+    w.begin_object().field("timestamp", stamp).field("event_type", "stats").key("xbypass").begin_object();
+    for (const auto& ri : interfaces_) {
+        if (!ri.program) continue;
+        auto c = ri.program->read_counters();
+        if (!c) continue;
+        w.key(ri.plan.interface).begin_object().field("datapath", plan::datapath_name(ri.plan.datapath));
+        for (int i = 0; i < XB_CNT_MAX; ++i) w.field(datapath::counter_name(static_cast<xb_counter>(i)), c->value[i]);
+        w.end_object();
+    }
+    w.end_object().end_object();
+    return w.str();
+}
+
+std::string startup_block(const Assessment& a) {
+    std::string out = plan::plan_to_text(a.plan, a.input);
+    std::string names;
+    for (int i = 0; i < XB_CNT_MAX; ++i) names += (i ? ", " : "") + std::string(datapath::counter_name(static_cast<xb_counter>(i)));
+    if (!a.plan.interfaces.empty()) out += "counters reported per interface: " + names + "\n";
+    return out;
+}
+
+}  // namespace xb::session

@@ -1,0 +1,78 @@
+// The startup sequence every front end shares (`xbypass check`, `xbypass run`, the plugin ABI):
+// probe what the configuration names, derive the programs' requirements, plan, then — for run —
+// load, pin, attach and verify every interface, all or nothing. A Session owns what it attached and
+// detaches exactly that when destroyed.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/diagnostic.h"
+#include "config/config.h"
+#include "datapath/attach.h"
+#include "datapath/insn_reader.h"
+#include "datapath/pin.h"
+#include "datapath/program.h"
+#include "plan/plan.h"
+
+namespace xb::session {
+
+// Requirements of the built-in programs, from their manifests.
+std::vector<plan::ProgramRequirements> builtin_requirements();
+// Requirements of a user-supplied object, derived from its instructions (one entry per hook found).
+std::vector<plan::ProgramRequirements> custom_requirements(const std::string& path,
+                                                            const std::vector<datapath::ProgramInsns>& programs);
+
+// Everything but attaching: probe + plan.
+struct Assessment {
+    plan::PlanInput input;
+    plan::Plan plan;
+    Diagnostics diagnostics;  // probe notes worth showing, custom-program reading, and the plan's
+    bool accepted() const { return !diagnostics.has_errors(); }
+};
+Assessment assess(const config::Config& config);
+
+// Layout version of the pinned maps (bump when xb_flow.h or the counters change).
+inline constexpr uint32_t kPinLayoutVersion = 1;
+
+// One interface as it runs.
+struct RunningInterface {
+    plan::InterfacePlan plan;
+    std::unique_ptr<datapath::BypassProgram> program;  // built-in program (null for custom)
+    BpfObjectPtr custom_object;                        // custom program
+    std::unique_ptr<datapath::PinSet> pins;
+};
+
+class Session {
+public:
+    // Attaches what the assessment planned. On any failure everything already done is undone and
+    // the diagnostics say what failed (XB5xxx).
+    static std::unique_ptr<Session> start(const Assessment& assessment, Diagnostics& diags);
+    ~Session();
+
+    const std::vector<RunningInterface>& interfaces() const { return interfaces_; }
+    RunningInterface* find(const std::string& name);
+
+    // Adds a flow (both directions) to an interface's flow table.
+    Status bypass_flow(const std::string& interface, const datapath::FlowKey& key);
+    // Removes flows idle for longer than their interface's flow-table timeout; returns how many.
+    Result<size_t> expire_idle(uint64_t now_ns);
+    // Re-checks that every program is still attached where it was.
+    Status verify() const;
+
+    // The counters of every interface, as log lines and as one EVE-style JSON record.
+    std::string stats_text() const;
+    std::string stats_json() const;
+
+private:
+    Session() = default;
+    std::vector<RunningInterface> interfaces_;
+    datapath::AttachmentSet attachments_;  // declared last: destroyed (detached) first
+};
+
+// The startup block an operator reads: per interface the probed features, the chosen datapath and
+// program, why each faster one was not chosen, and the counters that will be reported.
+std::string startup_block(const Assessment& a);
+
+}  // namespace xb::session
