@@ -377,8 +377,6 @@ Result<std::vector<ProgramInsns>> read_object(std::vector<uint8_t> bytes, std::s
         p.helpers.assign(reader.helpers.begin(), reader.helpers.end());
         for (auto& [n, m] : reader.maps) p.maps.push_back(m);
         find_return_codes(insns, p.type, p);
-        if (!p.subprograms.empty())
-            p.undetermined.push_back("values returned by subprograms are not followed");
         result.push_back(std::move(p));
     }
     return result;

@@ -18,6 +18,7 @@
 #include "datapath/program.h"
 #include "xb_bypass.skel.h"
 #include "xb_empty.skel.h"
+#include "xb_reader_fixture.skel.h"
 
 namespace xb::datapath {
 namespace {
@@ -335,6 +336,37 @@ TEST(InsnReader, EmptyProgramsAndNames) {
     EXPECT_EQ(helper_name(BPF_FUNC_redirect_map), "bpf_redirect_map");
     EXPECT_EQ(helper_name(100000), "helper#100000");
     EXPECT_EQ(map_type_name(BPF_MAP_TYPE_CPUMAP), "cpumap");
+}
+
+TEST(InsnReader, FollowsSubprogramsAndFlagsComputedReturns) {
+    size_t size = 0;
+    const void* elf = xb_reader_fixture__elf_bytes(&size);
+    auto r = read_object_memory(elf, size, "xb_reader_fixture");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->size(), 2u);
+    const ProgramInsns* sub = nullptr;
+    const ProgramInsns* computed = nullptr;
+    for (const auto& p : *r) (p.name == "fixture_subprog" ? sub : computed) = &p;
+    ASSERT_TRUE(sub && computed);
+
+    // Helpers and the map are only in the subprogram (in .text): they are found through the call.
+    EXPECT_EQ(sub->subprograms, std::vector<std::string>{"fixture_count"});
+    EXPECT_EQ(sub->helpers, (std::vector<int>{BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem,
+                                              BPF_FUNC_ktime_get_ns}));
+    ASSERT_EQ(sub->maps.size(), 1u);
+    EXPECT_EQ(sub->maps[0].name, "fixture_seen");
+    EXPECT_EQ(sub->maps[0].type, BPF_MAP_TYPE_LRU_HASH);
+    EXPECT_FALSE(sub->maps[0].global_data);
+    EXPECT_EQ(sub->return_codes, (std::vector<int64_t>{XDP_DROP, XDP_PASS}));
+    EXPECT_TRUE(sub->undetermined.empty()) << sub->undetermined.front();
+    EXPECT_TRUE(sub->returns_only_constants());
+
+    EXPECT_TRUE(computed->helpers.empty());
+    EXPECT_TRUE(computed->maps.empty());
+    EXPECT_TRUE(computed->return_codes.empty());
+    ASSERT_EQ(computed->undetermined.size(), 1u);
+    EXPECT_NE(computed->undetermined[0].find("computed at run time"), std::string::npos);
+    EXPECT_FALSE(computed->returns_only_constants());
 }
 
 TEST(InsnReader, RejectsWhatIsNotABpfObject) {
