@@ -58,6 +58,13 @@ const SourceLocation& InterfaceConfig::location_of(std::string_view key) const {
     return o ? o->location : origin.location;
 }
 
+const InterfaceConfig* Config::find(std::string_view name) const {
+    for (const auto& i : interfaces) {
+        if (i.name == name) return &i;
+    }
+    return nullptr;
+}
+
 namespace {
 
 LoadedConfig load_text(std::string_view text, const std::string& name, const std::string& base_dir,

@@ -91,6 +91,9 @@ struct Config {
     ConfigSource source = ConfigSource::None;
     GlobalConfig global;
     std::vector<InterfaceConfig> interfaces;
+
+    // The entry for interface `name`, or nullptr.
+    const InterfaceConfig* find(std::string_view name) const;
 };
 
 struct LoadOptions {

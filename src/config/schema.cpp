@@ -352,7 +352,7 @@ std::optional<InterfaceConfig> read_xbypass_interface(Reader& r, const YamlNode&
         auto mark = [&] { set_origin(cfg.origins, key, *k, p); };
         if (key == "interface") {
             if (auto n = r.interface_name(*v, p)) cfg.name = *n, mark();
-            named = true;
+            named = true;  // an invalid name is reported; the entry is then dropped below
         } else if (read_common_interface_key(r, key, *k, *v, p, cfg, key)) {
         } else if (key == "datapath") {
             if (auto d = r.choice(*v, p, kDatapaths)) cfg.datapath = *d, mark();
@@ -383,6 +383,7 @@ std::optional<InterfaceConfig> read_xbypass_interface(Reader& r, const YamlNode&
                         "add 'interface: NAME' as the first key of the entry", entry.loc, path);
         return std::nullopt;
     }
+    if (cfg.name.empty()) return std::nullopt;
     return cfg;
 }
 
@@ -596,8 +597,8 @@ std::vector<InterfaceConfig> read_af_packet(Reader& r, const YamlNode& section) 
         if (e.copy_mode && e.copy_iface) {
             if (*e.copy_iface == e.cfg.name) {
                 r.diags().error("XB1203",
-                                "'" + e.copy_iface_origin.key_path + "' is '" + *e.copy_iface +
-                                    "', the interface itself; Suricata would only warn",
+                                "copy-iface of interface '" + e.cfg.name + "' is the interface itself; Suricata "
+                                "would only warn",
                                 "set copy-iface to the peer interface of the IPS pair",
                                 e.copy_iface_origin.location, e.copy_iface_origin.key_path);
                 continue;

@@ -200,6 +200,8 @@ TEST(Model, AfPacketMapsOntoTheModelWithDefaults) {
     EXPECT_EQ(a.origin_of("cpu-redirect")->location.line, 16u);
     EXPECT_EQ(a.origin_of("ips-peer")->key_path, "af-packet[0].copy-iface");
     EXPECT_EQ(b.origin_of("flow-table.percpu")->key_path, "af-packet[1].use-percpu-hash");
+    EXPECT_EQ(l.config.find("eth1"), &b);
+    EXPECT_EQ(l.config.find("eth2"), nullptr);
     // ring-size is understood as a Suricata key and reported as not used.
     ASSERT_TRUE(l.diagnostics.contains("XB1200"));
     EXPECT_EQ(l.diagnostics.count(Severity::Info), 1u);
