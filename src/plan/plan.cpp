@@ -1,10 +1,10 @@
 #include "plan/plan.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "common/json.h"
 #include "common/netdev_uapi.h"
+#include "common/strings.h"
 
 namespace xb::plan {
 
@@ -22,38 +22,10 @@ std::string_view datapath_name(Datapath d) {
 
 namespace {
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
 std::string features_text(const probe::InterfaceCaps& c) {
     if (!c.xdp_features) return "unknown";
     std::string names = netdev::xdp_act_names(*c.xdp_features);
     return (names.empty() ? std::string("none") : names) + " (" + hex(*c.xdp_features) + ")";
-}
-
-std::string cpu_list_text(const std::vector<unsigned>& cpus) {
-    std::string out;
-    for (size_t i = 0; i < cpus.size();) {
-        size_t j = i;
-        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
-        if (!out.empty()) out += ',';
-        out += std::to_string(cpus[i]);
-        if (j > i) out += '-' + std::to_string(cpus[j]);
-        i = j + 1;
-    }
-    return out.empty() ? "none" : out;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep) {
-    std::string out;
-    for (const auto& s : v) {
-        if (!out.empty()) out += sep;
-        out += s;
-    }
-    return out;
 }
 
 std::string describe(const probe::AttachedXdp& a) {

@@ -5,6 +5,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/result.h"
+#include "common/strings.h"
 
 namespace xb {
 namespace {
@@ -127,6 +128,16 @@ TEST(Result, CarriesValueOrError) {
     EXPECT_TRUE(st);
     Status st2 = Error{EINVAL, "nope"};
     EXPECT_FALSE(st2);
+}
+
+TEST(Strings, CpuListRangesJoinAndHex) {
+    EXPECT_EQ(cpu_list_text({}), "none");
+    EXPECT_EQ(cpu_list_text({3}), "3");
+    EXPECT_EQ(cpu_list_text({0, 1, 2, 5, 7, 8}), "0-2,5,7-8");
+    EXPECT_EQ(join({"a", "b", "c"}, "; "), "a; b; c");
+    EXPECT_EQ(join({}, ","), "");
+    EXPECT_EQ(hex(0x23), "0x23");
+    EXPECT_EQ(hex(0), "0x0");
 }
 
 }  // namespace
