@@ -1,23 +1,29 @@
-// xbypass check -c FILE [--json]: validates a configuration without touching the system.
+// xbypass check -c FILE [--json] [--netns NAME] [--static]: everything but attaching — static
+// checks, then the probe of the interfaces and kernel and the plan (unless --static).
 // Stages run in order and append to one report; each stage runs only when the previous ones
 // accepted the file (later issues add probe and plan stages here).
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "cli/command.h"
+#include "common/netns.h"
 #include "config/check.h"
+#include "plugin/session.h"
 
 namespace xb::cli {
 namespace {
 
 constexpr std::string_view kUsage =
-    "Usage: xbypass check -c FILE [--json]\n\n"
+    "Usage: xbypass check -c FILE [--json] [--netns NAME] [--static]\n\n"
     "Validates a configuration file (an xbypass.yaml, or a suricata.yaml with an af-packet section)\n"
     "and prints every diagnostic sorted by location, then a one-line verdict.\n\n"
     "Options:\n"
     "  -c, --config FILE   the configuration file to check\n"
     "      --json          print one JSON object instead of text\n"
+    "      --netns NAME    probe and plan inside network namespace NAME\n"
+    "      --static        only the checks that need no running system (no probe, no plan)\n"
     "  -h, --help          this text\n\n"
     "Exit status: 0 accepted (warnings allowed), 1 rejected, 2 usage or I/O error.\n";
 
@@ -28,11 +34,17 @@ int usage_error(const std::string& why) {
 
 int run_check(int argc, char** argv) {
     std::string file;
-    bool json = false;
+    bool json = false, static_only = false;
+    std::string netns;
     for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
         if (a == "--json") {
             json = true;
+        } else if (a == "--static") {
+            static_only = true;
+        } else if (a == "--netns") {
+            if (i + 1 >= argc) return usage_error("--netns needs a namespace name");
+            netns = argv[++i];
         } else if (a == "-c" || a == "--config") {
             if (i + 1 >= argc) return usage_error(std::string(a) + " needs a file name");
             file = argv[++i];
@@ -45,7 +57,23 @@ int run_check(int argc, char** argv) {
     if (file.empty()) return usage_error("no configuration file given (-c FILE)");
 
     config::CheckReport report = config::run_static_checks(file);
-    // Later stages (probe, plan) append to report.diagnostics here when report.accepted().
+    if (report.accepted() && !static_only) {
+        std::optional<ScopedNetns> in_netns;
+        if (!netns.empty()) {
+            auto ns = ScopedNetns::enter_named(netns);
+            if (!ns) {
+                std::fprintf(stderr, "error[XB0002]: cannot enter network namespace %s: %s\n", netns.c_str(),
+                             ns.error().message.c_str());
+                return kExitUsage;
+            }
+            in_netns.emplace(std::move(ns).value());
+        }
+        session::Assessment a = session::assess(report.config);
+        report.diagnostics.append(a.diagnostics);
+        report.plan_text = session::startup_block(a);
+        report.plan_json = plan::plan_to_json(a.plan, a.input);
+    }
+    if (!json && !report.plan_text.empty()) std::fwrite(report.plan_text.data(), 1, report.plan_text.size(), stdout);
 
     std::string out = json ? report.to_json() + "\n" : report.to_text();
     std::fwrite(out.data(), 1, out.size(), stdout);

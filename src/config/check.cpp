@@ -43,6 +43,7 @@ std::string CheckReport::to_json() {
     w.field("warnings", diagnostics.count(Severity::Warning));
     w.field("notes", diagnostics.count(Severity::Info));
     w.key("diagnostics").raw(diagnostics.to_json());
+    if (!plan_json.empty()) w.key("plan").raw(plan_json);
     w.end_object();
     return w.str();
 }

@@ -14,6 +14,8 @@ struct CheckReport {
     Config config;            // valid only when the static checks found no error
     Diagnostics diagnostics;  // append later stages' diagnostics here
     bool io_error = false;    // the file could not be read
+    std::string plan_text;    // later stages: the plan, printed before the diagnostics
+    std::string plan_json;    // later stages: the plan as a JSON object, added as "plan"
 
     bool accepted() const { return !io_error && !diagnostics.has_errors(); }
     // 0 accepted (warnings allowed), 1 rejected, 2 the file could not be read.

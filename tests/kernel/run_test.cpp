@@ -122,6 +122,27 @@ test::CommandResult run_xbypass(const std::string& ns, const std::string& conf, 
     return test::run_command(xbypass() + " run --netns " + ns + " -c " + conf + " --duration 1 " + extra);
 }
 
+TEST(CheckCommand, ProbesAndPlansWithoutAttaching) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_netns("check");
+    sb.add_ifb(ns, "ifb0");
+    sb.link_up(ns, "ifb0");
+    TempFile pinned(one_interface("ifb0", "      datapath: xdp-native\n"));
+    auto r = test::run_command(xbypass() + " check --netns " + ns + " -c " + pinned.path);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("error[XB4002]"), std::string::npos) << r.output;
+    TempFile automatic(one_interface("ifb0"));
+    r = test::run_command(xbypass() + " check --netns " + ns + " -c " + automatic.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("chosen: xdp-generic"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("xdp-native: not possible: ifb0"), std::string::npos) << r.output;
+    r = test::run_command(xbypass() + " check --json --netns " + ns + " -c " + automatic.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find(R"("datapath":"xdp-generic")"), std::string::npos) << r.output;
+    sb.run_in(ns, [] { EXPECT_FALSE(xdp_state("ifb0").any()) << "check must never attach"; });
+}
+
 TEST(RunCommand, NativeOnIfbIsRejectedAndNothingIsAttached) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;

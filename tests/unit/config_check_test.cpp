@@ -126,7 +126,7 @@ TEST(ProgramFile, ConfigReportsEachCaseWithItsCodeAndLine) {
 }
 
 xb::test::CommandResult run_check(const std::string& args) {
-    auto r = xb::test::run_command(kXbypass + " check " + args + " 2>/dev/null");
+    auto r = xb::test::run_command(kXbypass + " check --static " + args + " 2>/dev/null");
 
     return r;
 }
