@@ -3,6 +3,8 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <ctime>
 #include <set>
@@ -193,6 +195,14 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             ri.pins = std::make_unique<datapath::PinSet>(p.pin_dir, kPinLayoutVersion);
             if (auto st = ri.pins->check_layout_version(); !st)
                 return fail("XB5006", p, st.error().message, "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path");
+            // The loader cannot adopt existing maps yet: pinning ours beside stale pins would leave
+            // the pins pointing at maps no program uses. Refuse instead of pretending to reuse.
+            for (const char* map : {"xb_flow_table", "xb_counters"}) {
+                if (::access(ri.pins->path_of(map).c_str(), F_OK) == 0)
+                    return fail("XB5008", p, "maps from an earlier run are pinned at " + p.pin_dir +
+                                                 ", and reusing them across restarts is not supported yet",
+                                "remove them (rm -r " + p.pin_dir + "); the bypassed flows are then forgotten");
+            }
         }
         int prog_fd = -1;
         if (p.custom) {

@@ -143,6 +143,34 @@ TEST(CheckCommand, ProbesAndPlansWithoutAttaching) {
     sb.run_in(ns, [] { EXPECT_FALSE(xdp_state("ifb0").any()) << "check must never attach"; });
 }
 
+TEST(PinnedMaps, PinnedOnStartAndARestartOverStalePinsIsRefused) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_netns("pins");
+    std::string peer = sb.add_netns("pinspeer");
+    sb.add_veth(ns, "v0", peer, "v1");
+    sb.link_up(ns, "v0");
+    std::string pin_path = sb.pin_dir("pins");
+    std::string yaml = "xbypass:\n  stats-interval: 0\n  pin-path: " + pin_path +
+                       "\n  interfaces:\n    - interface: v0\n      pinned-maps: yes\n";
+    sb.run_in(ns, [&] {
+        {
+            Assessment a = assess(load(yaml));
+            ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+            Diagnostics d;
+            auto s = Session::start(a, d);
+            ASSERT_TRUE(s) << d.to_text();
+            EXPECT_EQ(access((pin_path + "/v0/xb_flow_table").c_str(), F_OK), 0);
+        }
+        Assessment again = assess(load(yaml));
+        Diagnostics d;
+        EXPECT_FALSE(Session::start(again, d));
+        EXPECT_TRUE(d.contains("XB5008")) << d.to_text();
+        EXPECT_FALSE(xdp_state("v0").any());
+        EXPECT_EQ(access((pin_path + "/v0/xb_flow_table").c_str(), F_OK), 0) << "the earlier pins must be kept";
+    });
+}
+
 TEST(RunCommand, NativeOnIfbIsRejectedAndNothingIsAttached) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
