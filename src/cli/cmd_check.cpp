@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cli/command.h"
-#include "common/netns.h"
+#include "cli/netns_option.h"
 #include "config/check.h"
 #include "plugin/session.h"
 
@@ -59,15 +59,7 @@ int run_check(int argc, char** argv) {
     config::CheckReport report = config::run_static_checks(file);
     if (report.accepted() && !static_only) {
         std::optional<ScopedNetns> in_netns;
-        if (!netns.empty()) {
-            auto ns = ScopedNetns::enter_named(netns);
-            if (!ns) {
-                std::fprintf(stderr, "error[XB0002]: cannot enter network namespace %s: %s\n", netns.c_str(),
-                             ns.error().message.c_str());
-                return kExitUsage;
-            }
-            in_netns.emplace(std::move(ns).value());
-        }
+        if (!enter_netns_option(netns, in_netns, "XB0002", json)) return kExitUsage;
         session::Assessment a = session::assess(report.config);
         report.diagnostics.append(a.diagnostics);
         report.plan_text = session::startup_block(a);

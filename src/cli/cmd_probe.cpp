@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/netns_option.h"
 #include "common/diagnostic.h"
 #include "common/netns.h"
 #include "probe/probe.h"
@@ -56,17 +57,7 @@ int run_probe(int argc, char** argv) {
     }
 
     std::optional<ScopedNetns> in_ns;
-    if (netns) {
-        auto g = ScopedNetns::enter_named(*netns);
-        if (!g) {
-            Diagnostic d{"XB2011", Severity::Error, {}, {},
-                         "cannot enter network namespace '" + *netns + "': " + g.error().message,
-                         "check the name with 'ip netns list' and run as root"};
-            std::fputs(json ? (d.to_json() + "\n").c_str() : d.to_text().c_str(), stderr);
-            return kExitUsage;
-        }
-        in_ns.emplace(std::move(g).value());
-    }
+    if (!enter_netns_option(netns.value_or(""), in_ns, "XB2011", json)) return kExitUsage;
 
     Diagnostics errors;
     std::vector<probe::InterfaceCaps> ifaces;

@@ -14,7 +14,7 @@
 #include "config.h"
 #include "common/log.h"
 #include "common/mounts.h"
-#include "common/netns.h"
+#include "cli/netns_option.h"
 #include "config/check.h"
 #include "datapath/flow.h"
 #include "plugin/session.h"
@@ -112,15 +112,7 @@ int run(int argc, char** argv) {
     sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
 
     std::optional<ScopedNetns> in_netns;
-    if (!netns.empty()) {
-        auto ns = ScopedNetns::enter_named(netns);
-        if (!ns) {
-            std::fprintf(stderr, "error[XB0002]: cannot enter network namespace %s: %s\n", netns.c_str(),
-                         ns.error().message.c_str());
-            return kExitUsage;
-        }
-        in_netns.emplace(std::move(ns).value());
-    }
+    if (!enter_netns_option(netns, in_netns, "XB0002", false)) return kExitUsage;
 
     config::CheckReport report = config::run_static_checks(file);
     if (report.io_error || !report.accepted()) {

@@ -87,8 +87,9 @@ std::vector<plan::ProgramRequirements> custom_requirements(const std::string& pa
             if (redirects && (devmap || has(p.helpers, BPF_FUNC_redirect)))
                 r.undetermined.push_back(
                     "the devices it redirects to are chosen at run time, so their ndo-xmit support cannot be checked");
-            if (p.return_codes.size() && has(std::vector<int>(p.return_codes.begin(), p.return_codes.end()), XDP_REDIRECT) &&
-                !redirects)
+            bool returns_redirect = std::find(p.return_codes.begin(), p.return_codes.end(), XDP_REDIRECT) !=
+                                    p.return_codes.end();
+            if (returns_redirect && !redirects)
                 r.undetermined.push_back("it returns XDP_REDIRECT without a redirect helper call that could be found");
         }
         out.push_back(std::move(r));

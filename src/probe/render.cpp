@@ -4,16 +4,11 @@
 
 #include "common/json.h"
 #include "common/netdev_uapi.h"
+#include "common/strings.h"
 
 namespace xb::probe {
 
 namespace {
-
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 template <class Table>
 std::vector<std::string> names_of(uint64_t bits, const Table& table) {
@@ -34,15 +29,6 @@ std::string indented(const Diagnostic& d) {
     for (size_t i = 0; i < text.size(); ++i) {
         out += text[i];
         if (text[i] == '\n' && i + 1 < text.size()) out += "  ";
-    }
-    return out;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep) {
-    std::string out;
-    for (const auto& s : v) {
-        if (!out.empty()) out += sep;
-        out += s;
     }
     return out;
 }
