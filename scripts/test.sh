@@ -22,6 +22,22 @@ mkdir -p "$build"
 step "build"
 make -C "$build" -j"$jobs" >/dev/null || { make -C "$build" 2>&1 | tail -40; die "build failed"; }
 
+step "distribution contents"
+# make distcheck builds and tests everything a second time (too slow for every CI run); this catches
+# what broke it before: a tracked file that the tarball leaves out.
+dist_rc=0
+rm -f "$build"/xbypass-*.tar.gz
+if make -C "$build" dist >/dev/null 2>&1; then
+  tarball=$(ls "$build"/xbypass-*.tar.gz | head -1)
+  missing=$(comm -23 <(git ls-files 2>/dev/null | grep -vE '(^|/)\.gitignore$' | sort) \
+                     <(tar tzf "$tarball" | sed 's|^[^/]*/||' | sort))
+  if [ -n "$missing" ]; then echo "tracked files missing from $tarball:"; echo "$missing"; dist_rc=1; fi
+  rm -f "$tarball"
+else
+  make -C "$build" dist 2>&1 | tail -20; dist_rc=1
+fi
+[ $dist_rc -eq 0 ] && echo "every tracked file is in the distribution"
+
 step "make check"
 # halt_on_error: a sanitizer report fails the test that triggered it.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}
@@ -61,5 +77,6 @@ if [ "${CI:-}" = true ] && [ "$skipped" -gt 0 ]; then
 fi
 [ $check_rc -ne 0 ] && [ $failed -eq 0 ] && failed=1
 [ $extra_rc -ne 0 ] && failed=$((failed + 1))
+[ $dist_rc -ne 0 ] && failed=$((failed + 1))
 echo "$passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]
