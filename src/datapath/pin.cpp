@@ -15,13 +15,14 @@ std::string expected_vs(const char* what, uint32_t got, uint32_t want) {
 }  // namespace
 
 PinCheck compare_layout(const MapSpec& e, uint32_t type, uint32_t key_size, uint32_t value_size,
-                        uint32_t max_entries) {
+                        uint32_t max_entries, uint32_t flags) {
     if (type != e.type) return {PinMismatch::Type, expected_vs("map type", type, e.type)};
     if (key_size != e.key_size) return {PinMismatch::KeySize, expected_vs("key size", key_size, e.key_size)};
     if (value_size != e.value_size)
         return {PinMismatch::ValueSize, expected_vs("value size", value_size, e.value_size)};
     if (max_entries != e.max_entries)
         return {PinMismatch::MaxEntries, expected_vs("max entries", max_entries, e.max_entries)};
+    if (flags != e.flags) return {PinMismatch::Flags, expected_vs("map flags", flags, e.flags)};
     return {};
 }
 
@@ -37,7 +38,7 @@ Result<std::optional<UniqueFd>> PinSet::open_existing(const MapSpec& spec) const
     uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
         return Error{EINVAL, path + " is not a BPF map"};
-    PinCheck c = compare_layout(spec, info.type, info.key_size, info.value_size, info.max_entries);
+    PinCheck c = compare_layout(spec, info.type, info.key_size, info.value_size, info.max_entries, info.map_flags);
     if (c.mismatch != PinMismatch::None) return Error{EEXIST, "pinned map " + path + " has another layout: " + c.detail};
     return std::optional<UniqueFd>(std::move(owned));
 }

@@ -20,11 +20,12 @@ struct MapSpec {
     uint32_t key_size = 0;
     uint32_t value_size = 0;
     uint32_t max_entries = 0;
+    uint32_t flags = 0;  // BPF_F_* map flags
 };
 
 inline constexpr const char* kLayoutMapName = "xb_layout";
 
-enum class PinMismatch { None, Type, KeySize, ValueSize, MaxEntries, LayoutVersion, NotAMap };
+enum class PinMismatch { None, Type, KeySize, ValueSize, MaxEntries, Flags };
 
 struct PinCheck {
     PinMismatch mismatch = PinMismatch::None;
@@ -33,7 +34,7 @@ struct PinCheck {
 
 // Pure comparison (unit-tested): the pinned map's info against the expected spec.
 PinCheck compare_layout(const MapSpec& expected, uint32_t type, uint32_t key_size, uint32_t value_size,
-                        uint32_t max_entries);
+                        uint32_t max_entries, uint32_t flags);
 
 // Pins made by one start. Pins this set created are removed by rollback() (or the destructor unless
 // commit() was called); pins that were reused are never removed.

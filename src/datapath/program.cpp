@@ -212,6 +212,14 @@ BypassProgram::~BypassProgram() {
     if (skel_) xb_bypass__destroy(skel_);
 }
 
+std::vector<MapSpec> pinnable_maps(const ProgramOptions& options) {
+    return {
+        MapSpec{"xb_flow_table", flow_table_map_type(options.flow_table_percpu, options.flow_table_lru),
+                sizeof(struct xb_flow_key), sizeof(struct xb_flow_value), options.flow_table_size, 0},
+        MapSpec{"xb_counters", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t), sizeof(struct xb_counters), 1, 0},
+    };
+}
+
 Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnostics& diags) {
     if (!validate_options(options, diags)) return Error{EINVAL, "invalid bypass program options"};
     auto fail = [&](const char* code, int err, std::string what, std::string hint) -> Error {
@@ -247,6 +255,10 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     if (!err && !(ips && options.datapath == Hook::Xdp))
         err = bpf_map__set_autocreate(p.skel_->maps.xb_ips_devmap, false);
     if (err) return fail("XB3010", -err, "cannot prepare the maps of the built-in BPF object", "");
+    // Adopted maps keep their contents: the flows bypassed by the earlier run stay bypassed.
+    if (options.reuse_flow_table_fd >= 0) err = bpf_map__reuse_fd(flows, options.reuse_flow_table_fd);
+    if (!err && options.reuse_counters_fd >= 0) err = bpf_map__reuse_fd(p.skel_->maps.xb_counters, options.reuse_counters_fd);
+    if (err) return fail("XB3010", -err, "cannot adopt the pinned maps of an earlier run", "");
 
     p.skel_->rodata->cfg_vlan_tracking = options.vlan_tracking ? 1 : 0;
     p.skel_->rodata->cfg_flow_percpu = options.flow_table_percpu ? 1 : 0;

@@ -20,6 +20,7 @@
 #include "common/result.h"
 #include "datapath/flow.h"
 #include "datapath/manifest.h"
+#include "datapath/pin.h"
 #include "xb_consts.h"
 
 struct xb_bypass;
@@ -35,7 +36,14 @@ struct ProgramOptions {
     uint32_t flow_table_size = XB_DEFAULT_FLOW_ENTRIES;
     bool flow_table_percpu = true;
     bool flow_table_lru = false;
+    // Maps of an earlier run (pinned) to use instead of creating new ones, -1 to create. The caller
+    // keeps ownership; check them against pinnable_maps() first (libbpf only refuses at load).
+    int reuse_flow_table_fd = -1;
+    int reuse_counters_fd = -1;
 };
+
+// The maps worth pinning (the flow table and the counters), with the layout these options give them.
+std::vector<MapSpec> pinnable_maps(const ProgramOptions& options);
 
 // Checks the options without touching the kernel; every problem is an XB30xx diagnostic.
 bool validate_options(const ProgramOptions& options, Diagnostics& diags);

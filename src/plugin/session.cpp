@@ -192,19 +192,6 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
         if (p.multiprog)
             return fail("XB5010", p, "coexist: multiprog (the libxdp dispatcher) is not supported by this build",
                         "use coexist: replace or refuse");
-        if (p.pinned_maps) {
-            ri.pins = std::make_unique<datapath::PinSet>(p.pin_dir, kPinLayoutVersion);
-            if (auto st = ri.pins->check_layout_version(); !st)
-                return fail("XB5006", p, st.error().message, "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path");
-            // The loader cannot adopt existing maps yet: pinning ours beside stale pins would leave
-            // the pins pointing at maps no program uses. Refuse instead of pretending to reuse.
-            for (const char* map : {"xb_flow_table", "xb_counters"}) {
-                if (::access(ri.pins->path_of(map).c_str(), F_OK) == 0)
-                    return fail("XB5008", p, "maps from an earlier run are pinned at " + p.pin_dir +
-                                                 ", and reusing them across restarts is not supported yet",
-                                "remove them (rm -r " + p.pin_dir + "); the bypassed flows are then forgotten");
-            }
-        }
         int prog_fd = -1;
         if (p.custom) {
             auto obj = load_custom(p, &prog_fd);
@@ -219,11 +206,35 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             o.flow_table_size = p.flow_table.size;
             o.flow_table_percpu = p.flow_table.percpu;
             o.flow_table_lru = p.flow_table.lru;
+            std::vector<UniqueFd> reused;  // open until the loader has adopted them
+            if (p.pinned_maps) {
+                ri.pins = std::make_unique<datapath::PinSet>(p.pin_dir, kPinLayoutVersion);
+                if (auto st = ri.pins->check_layout_version(); !st)
+                    return fail("XB5006", p, st.error().message, "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path");
+                for (const auto& spec : datapath::pinnable_maps(o)) {
+                    auto existing = ri.pins->open_existing(spec);
+                    if (!existing)
+                        return fail("XB5008", p, existing.error().message,
+                                    "configure the flow table as the earlier run did (size, per-cpu, lru), or remove the "
+                                    "old pins (rm -r " + p.pin_dir + "): the bypassed flows are then forgotten");
+                    if (!existing->has_value()) continue;
+                    (spec.name == "xb_flow_table" ? o.reuse_flow_table_fd : o.reuse_counters_fd) = (*existing)->get();
+                    reused.push_back(std::move(**existing));
+                }
+            }
             auto prog = datapath::BypassProgram::load(o, diags);
             if (!prog) return fail("XB5004", p, "cannot load " + p.program + ": " + prog.error().message,
                                    "run with log-level: debug to see the verifier's log");
             ri.program = std::make_unique<datapath::BypassProgram>(std::move(prog).value());
             prog_fd = ri.program->prog_fd();
+            if (o.reuse_flow_table_fd >= 0) {
+                auto flows = ri.program->flow_table().entries();
+                ri.reused_pins = true;
+                ri.reused_flows = flows ? flows->size() : 0;
+                log_notice("datapath", p.interface + ": reusing the maps pinned at " + p.pin_dir + " by an earlier run: " +
+                                           std::to_string(ri.reused_flows) + " flow entries stay bypassed" +
+                                           (o.reuse_counters_fd >= 0 ? ", counters continue from that run" : ""));
+            }
         }
         if (p.datapath == plan::Datapath::Tc) {
             auto att = datapath::TcAttachment::attach(p.ifindex, prog_fd, datapath::TcDirection::Ingress);
@@ -244,10 +255,10 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             s->attachments_.add(std::move(att).value());
         }
         if (ri.pins && ri.program) {
-            for (const char* map : {"xb_flow_table", "xb_counters"}) {
-                int fd = ri.program->map_fd(map);
+            for (const auto& spec : datapath::pinnable_maps(ri.program->options())) {
+                int fd = ri.program->map_fd(spec.name);
                 if (fd < 0) continue;
-                if (auto st = ri.pins->pin(map, fd); !st)
+                if (auto st = ri.pins->pin(spec.name, fd); !st)
                     return fail("XB5007", p, st.error().message, "check that " + p.pin_dir + " is on bpffs and writable");
             }
         }

@@ -42,6 +42,8 @@ struct RunningInterface {
     std::unique_ptr<datapath::BypassProgram> program;  // built-in program (null for custom)
     BpfObjectPtr custom_object;                        // custom program
     std::unique_ptr<datapath::PinSet> pins;
+    bool reused_pins = false;  // the flow table pinned by an earlier run was adopted
+    size_t reused_flows = 0;   // flow entries it held at start
 };
 
 class Session {

@@ -79,6 +79,11 @@ TEST(PinnedMaps, ReusedWhenLayoutMatchesRefusedOtherwise) {
         auto k = resized.open_existing(flows_spec(1024, 44));
         ASSERT_FALSE(k);
         EXPECT_NE(k.error().message.find("key size 40, expected 44"), std::string::npos) << k.error().message;
+        MapSpec unpreallocated = flows_spec();
+        unpreallocated.flags = BPF_F_NO_PREALLOC;
+        auto f = resized.open_existing(unpreallocated);
+        ASSERT_FALSE(f);
+        EXPECT_NE(f.error().message.find("map flags 0, expected 1"), std::string::npos) << f.error().message;
     }
     {
         PinSet newer(dir, 2);
@@ -90,23 +95,26 @@ TEST(PinnedMaps, ReusedWhenLayoutMatchesRefusedOtherwise) {
 }
 
 struct LayoutCase {
-    uint32_t type, key, value, max;
+    uint32_t type, key, value, max, flags;
     PinMismatch expected;
 };
 class CompareLayout : public ::testing::TestWithParam<LayoutCase> {};
 TEST_P(CompareLayout, Table) {
     const auto& c = GetParam();
-    auto r = compare_layout(flows_spec(), c.type, c.key, c.value, c.max);
+    auto r = compare_layout(flows_spec(), c.type, c.key, c.value, c.max, c.flags);
     EXPECT_EQ(r.mismatch, c.expected) << r.detail;
     EXPECT_EQ(r.detail.empty(), c.expected == PinMismatch::None);
 }
 INSTANTIATE_TEST_SUITE_P(
     Table, CompareLayout,
-    ::testing::Values(LayoutCase{BPF_MAP_TYPE_HASH, 40, 32, 1024, PinMismatch::None},
-                      LayoutCase{BPF_MAP_TYPE_LRU_HASH, 40, 32, 1024, PinMismatch::Type},
-                      LayoutCase{BPF_MAP_TYPE_HASH, 36, 32, 1024, PinMismatch::KeySize},
-                      LayoutCase{BPF_MAP_TYPE_HASH, 40, 24, 1024, PinMismatch::ValueSize},
-                      LayoutCase{BPF_MAP_TYPE_HASH, 40, 32, 2048, PinMismatch::MaxEntries}));
+    ::testing::Values(LayoutCase{BPF_MAP_TYPE_HASH, 40, 32, 1024, 0, PinMismatch::None},
+                      LayoutCase{BPF_MAP_TYPE_LRU_HASH, 40, 32, 1024, 0, PinMismatch::Type},
+                      LayoutCase{BPF_MAP_TYPE_HASH, 36, 32, 1024, 0, PinMismatch::KeySize},
+                      LayoutCase{BPF_MAP_TYPE_HASH, 40, 24, 1024, 0, PinMismatch::ValueSize},
+                      LayoutCase{BPF_MAP_TYPE_HASH, 40, 32, 2048, 0, PinMismatch::MaxEntries},
+                      LayoutCase{BPF_MAP_TYPE_HASH, 40, 32, 1024, BPF_F_NO_PREALLOC, PinMismatch::Flags},
+                      // type is checked first: the detail names the first difference only
+                      LayoutCase{BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0, PinMismatch::Type}));
 
 }  // namespace
 }  // namespace xb::datapath

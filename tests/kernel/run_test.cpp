@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "config/config.h"
@@ -143,7 +144,32 @@ TEST(CheckCommand, ProbesAndPlansWithoutAttaching) {
     sb.run_in(ns, [] { EXPECT_FALSE(xdp_state("ifb0").any()) << "check must never attach"; });
 }
 
-TEST(PinnedMaps, PinnedOnStartAndARestartOverStalePinsIsRefused) {
+uint32_t map_id_of(int fd) {
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+uint32_t pinned_map_id(const std::string& path) {
+    UniqueFd fd(bpf_obj_get(path.c_str()));
+    return fd ? map_id_of(fd.get()) : 0;
+}
+
+// The ids of the maps the program with this id uses.
+std::vector<uint32_t> map_ids_of_prog(uint32_t prog_id) {
+    UniqueFd fd(bpf_prog_get_fd_by_id(prog_id));
+    if (!fd) return {};
+    std::vector<uint32_t> ids(16);
+    bpf_prog_info info{};
+    info.nr_map_ids = static_cast<uint32_t>(ids.size());
+    info.map_ids = reinterpret_cast<uint64_t>(ids.data());
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return {};
+    ids.resize(std::min<size_t>(info.nr_map_ids, ids.size()));
+    return ids;
+}
+
+TEST(PinnedMaps, ARestartAdoptsThePinnedFlowTableAndAnotherLayoutIsRefused) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
     std::string ns = sb.add_netns("pins");
@@ -151,23 +177,50 @@ TEST(PinnedMaps, PinnedOnStartAndARestartOverStalePinsIsRefused) {
     sb.add_veth(ns, "v0", peer, "v1");
     sb.link_up(ns, "v0");
     std::string pin_path = sb.pin_dir("pins");
-    std::string yaml = "xbypass:\n  stats-interval: 0\n  pin-path: " + pin_path +
-                       "\n  interfaces:\n    - interface: v0\n      pinned-maps: yes\n";
+    auto config = [&](const std::string& flow_table) {
+        return "xbypass:\n  stats-interval: 0\n  pin-path: " + pin_path +
+               "\n  interfaces:\n    - interface: v0\n      pinned-maps: yes\n" + flow_table;
+    };
+    const std::string flows_pin = pin_path + "/v0/xb_flow_table";
+    auto key = datapath::make_flow_key("tcp", "10.1.0.1", 1234, "10.1.0.2", 80);
+    ASSERT_TRUE(key);
     sb.run_in(ns, [&] {
         {
-            Assessment a = assess(load(yaml));
+            Assessment a = assess(load(config("")));
             ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
             Diagnostics d;
             auto s = Session::start(a, d);
             ASSERT_TRUE(s) << d.to_text();
-            EXPECT_EQ(access((pin_path + "/v0/xb_flow_table").c_str(), F_OK), 0);
+            EXPECT_FALSE(s->interfaces()[0].reused_pins) << "nothing was pinned before";
+            ASSERT_TRUE(s->bypass_flow("v0", *key));
         }
-        Assessment again = assess(load(yaml));
+        EXPECT_FALSE(xdp_state("v0").any()) << "stopping must detach";
+        const uint32_t pinned_id = pinned_map_id(flows_pin);
+        ASSERT_NE(pinned_id, 0u) << "the flow table must stay pinned after a stop";
+        {
+            Assessment a = assess(load(config("")));
+            Diagnostics d;
+            auto s = Session::start(a, d);
+            ASSERT_TRUE(s) << d.to_text();
+            const RunningInterface& ri = s->interfaces()[0];
+            EXPECT_TRUE(ri.reused_pins);
+            EXPECT_EQ(ri.reused_flows, 2u) << "both directions of the flow bypassed by the first run";
+            EXPECT_EQ(map_id_of(ri.program->map_fd("xb_flow_table")), pinned_id);
+            EXPECT_TRUE(ri.program->flow_table().lookup(*key).has_value());
+            // What matters for the traffic: the program attached now looks flows up in that same map.
+            auto ids = map_ids_of_prog(xdp_state("v0").native_prog_id);
+            EXPECT_NE(std::find(ids.begin(), ids.end(), pinned_id), ids.end())
+                << "the attached program does not use the pinned flow table";
+        }
+        // Another size: the pinned table cannot be adopted; refused before anything is attached.
+        Assessment resized = assess(load(config("      flow-table:\n        size: 4096\n")));
+        ASSERT_TRUE(resized.accepted()) << resized.diagnostics.to_text();
         Diagnostics d;
-        EXPECT_FALSE(Session::start(again, d));
+        EXPECT_FALSE(Session::start(resized, d));
         EXPECT_TRUE(d.contains("XB5008")) << d.to_text();
+        EXPECT_NE(d.to_text().find("max entries 65536, expected 4096"), std::string::npos) << d.to_text();
         EXPECT_FALSE(xdp_state("v0").any());
-        EXPECT_EQ(access((pin_path + "/v0/xb_flow_table").c_str(), F_OK), 0) << "the earlier pins must be kept";
+        EXPECT_EQ(pinned_map_id(flows_pin), pinned_id) << "a refused start must keep the earlier pins";
     });
 }
 
