@@ -1,6 +1,7 @@
 #include "harness/trivial_prog.h"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
 #include <cerrno>
@@ -43,5 +44,31 @@ UniqueFd load_cpu_counting_tc(const std::string& name, int map_fd) {
 
 UniqueFd load_trivial_xdp(const std::string& name, int action) { return load(BPF_PROG_TYPE_XDP, name, action); }
 UniqueFd load_trivial_tc(const std::string& name, int action) { return load(BPF_PROG_TYPE_SCHED_CLS, name, action); }
+
+int attach_tc_filter(int ifindex, int prog_fd, uint32_t handle, uint32_t priority, bool egress) {
+    bpf_tc_hook hook{};
+    hook.sz = sizeof hook;
+    hook.ifindex = ifindex;
+    hook.attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+    if (int err = bpf_tc_hook_create(&hook); err != 0 && err != -EEXIST) return err;
+    bpf_tc_opts opts{};
+    opts.sz = sizeof opts;
+    opts.handle = handle;
+    opts.priority = priority;
+    opts.prog_fd = prog_fd;
+    return bpf_tc_attach(&hook, &opts);
+}
+
+uint32_t tc_filter_prog_id(int ifindex, uint32_t handle, uint32_t priority, bool egress) {
+    bpf_tc_hook hook{};
+    hook.sz = sizeof hook;
+    hook.ifindex = ifindex;
+    hook.attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+    bpf_tc_opts opts{};
+    opts.sz = sizeof opts;
+    opts.handle = handle;
+    opts.priority = priority;
+    return bpf_tc_query(&hook, &opts) == 0 ? opts.prog_id : 0;
+}
 
 }  // namespace xb::test

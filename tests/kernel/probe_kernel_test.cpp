@@ -18,6 +18,7 @@
 #include "common/netdev_uapi.h"
 #include "common/owners.h"
 #include "harness/sandbox.h"
+#include "harness/trivial_prog.h"
 #include "probe/probe.h"
 #include "probe/render.h"
 
@@ -432,24 +433,9 @@ TEST(ProbeAttached, TcFiltersOnClsactIngressAndEgress) {
     UniqueFd out = load_prog(BPF_PROG_TYPE_SCHED_CLS, "xbt_tc_out", 0);
     ASSERT_TRUE(in && out) << std::strerror(errno);
     sb.run_in(ns, [&] {
-        bpf_tc_hook hook{};
-        hook.sz = sizeof hook;
-        hook.ifindex = ifindex_in(sb, ns, "tcdev");
-        hook.attach_point = BPF_TC_INGRESS;
-        ASSERT_EQ(bpf_tc_hook_create(&hook), 0);  // creates clsact
-        bpf_tc_opts o{};
-        o.sz = sizeof o;
-        o.prog_fd = in.get();
-        o.handle = 7;
-        o.priority = 11;
-        ASSERT_EQ(bpf_tc_attach(&hook, &o), 0);
-        hook.attach_point = BPF_TC_EGRESS;
-        bpf_tc_opts e{};
-        e.sz = sizeof e;
-        e.prog_fd = out.get();
-        e.handle = 9;
-        e.priority = 13;
-        ASSERT_EQ(bpf_tc_attach(&hook, &e), 0);
+        const int ifindex = ifindex_in(sb, ns, "tcdev");
+        ASSERT_EQ(test::attach_tc_filter(ifindex, in.get(), 7, 11), 0);  // creates clsact
+        ASSERT_EQ(test::attach_tc_filter(ifindex, out.get(), 9, 13, /*egress=*/true), 0);
     });
     // A non-BPF filter on the same hook is listed too, without program fields. (u32, because this
     // kernel has no tc actions for matchall/basic; u32 lists its hash table and its key.)
