@@ -83,6 +83,21 @@ Result<uint32_t> prog_id_of(int prog_fd) {
     return info.id;
 }
 
+Result<std::string> prog_name_of_fd(int prog_fd) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (int err = bpf_obj_get_info_by_fd(prog_fd, &info, &len); err < 0)
+        return errno_error(err, "cannot read program info");
+    return std::string(info.name);
+}
+
+std::string prog_name_of_id(uint32_t prog_id) {
+    UniqueFd fd(bpf_prog_get_fd_by_id(prog_id));
+    if (!fd) return {};
+    auto name = prog_name_of_fd(fd.get());
+    return name ? *name : std::string();
+}
+
 // --- XDP ---------------------------------------------------------------------------------------
 
 XdpAttachment::XdpAttachment(XdpAttachment&& o) noexcept
@@ -286,6 +301,7 @@ TcAttachment::TcAttachment(TcAttachment&& o) noexcept
       handle_(o.handle_),
       priority_(o.priority_),
       prog_id_(o.prog_id_),
+      replaced_prog_id_(o.replaced_prog_id_),
       created_clsact_(o.created_clsact_),
       attached_(std::exchange(o.attached_, false)) {}
 
@@ -297,6 +313,7 @@ TcAttachment& TcAttachment::operator=(TcAttachment&& o) noexcept {
         handle_ = o.handle_;
         priority_ = o.priority_;
         prog_id_ = o.prog_id_;
+        replaced_prog_id_ = o.replaced_prog_id_;
         created_clsact_ = o.created_clsact_;
         attached_ = std::exchange(o.attached_, false);
     }
@@ -304,7 +321,7 @@ TcAttachment& TcAttachment::operator=(TcAttachment&& o) noexcept {
 }
 
 Result<TcAttachment> TcAttachment::attach(int ifindex, int prog_fd, TcDirection dir, uint32_t handle,
-                                          uint32_t priority) {
+                                          uint32_t priority, TcLeftover leftover) {
     auto id = prog_id_of(prog_fd);
     if (!id) return id.error();
     TcAttachment a;
@@ -326,6 +343,25 @@ Result<TcAttachment> TcAttachment::attach(int ifindex, int prog_fd, TcDirection 
     opts.prog_fd = prog_fd;
     // No BPF_TC_F_REPLACE: a filter at our handle/priority that is not ours makes this fail (EEXIST).
     err = bpf_tc_attach(&hook, &opts);
+    if (err == -EEXIST && leftover == TcLeftover::ReplaceSameName) {
+        bpf_tc_opts there{};
+        there.sz = sizeof there;
+        there.handle = handle;
+        there.priority = priority;
+        auto ours = prog_name_of_fd(prog_fd);
+        if (bpf_tc_query(&hook, &there) == 0 && ours && prog_name_of_id(there.prog_id) == *ours) {
+            // Alone on the qdisc, the leftover came with the clsact its run created: ours to remove now.
+            auto filters = count_clsact_filters(ifindex);
+            const bool inherit_clsact = filters && *filters == 1;
+            opts.prog_id = 0;
+            opts.flags = BPF_TC_F_REPLACE;
+            err = bpf_tc_attach(&hook, &opts);
+            if (err == 0) {
+                a.replaced_prog_id_ = there.prog_id;
+                a.created_clsact_ = inherit_clsact;
+            }
+        }
+    }
     if (err < 0) {
         if (a.created_clsact_) {
             bpf_tc_hook all = make_hook(ifindex, dir);

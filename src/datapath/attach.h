@@ -35,6 +35,9 @@ Result<XdpState> query_xdp(int ifindex);
 
 // Program id of a program fd.
 Result<uint32_t> prog_id_of(int prog_fd);
+// The kernel's name of a program (at most 15 characters); empty when the id is gone.
+Result<std::string> prog_name_of_fd(int prog_fd);
+std::string prog_name_of_id(uint32_t prog_id);
 
 // The program another tool has on the interface, to be replaced (coexist: replace).
 struct ReplaceTarget {
@@ -84,10 +87,16 @@ enum class TcDirection { Ingress, Egress };
 inline constexpr uint32_t kTcHandle = 0x5842;    // "XB"
 inline constexpr uint32_t kTcPriority = 0x5842;
 
+// Whether attach may take over a filter already at our handle and priority. tc filters have no
+// link that dies with the process (no tcx in libbpf 1.1), so a killed run leaves its filter behind.
+// Only the caller can know that no live run owns it (session.h holds a per-interface lock); then
+// a filter whose program has the same name as ours is that leftover and is replaced.
+enum class TcLeftover { Refuse, ReplaceSameName };
+
 class TcAttachment {
 public:
     static Result<TcAttachment> attach(int ifindex, int prog_fd, TcDirection dir, uint32_t handle = kTcHandle,
-                                       uint32_t priority = kTcPriority);
+                                       uint32_t priority = kTcPriority, TcLeftover leftover = TcLeftover::Refuse);
     TcAttachment(TcAttachment&& o) noexcept;
     TcAttachment& operator=(TcAttachment&& o) noexcept;
     ~TcAttachment() { (void)detach(); }
@@ -98,12 +107,14 @@ public:
     uint32_t prog_id() const { return prog_id_; }
     int ifindex() const { return ifindex_; }
     bool attached() const { return attached_; }
+    // Id of the leftover program this attach replaced (TcLeftover::ReplaceSameName), else 0.
+    uint32_t replaced_prog_id() const { return replaced_prog_id_; }
 
 private:
     TcAttachment() = default;
     int ifindex_ = 0;
     TcDirection dir_ = TcDirection::Ingress;
-    uint32_t handle_ = 0, priority_ = 0, prog_id_ = 0;
+    uint32_t handle_ = 0, priority_ = 0, prog_id_ = 0, replaced_prog_id_ = 0;
     bool created_clsact_ = false;
     bool attached_ = false;
 };

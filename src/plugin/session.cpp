@@ -172,7 +172,17 @@ datapath::XdpMode to_mode(probe::XdpAttachMode m) {
     return datapath::XdpMode::Native;
 }
 
+Result<FileLock> lock_interface(const std::string& interface) {
+    auto ns = current_netns_inode();
+    if (!ns) return ns.error();
+    return FileLock::try_acquire(interface_lock_path(*ns, interface));
+}
+
 }  // namespace
+
+std::string interface_lock_path(unsigned long netns_inode, const std::string& interface) {
+    return std::string(kRunDir) + "/" + std::to_string(netns_inode) + "-" + interface + ".lock";
+}
 
 std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags) {
     if (!a.accepted()) return nullptr;
@@ -188,6 +198,19 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
         if (p.datapath == plan::Datapath::None) {
             s->interfaces_.push_back(std::move(ri));
             continue;
+        }
+        // One run per interface: a second one must not take over a live run's datapath. The lock
+        // also tells a filter left by a killed run (no lock holder) from a running one's.
+        auto lock = lock_interface(p.interface);
+        if (!lock && lock.error().code == EWOULDBLOCK)
+            return fail("XB5011", p, "another xbypass already runs on this interface (" + lock.error().message + ")",
+                        "stop that run first: two runs on one interface would fight over its datapath");
+        if (lock) {
+            ri.lock.emplace(std::move(lock).value());
+        } else {
+            diags.warning("XB5012", p.interface + ": cannot take the interface lock: " + lock.error().message,
+                          std::string("make ") + kRunDir + " writable; without the lock a tc filter left by a killed run "
+                          "is not replaced, and a second run on this interface is not detected");
         }
         if (p.multiprog)
             return fail("XB5010", p, "coexist: multiprog (the libxdp dispatcher) is not supported by this build",
@@ -237,9 +260,17 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             }
         }
         if (p.datapath == plan::Datapath::Tc) {
-            auto att = datapath::TcAttachment::attach(p.ifindex, prog_fd, datapath::TcDirection::Ingress);
+            // Holding the lock, a filter of the same program at our handle is a killed run's leftover.
+            auto leftover = ri.lock ? datapath::TcLeftover::ReplaceSameName : datapath::TcLeftover::Refuse;
+            auto att = datapath::TcAttachment::attach(p.ifindex, prog_fd, datapath::TcDirection::Ingress,
+                                                      datapath::kTcHandle, datapath::kTcPriority, leftover);
             if (!att) return fail("XB5005", p, "cannot attach the tc filter: " + att.error().message,
                                   "check `tc filter show dev " + p.interface + " ingress`");
+            if (att->replaced_prog_id()) {
+                ri.replaced_leftover = att->replaced_prog_id();
+                log_warning("datapath", p.interface + ": replaced the tc filter left by an earlier xbypass run that did not "
+                                        "stop (program id " + std::to_string(att->replaced_prog_id()) + ")");
+            }
             s->attachments_.add(std::move(att).value());
         } else {
             datapath::XdpMode mode = p.datapath == plan::Datapath::XdpNative ? datapath::XdpMode::Native

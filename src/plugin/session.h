@@ -5,10 +5,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/diagnostic.h"
+#include "common/file_lock.h"
 #include "config/config.h"
 #include "datapath/attach.h"
 #include "datapath/insn_reader.h"
@@ -44,7 +46,13 @@ struct RunningInterface {
     std::unique_ptr<datapath::PinSet> pins;
     bool reused_pins = false;  // the flow table pinned by an earlier run was adopted
     size_t reused_flows = 0;   // flow entries it held at start
+    std::optional<FileLock> lock;   // this run's claim on the interface (see interface_lock_path)
+    uint32_t replaced_leftover = 0;  // id of a tc filter program left by a killed run, replaced
 };
+
+// Where the run on an interface keeps its lock: one per network namespace and interface name.
+std::string interface_lock_path(unsigned long netns_inode, const std::string& interface);
+inline constexpr const char* kRunDir = "/run/xbypass";
 
 class Session {
 public:

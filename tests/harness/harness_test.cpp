@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
+#include "common/file_lock.h"
 #include "harness/sandbox.h"
+#include "plugin/session.h"
 
 namespace xb::test {
 namespace {
@@ -44,6 +47,26 @@ TEST(Harness, DevicesExistDuringTestAndAreGoneAfter) {
     EXPECT_FALSE(netns_exists(ns_a));
     EXPECT_FALSE(netns_exists(ns_b));
     EXPECT_NE(::access(pins.c_str(), F_OK), 0) << pins;
+}
+
+// A run killed in a test namespace leaves its interface lock file; the sandbox removes it.
+TEST(Harness, InterfaceLockFilesOfItsNamespacesAreGoneAfter) {
+    XB_REQUIRE_KERNEL();
+    std::string lock_path;
+    {
+        Sandbox sb;
+        std::string ns = sb.add_netns("lock");
+        sb.run_in(ns, [&] {
+            auto inode = current_netns_inode();
+            ASSERT_TRUE(inode);
+            lock_path = session::interface_lock_path(*inode, "v0");
+        });
+        ASSERT_FALSE(lock_path.empty());
+        std::filesystem::create_directories(session::kRunDir);
+        std::ofstream(lock_path) << "12345\n";  // what a SIGKILLed run leaves
+        EXPECT_EQ(::access(lock_path.c_str(), F_OK), 0);
+    }
+    EXPECT_NE(::access(lock_path.c_str(), F_OK), 0) << lock_path;
 }
 
 TEST(Harness, RunInMovesOnlyTheCallingThreadAndComesBack) {

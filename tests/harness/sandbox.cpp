@@ -14,6 +14,7 @@
 
 #include "common/mounts.h"
 #include "common/netns.h"
+#include "plugin/session.h"
 
 namespace xb::test {
 
@@ -73,6 +74,18 @@ std::vector<std::string> netns_with_prefix(const std::string& prefix) {
     return out;
 }
 
+namespace {
+void remove_lock_files(const std::string& netns) {
+    struct stat st {};
+    if (::stat(("/run/netns/" + netns).c_str(), &st) != 0) return;
+    const std::string prefix = std::to_string(static_cast<unsigned long>(st.st_ino)) + "-";
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(session::kRunDir, ec)) {
+        if (entry.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(entry.path(), ec);
+    }
+}
+}  // namespace
+
 Sandbox::Sandbox() {
     (void)ensure_bpffs();
     (void)ensure_tracefs();
@@ -90,8 +103,11 @@ Sandbox::~Sandbox() {
         std::filesystem::remove_all(*it, ec);
     }
     // Deleting a namespace destroys its devices, with them any XDP program and tc filter on them.
-    for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it)
+    // A run killed in it leaves its interface lock file behind (session.h): remove those first.
+    for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it) {
+        remove_lock_files(*it);
         run_command("ip netns delete " + shell_quote(*it));
+    }
 }
 
 std::string Sandbox::must(const std::string& cmd) {

@@ -219,18 +219,8 @@ TEST(TcAttach, OthersFiltersAndQdiscSurviveAttachAndDetach) {
     Net net;
     net.sb.run_in(net.ns, [&] {
         // Another tool's clsact and filter.
-        bpf_tc_hook hook{};
-        hook.sz = sizeof hook;
-        hook.ifindex = ifindex_here("v0");
-        hook.attach_point = BPF_TC_INGRESS;
-        ASSERT_EQ(bpf_tc_hook_create(&hook), 0);
         auto foreign = test::load_trivial_tc("other_tc");
-        bpf_tc_opts fo{};
-        fo.sz = sizeof fo;
-        fo.handle = 1;
-        fo.priority = 1;
-        fo.prog_fd = foreign.get();
-        ASSERT_EQ(bpf_tc_attach(&hook, &fo), 0);
+        ASSERT_EQ(test::attach_tc_filter(ifindex_here("v0"), foreign.get(), 1, 1), 0);
         EXPECT_EQ(filters_on("v0"), 1u);
 
         auto ours = test::load_trivial_tc("xb_test_tc");
@@ -244,11 +234,7 @@ TEST(TcAttach, OthersFiltersAndQdiscSurviveAttachAndDetach) {
             EXPECT_FALSE(state_of("v0").any());
         }
         EXPECT_EQ(filters_on("v0"), 1u) << "the other tool's filter must survive our detach";
-        bpf_tc_opts q{};
-        q.sz = sizeof q;
-        q.handle = 1;
-        q.priority = 1;
-        EXPECT_EQ(bpf_tc_query(&hook, &q), 0) << "the other tool's filter or qdisc is gone";
+        EXPECT_NE(test::tc_filter_prog_id(ifindex_here("v0"), 1, 1), 0u) << "the other tool's filter or qdisc is gone";
     });
 }
 
@@ -273,20 +259,50 @@ TEST(TcAttach, ClsactWeCreatedIsRemovedOnlyWhenNobodyElseUsesIt) {
     net.sb.run_in(net.ns, [&] {
         auto a = TcAttachment::attach(ifindex_here("v0"), ours.get(), TcDirection::Ingress);
         ASSERT_TRUE(a) << a.error().message;
-        bpf_tc_hook egress{};
-        egress.sz = sizeof egress;
-        egress.ifindex = ifindex_here("v0");
-        egress.attach_point = BPF_TC_EGRESS;
-        bpf_tc_opts fo{};
-        fo.sz = sizeof fo;
-        fo.handle = 7;
-        fo.priority = 7;
-        fo.prog_fd = foreign.get();
-        ASSERT_EQ(bpf_tc_attach(&egress, &fo), 0);
+        ASSERT_EQ(test::attach_tc_filter(ifindex_here("v0"), foreign.get(), 7, 7, /*egress=*/true), 0);
         EXPECT_TRUE(a->detach());
         EXPECT_EQ(filters_on("v0"), 1u);
     });
     EXPECT_TRUE(has_clsact(net.sb, net.ns, "v0"));
+}
+
+// A killed run leaves its filter (no tcx link): the next run may take it over, but only a filter of
+// a program with the same name as its own; another tool's filter at our handle is never touched.
+TEST(TcAttach, LeftoverOfTheSameProgramIsReplacedAnyOtherIsRefused) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    net.sb.run_in(net.ns, [&] {
+        const int ifindex = ifindex_here("v0");
+        auto earlier = test::load_trivial_tc("xb_test_tc");
+        ASSERT_EQ(test::attach_tc_filter(ifindex, earlier.get(), kTcHandle, kTcPriority), 0);
+        auto earlier_id = prog_id_of(earlier.get());
+        ASSERT_TRUE(earlier_id);
+        auto ours = test::load_trivial_tc("xb_test_tc");
+        auto ours_id = prog_id_of(ours.get());
+        ASSERT_TRUE(ours_id);
+
+        auto refused = TcAttachment::attach(ifindex, ours.get(), TcDirection::Ingress);
+        ASSERT_FALSE(refused) << "without TcLeftover::ReplaceSameName nothing is taken over";
+        EXPECT_EQ(test::tc_filter_prog_id(ifindex, kTcHandle, kTcPriority), *earlier_id);
+
+        auto other = test::load_trivial_tc("other_tool");
+        auto other_fd_refused = TcAttachment::attach(ifindex, other.get(), TcDirection::Ingress, kTcHandle, kTcPriority,
+                                                     TcLeftover::ReplaceSameName);
+        ASSERT_FALSE(other_fd_refused) << "a program of another name must not replace the filter";
+        EXPECT_EQ(test::tc_filter_prog_id(ifindex, kTcHandle, kTcPriority), *earlier_id);
+
+        {
+            auto a = TcAttachment::attach(ifindex, ours.get(), TcDirection::Ingress, kTcHandle, kTcPriority,
+                                          TcLeftover::ReplaceSameName);
+            ASSERT_TRUE(a) << a.error().message;
+            EXPECT_EQ(a->replaced_prog_id(), *earlier_id);
+            EXPECT_EQ(test::tc_filter_prog_id(ifindex, kTcHandle, kTcPriority), *ours_id);
+            EXPECT_TRUE(a->created_clsact()) << "alone on clsact, the leftover's qdisc is ours to remove";
+            EXPECT_TRUE(a->verify());
+        }
+        EXPECT_EQ(filters_on("v0"), 0u);
+    });
+    EXPECT_FALSE(has_clsact(net.sb, net.ns, "v0")) << "the leftover's clsact must go with our filter";
 }
 
 TEST(AttachmentSet, FailureOnSecondInterfaceRollsBackTheFirst) {

@@ -321,17 +321,7 @@ TEST(RunCommand, TcDatapathLeavesOtherFiltersAlone) {
     sb.link_up(ns, "v0");
     auto other = test::load_trivial_tc("other_tc");
     sb.run_in(ns, [&] {
-        bpf_tc_hook hook{};
-        hook.sz = sizeof hook;
-        hook.ifindex = if_nametoindex("v0");
-        hook.attach_point = BPF_TC_INGRESS;
-        ASSERT_EQ(bpf_tc_hook_create(&hook), 0);
-        bpf_tc_opts o{};
-        o.sz = sizeof o;
-        o.handle = 1;
-        o.priority = 1;
-        o.prog_fd = other.get();
-        ASSERT_EQ(bpf_tc_attach(&hook, &o), 0);
+        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("v0"), other.get(), 1, 1), 0);
         {
             Assessment a = assess(load(one_interface("v0", "      datapath: tc\n")));
             ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
@@ -346,11 +336,7 @@ TEST(RunCommand, TcDatapathLeavesOtherFiltersAlone) {
         auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
         ASSERT_TRUE(n);
         EXPECT_EQ(*n, 1u) << "the other filter must survive our detach";
-        bpf_tc_opts q{};
-        q.sz = sizeof q;
-        q.handle = 1;
-        q.priority = 1;
-        EXPECT_EQ(bpf_tc_query(&hook, &q), 0);
+        EXPECT_NE(test::tc_filter_prog_id(if_nametoindex("v0"), 1, 1), 0u);
     });
 }
 
@@ -368,17 +354,7 @@ TEST(RunCommand, SecondInterfaceFailingRollsBackTheFirst) {
     std::string yaml =
         "xbypass:\n  stats-interval: 0\n  interfaces:\n    - interface: v0\n    - interface: w0\n      datapath: tc\n";
     sb.run_in(ns, [&] {
-        bpf_tc_hook hook{};
-        hook.sz = sizeof hook;
-        hook.ifindex = if_nametoindex("w0");
-        hook.attach_point = BPF_TC_INGRESS;
-        ASSERT_EQ(bpf_tc_hook_create(&hook), 0);
-        bpf_tc_opts o{};
-        o.sz = sizeof o;
-        o.handle = datapath::kTcHandle;
-        o.priority = datapath::kTcPriority;
-        o.prog_fd = squatter.get();
-        ASSERT_EQ(bpf_tc_attach(&hook, &o), 0);
+        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("w0"), squatter.get(), datapath::kTcHandle, datapath::kTcPriority), 0);
         Assessment a = assess(load(yaml));
         ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
         Diagnostics d;
@@ -386,14 +362,10 @@ TEST(RunCommand, SecondInterfaceFailingRollsBackTheFirst) {
         EXPECT_FALSE(s);
         EXPECT_TRUE(d.contains("XB5005")) << d.to_text();
         EXPECT_FALSE(xdp_state("v0").any()) << "v0 must be rolled back when w0 fails";
-        bpf_tc_opts q{};
-        q.sz = sizeof q;
-        q.handle = datapath::kTcHandle;
-        q.priority = datapath::kTcPriority;
-        ASSERT_EQ(bpf_tc_query(&hook, &q), 0);
         auto squatter_id = datapath::prog_id_of(squatter.get());
         ASSERT_TRUE(squatter_id);
-        EXPECT_EQ(q.prog_id, *squatter_id) << "the other tool's filter must be untouched";
+        EXPECT_EQ(test::tc_filter_prog_id(if_nametoindex("w0"), datapath::kTcHandle, datapath::kTcPriority), *squatter_id)
+            << "the other tool's filter must be untouched";
     });
 }
 
@@ -459,6 +431,75 @@ TEST(RunCommand, SigtermDetachesAndExitsZero) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     EXPECT_FALSE(sb.exec_in(ns, "tc qdisc show dev v0").find("clsact") != std::string::npos)
         << "the clsact qdisc we created must go";
+}
+
+// tc filters have no link that dies with the process: a killed tc run leaves its filter. The next
+// run, holding the interface lock that nobody else has, knows it is a leftover and takes it over.
+TEST(RunCommand, TcFilterLeftByAKilledRunIsTakenOverByTheNextRun) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_netns("left");
+    std::string peer = sb.add_netns("leftpeer");
+    sb.add_veth(ns, "v0", peer, "v1");
+    sb.link_up(ns, "v0");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        execl(xbypass().c_str(), "xbypass", "run", "--netns", ns.c_str(), "-c", conf.path.c_str(), "--duration", "60",
+              static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    uint32_t leftover = 0;
+    for (int i = 0; i < 500 && !leftover; ++i) {
+        sb.run_in(ns, [&] {
+            leftover = test::tc_filter_prog_id(if_nametoindex("v0"), datapath::kTcHandle, datapath::kTcPriority);
+        });
+        if (!leftover) usleep(10000);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    ASSERT_NE(leftover, 0u) << "xbypass run did not attach within 5 s";
+    sb.run_in(ns, [&] {
+        EXPECT_EQ(test::tc_filter_prog_id(if_nametoindex("v0"), datapath::kTcHandle, datapath::kTcPriority), leftover)
+            << "expected the killed run's filter to be left (no tcx link in libbpf 1.1)";
+    });
+    auto r = run_xbypass(ns, conf.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("replaced the tc filter left by an earlier xbypass run that did not stop (program id " +
+                            std::to_string(leftover) + ")"),
+              std::string::npos)
+        << r.output;
+    sb.run_in(ns, [&] {
+        auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
+        ASSERT_TRUE(n);
+        EXPECT_EQ(*n, 0u) << "the second run's stop must leave no filter";
+    });
+    EXPECT_EQ(sb.exec_in(ns, "tc qdisc show dev v0").find("clsact"), std::string::npos);
+}
+
+TEST(RunCommand, ASecondRunOnTheSameInterfaceIsRefused) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_netns("twice");
+    std::string peer = sb.add_netns("twicepeer");
+    sb.add_veth(ns, "v0", peer, "v1");
+    sb.link_up(ns, "v0");
+    const std::string yaml = one_interface("v0", "      datapath: tc\n");
+    TempFile conf(yaml);
+    sb.run_in(ns, [&] {
+        Assessment a = assess(load(yaml));
+        ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+        Diagnostics d;
+        auto first = Session::start(a, d);
+        ASSERT_TRUE(first) << d.to_text();
+        // Same program name, same handle: without the lock the second run would take the filter over.
+        auto r = run_xbypass(ns, conf.path);
+        EXPECT_EQ(r.status, 1) << r.output;
+        EXPECT_NE(r.output.find("error[XB5011]"), std::string::npos) << r.output;
+        EXPECT_NE(r.output.find("held by pid " + std::to_string(getpid())), std::string::npos) << r.output;
+        EXPECT_TRUE(first->verify()) << "the first run must keep its filter";
+    });
 }
 
 // --- traffic ----------------------------------------------------------------------------------
@@ -528,17 +569,7 @@ TrafficResult send_traffic(UdpPair& net, const std::string& extra, bool count_cp
     UniqueFd counter_prog = test::load_cpu_counting_tc("xbt_cpu_count", cpu_counts.get());
     if (count_cpus) {
         net.sb.run_in(net.capture, [&] {
-            bpf_tc_hook hook{};
-            hook.sz = sizeof hook;
-            hook.ifindex = if_nametoindex("b0");
-            hook.attach_point = BPF_TC_INGRESS;
-            ASSERT_EQ(bpf_tc_hook_create(&hook), 0);
-            bpf_tc_opts o{};
-            o.sz = sizeof o;
-            o.handle = 1;
-            o.priority = 1;
-            o.prog_fd = counter_prog.get();
-            ASSERT_EQ(bpf_tc_attach(&hook, &o), 0);
+            ASSERT_EQ(test::attach_tc_filter(if_nametoindex("b0"), counter_prog.get(), 1, 1), 0);
         });
     }
     UniqueFd rx_bypassed, rx_other, tx;

@@ -1,7 +1,14 @@
 // Table-driven tests of the shared building blocks: diagnostics, JSON, logging, Result.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "common/diagnostic.h"
+#include "common/file_lock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/result.h"
@@ -138,6 +145,66 @@ TEST(Strings, CpuListRangesJoinAndHex) {
     EXPECT_EQ(join({}, ","), "");
     EXPECT_EQ(hex(0x23), "0x23");
     EXPECT_EQ(hex(0), "0x0");
+}
+
+// A private directory, removed with everything in it however the test ends.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/xbt-lock-XXXXXX";
+        path = mkdtemp(tmpl) ? tmpl : "";
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+TEST(FileLock, HeldUntilReleasedThenTheFileIsGone) {
+    TempDir dir;
+    ASSERT_FALSE(dir.path.empty());
+    const std::string path = dir.path + "/sub/ns-v0.lock";  // the directory is created as needed
+    {
+        auto first = FileLock::try_acquire(path);
+        ASSERT_TRUE(first) << first.error().message;
+        auto second = FileLock::try_acquire(path);
+        ASSERT_FALSE(second) << "a second holder in the same process must be refused";
+        EXPECT_EQ(second.error().code, EWOULDBLOCK);
+        EXPECT_NE(second.error().message.find("held by pid " + std::to_string(getpid())), std::string::npos)
+            << second.error().message;
+    }
+    EXPECT_FALSE(std::filesystem::exists(path)) << "releasing the lock removes its file";
+    auto again = FileLock::try_acquire(path);
+    EXPECT_TRUE(again) << "free again after release";
+}
+
+TEST(FileLock, ReleasedByTheKernelWhenTheHolderIsKilled) {
+    TempDir dir;
+    ASSERT_FALSE(dir.path.empty());
+    const std::string path = dir.path + "/v0.lock";
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        auto held = FileLock::try_acquire(path);
+        char c = held ? 'y' : 'n';
+        (void)!write(ready[1], &c, 1);
+        pause();
+        _exit(0);
+    }
+    char c = 0;
+    ASSERT_EQ(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
+    ASSERT_EQ(c, 'y');
+    auto while_alive = FileLock::try_acquire(path);
+    EXPECT_FALSE(while_alive);
+    if (!while_alive) {
+        EXPECT_NE(while_alive.error().message.find("held by pid " + std::to_string(child)), std::string::npos)
+            << while_alive.error().message;
+    }
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    auto after = FileLock::try_acquire(path);  // the killed holder's file is still there, unlocked
+    EXPECT_TRUE(after) << (after ? "" : after.error().message);
 }
 
 }  // namespace
