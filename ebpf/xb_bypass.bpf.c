@@ -21,6 +21,7 @@
 #include "xb_hash.h"
 #include "xb_maps.h"
 #include "xb_parse.h"
+#include "xb_table.h"
 
 /* Set through the skeleton before load. */
 const volatile __u8 cfg_vlan_tracking = 1;
@@ -28,6 +29,7 @@ const volatile __u8 cfg_flow_percpu = 1;  /* per-CPU flow table: plain adds; sha
 const volatile __u32 cfg_cpu_count = 0;   /* entries used in cfg_cpu_ids */
 const volatile __u32 cfg_cpu_ids[XB_MAX_REDIRECT_CPUS] = {};
 const volatile __u32 cfg_ips_peer_ifindex = 0; /* tc_ips only; XDP uses the devmap */
+const volatile __u32 cfg_slot_mask = XB_DEFAULT_FLOW_ENTRIES * 2 - 1; /* slots in xb_flow_slots - 1 */
 
 static __always_inline struct xb_counters *xb_counter_block(void)
 {
@@ -50,9 +52,48 @@ static __always_inline __u32 xb_status_counter(int status)
     return XB_CNT_PARSE_ERROR;
 }
 
-/* Counts a hit on the flow; returns nothing, the caller decides the action. */
-static __always_inline void xb_touch_flow(struct xb_flow_value *v, __u64 bytes)
+/* Equal keys, compared as five 8-byte words and one 4-byte word (both keys 8-byte aligned: the slot
+ * by the array's element alignment, the packet's key by its declaration); most discriminating first,
+ * so that a slot of another flow is usually left after one compare. */
+static __always_inline int xb_flow_key_equal_words(const struct xb_flow_key *slot_key, const struct xb_flow_key *key)
 {
+    const __u64 *a = (const __u64 *)slot_key;
+    const __u64 *b = (const __u64 *)key;
+    return a[2] == b[2] && a[0] == b[0] && a[4] == b[4] && a[1] == b[1] && a[3] == b[3] &&
+           *(const __u32 *)&a[5] == *(const __u32 *)&b[5];
+}
+
+/* The slot index of key in the flow table (see xb_table.h for the rules user space keeps), or -1. */
+static __always_inline int xb_flow_find(const struct xb_flow_key *key)
+{
+    __u32 home = xb_slot_hash(key);
+    __u32 mask = cfg_slot_mask; /* one load: the constant is volatile for the skeleton's sake */
+    XB_UNROLL
+    for (int i = 0; i < XB_FLOW_WINDOW; i++) {
+        __u32 idx = (home + i) & mask;
+        struct xb_flow_slot *slot = bpf_map_lookup_elem(&xb_flow_slots, &idx);
+        if (!slot)
+            return -1;
+        __u64 seq = *(volatile __u64 *)&slot->seq;
+        if (seq == 0)
+            return -1; /* never used: the key is not further on */
+        if (seq & 1)
+            continue; /* removed, or being written */
+        if (!xb_flow_key_equal_words(&slot->key, key))
+            continue;
+        asm volatile("" ::: "memory");
+        if (*(volatile __u64 *)&slot->seq == seq)
+            return (int)idx;
+    }
+    return -1;
+}
+
+/* Counts a hit on the flow at slot idx; the caller decides the action. */
+static __always_inline void xb_touch_flow(__u32 idx, __u64 bytes)
+{
+    struct xb_flow_value *v = bpf_map_lookup_elem(&xb_flow_stats, &idx);
+    if (!v)
+        return;
     if (cfg_flow_percpu) {
         v->packets++;
         v->bytes += bytes;
@@ -60,7 +101,7 @@ static __always_inline void xb_touch_flow(struct xb_flow_value *v, __u64 bytes)
         __sync_fetch_and_add(&v->packets, 1);
         __sync_fetch_and_add(&v->bytes, bytes);
     }
-    v->last_seen_ns = bpf_ktime_get_coarse_ns();
+    v->last_seen_jiffies = bpf_jiffies64();
 }
 
 static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int cpu_redirect)
@@ -68,7 +109,7 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
     struct xb_counters *cnt = xb_counter_block();
-    struct xb_flow_key key;
+    struct xb_flow_key key __attribute__((aligned(8))); /* compared in 8-byte words */
 
     int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, -1, &key);
     if (status != XB_PARSE_OK) {
@@ -77,10 +118,10 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
         return XDP_PASS;
     }
 
-    struct xb_flow_value *flow = bpf_map_lookup_elem(&xb_flow_table, &key);
-    if (flow) {
+    int slot = xb_flow_find(&key);
+    if (slot >= 0) {
         xb_count(cnt, XB_CNT_HIT);
-        xb_touch_flow(flow, (__u64)(data_end - data));
+        xb_touch_flow((__u32)slot, (__u64)(data_end - data));
         if (ips) {
             /* XDP_PASS when the peer slot is empty: the IDS still gets the frame, nothing is lost */
             int act = bpf_redirect_map(&xb_ips_devmap, XB_IPS_PEER_KEY, XDP_PASS);
@@ -146,7 +187,7 @@ static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)
     void *data = (void *)(long)skb->data;
     void *data_end = (void *)(long)skb->data_end;
     struct xb_counters *cnt = xb_counter_block();
-    struct xb_flow_key key;
+    struct xb_flow_key key __attribute__((aligned(8))); /* compared in 8-byte words */
 
     /* At ingress the kernel has usually moved the outer tag out of the frame into skb->vlan_tci. */
     int hw_vlan = skb->vlan_present ? (int)(skb->vlan_tci & 0x0fff) : -1;
@@ -157,10 +198,10 @@ static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)
         return TC_ACT_OK;
     }
 
-    struct xb_flow_value *flow = bpf_map_lookup_elem(&xb_flow_table, &key);
-    if (flow) {
+    int slot = xb_flow_find(&key);
+    if (slot >= 0) {
         xb_count(cnt, XB_CNT_HIT);
-        xb_touch_flow(flow, skb->len);
+        xb_touch_flow((__u32)slot, skb->len);
         if (ips) {
             int act = bpf_redirect(cfg_ips_peer_ifindex, 0);
             if (act == TC_ACT_REDIRECT) {

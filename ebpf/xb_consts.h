@@ -8,6 +8,8 @@
 #define XB_IPV6_MAX_EXT_HEADERS 8
 /* Default flow table size; the loader sets the real one before load. */
 #define XB_DEFAULT_FLOW_ENTRIES 65536
+/* Slots a key may be from its home slot in the flow table (xb_table.h): lookups look at most this far. */
+#define XB_FLOW_WINDOW 16
 /* Key of the IPS peer in the devmap (a single entry). */
 #define XB_IPS_PEER_KEY 0
 /* tc: bytes pulled into the linear area when the headers may lie in paged data. */

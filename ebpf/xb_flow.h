@@ -33,11 +33,23 @@ XB_STATIC_ASSERT(__builtin_offsetof(struct xb_flow_key, src_port) == 32, "xb_flo
 XB_STATIC_ASSERT(__builtin_offsetof(struct xb_flow_key, vlan_outer) == 36, "xb_flow_key layout changed");
 XB_STATIC_ASSERT(__builtin_offsetof(struct xb_flow_key, family) == 40, "xb_flow_key layout changed");
 
-/* Per flow and direction (per CPU with a per-CPU table: user space sums the CPUs). */
+/* One slot of the flow table (xb_table.h): a key and the sequence number that says whether the key
+ * is valid. seq 0: never used; odd: empty (removed) or being written; even: the key is valid.
+ * Every write of a slot by user space takes a new, larger seq, so a reader that sees the same even
+ * seq before and after comparing the key has compared a key that did not change meanwhile. */
+struct xb_flow_slot {
+    struct xb_flow_key key;
+    __u32 reserved; /* zero */
+    __u64 seq;
+};
+XB_STATIC_ASSERT(sizeof(struct xb_flow_slot) == 56, "xb_flow_slot layout changed");
+XB_STATIC_ASSERT(__builtin_offsetof(struct xb_flow_slot, seq) == 48, "xb_flow_slot layout changed");
+
+/* Per flow slot and direction (per CPU with a per-CPU table: user space sums the CPUs). */
 struct xb_flow_value {
     __u64 packets;
-    __u64 bytes;        /* frame bytes as the hook saw them (XDP: data_end - data, tc: skb->len) */
-    __u64 last_seen_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns) of the last hit */
+    __u64 bytes;             /* frame bytes as the hook saw them (XDP: data_end - data, tc: skb->len) */
+    __u64 last_seen_jiffies; /* bpf_jiffies64() of the last hit (inlined: no helper call per packet) */
 };
 XB_STATIC_ASSERT(sizeof(struct xb_flow_value) == 24, "xb_flow_value layout changed");
 

@@ -1,6 +1,6 @@
 /* Maps of the bypass programs. Types and sizes written here are defaults: the loader sets the flow
- * table size and type (hash, per-CPU, LRU) and the cpumap size before load. The loader finds maps by
- * these names. */
+ * table's slot count, the type of its counters (per-CPU or shared) and the cpumap size before load.
+ * The loader finds maps by these names. */
 #ifndef XB_MAPS_H
 #define XB_MAPS_H
 
@@ -10,13 +10,21 @@
 #include "xb_consts.h"
 #include "xb_flow.h"
 
-/* Flows to bypass, both directions inserted by user space. */
+/* Flows to bypass (xb_table.h), both directions inserted by user space: the keys... */
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-    __type(key, struct xb_flow_key);
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __type(key, __u32);
+    __type(value, struct xb_flow_slot);
+    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES * 2);
+} xb_flow_slots SEC(".maps");
+
+/* ...and their counters, at the same index: per CPU (plain adds) or shared (atomic adds). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __type(key, __u32);
     __type(value, struct xb_flow_value);
-    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES);
-} xb_flow_table SEC(".maps");
+    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES * 2);
+} xb_flow_stats SEC(".maps");
 
 /* One struct xb_counters per CPU: counting takes no lock and one (inlined) lookup. */
 struct {

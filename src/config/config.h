@@ -47,7 +47,7 @@ struct FlowTableConfig {
     uint32_t size = 65536;    // entries
     uint32_t timeout = 60;    // seconds without packets before a bypassed flow is removed
     bool percpu = true;       // per-CPU hash (Suricata's use-percpu-hash)
-    bool lru = true;          // evict least recently used entries when full instead of failing inserts
+    bool lru = true;          // a full probe window gives up its least recently seen entry instead of refusing
 };
 
 constexpr uint32_t kThreadsAuto = 0;

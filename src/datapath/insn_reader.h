@@ -20,7 +20,7 @@
 namespace xb::datapath {
 
 struct MapReference {
-    std::string name;            // map name ("xb_flow_table"), or the data section (".rodata")
+    std::string name;            // map name ("xb_flow_slots"), or the data section (".rodata")
     enum bpf_map_type type = BPF_MAP_TYPE_UNSPEC;
     bool global_data = false;    // .rodata/.data/.bss: an array map libbpf creates
 };

@@ -22,10 +22,10 @@ Manifest xdp_manifest(std::string_view name, bool cpu, bool ips) {
     m.actions = {XDP_PASS};
     if (!ips) m.actions.push_back(XDP_DROP);
     if (cpu || ips) m.actions.push_back(XDP_REDIRECT);
-    m.helpers = {BPF_FUNC_map_lookup_elem, BPF_FUNC_ktime_get_coarse_ns};
+    m.helpers = {BPF_FUNC_map_lookup_elem, BPF_FUNC_jiffies64};
     if (cpu || ips) m.helpers.push_back(BPF_FUNC_redirect_map);
-    // ARRAY: the .rodata load-time constants are an array map.
-    m.map_types = {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY};
+    // ARRAY: the flow slots, and the .rodata load-time constants; PERCPU_ARRAY: the counters.
+    m.map_types = {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY};
     if (cpu) m.map_types.push_back(BPF_MAP_TYPE_CPUMAP);
     if (ips) m.map_types.push_back(BPF_MAP_TYPE_DEVMAP);
     uint64_t capture_bits = netdev::XDP_ACT_BASIC;
@@ -49,9 +49,9 @@ Manifest tc_manifest(std::string_view name, bool ips) {
     m.hook = Hook::Tc;
     m.ips_forward = ips;
     m.actions = {TC_ACT_OK, ips ? TC_ACT_REDIRECT : TC_ACT_SHOT};
-    m.helpers = {BPF_FUNC_map_lookup_elem, BPF_FUNC_skb_pull_data, BPF_FUNC_ktime_get_coarse_ns};
+    m.helpers = {BPF_FUNC_map_lookup_elem, BPF_FUNC_skb_pull_data, BPF_FUNC_jiffies64};
     if (ips) m.helpers.push_back(BPF_FUNC_redirect);
-    m.map_types = {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY};
+    m.map_types = {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY};
     std::sort(m.actions.begin(), m.actions.end());
     std::sort(m.helpers.begin(), m.helpers.end());
     std::sort(m.map_types.begin(), m.map_types.end());
@@ -81,9 +81,8 @@ const Manifest* select_manifest(Hook hook, bool cpu_redirect, bool ips_forward) 
     return nullptr;
 }
 
-enum bpf_map_type flow_table_map_type(bool percpu, bool lru) {
-    if (lru) return percpu ? BPF_MAP_TYPE_LRU_PERCPU_HASH : BPF_MAP_TYPE_LRU_HASH;
-    return percpu ? BPF_MAP_TYPE_PERCPU_HASH : BPF_MAP_TYPE_HASH;
+enum bpf_map_type flow_stats_map_type(bool percpu) {
+    return percpu ? BPF_MAP_TYPE_PERCPU_ARRAY : BPF_MAP_TYPE_ARRAY;
 }
 
 std::string_view action_name(Hook hook, int action) {

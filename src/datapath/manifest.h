@@ -33,8 +33,8 @@ struct Manifest {
     bool ips_forward = false;   // forwards hits to the IPS peer
     std::vector<int> actions;                 // XDP_* or TC_ACT_* values it may return, sorted
     std::vector<enum bpf_func_id> helpers;    // sorted
-    std::vector<enum bpf_map_type> map_types; // as compiled, sorted; the flow table's type is then
-                                              // replaced at load time (flow_table_map_type)
+    std::vector<enum bpf_map_type> map_types; // as compiled, sorted; the flow counters' type is
+                                              // then set at load time (flow_stats_map_type)
     std::vector<DeviceNeed> devices;
 };
 
@@ -44,8 +44,8 @@ const Manifest* find_manifest(std::string_view program);
 // The program for a datapath and the actions it must have; tc has no cpu redirect (nullptr).
 const Manifest* select_manifest(Hook hook, bool cpu_redirect, bool ips_forward);
 
-// The map type the loader gives the flow table (compiled as BPF_MAP_TYPE_PERCPU_HASH).
-enum bpf_map_type flow_table_map_type(bool percpu, bool lru);
+// The map type the loader gives the flow table's counters (compiled as BPF_MAP_TYPE_PERCPU_ARRAY).
+enum bpf_map_type flow_stats_map_type(bool percpu);
 
 // Name of an action value for a hook: "XDP_PASS", "TC_ACT_SHOT", ...
 std::string_view action_name(Hook hook, int action);

@@ -10,6 +10,8 @@
 #include <utility>
 
 #include "common/log.h"
+#include "datapath/kernel_clock.h"
+#include "xb_table.h"
 #include "xb_bypass.skel.h"
 
 namespace xb::datapath {
@@ -19,16 +21,11 @@ namespace {
 constexpr uint32_t kMaxFlowTableSize = 1u << 26;  // 64M entries: far beyond any sane memory budget
 constexpr uint32_t kMaxCpumapQueue = 16384;       // the kernel's cpumap qsize limit
 
-constexpr const char* kFlowTable = "xb_flow_table";
+constexpr const char* kFlowSlots = "xb_flow_slots";
+constexpr const char* kFlowStats = "xb_flow_stats";
 constexpr const char* kCounters = "xb_counters";
 constexpr const char* kCpuMap = "xb_cpu_map";
 constexpr const char* kIpsDevmap = "xb_ips_devmap";
-
-uint64_t monotonic_coarse_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 unsigned possible_cpu_count() {
     int n = libbpf_num_possible_cpus();
@@ -96,106 +93,11 @@ std::string_view counter_name(enum xb_counter c) {
     return "unknown";
 }
 
-// ---- FlowTable ---------------------------------------------------------------------------------
-
-FlowStats FlowTable::sum(const std::vector<FlowValue>& per_cpu) const {
-    FlowStats s;
-    for (const auto& v : per_cpu) {
-        s.packets += v.packets;
-        s.bytes += v.bytes;
-        s.last_seen_ns = std::max<uint64_t>(s.last_seen_ns, v.last_seen_ns);
-    }
-    return s;
-}
-
-Status FlowTable::insert_one(const FlowKey& key) {
-    std::vector<FlowValue> values(cpus_);
-    uint64_t now = monotonic_coarse_ns();
-    for (auto& v : values) v.last_seen_ns = now;
-    // NOEXIST: inserting a flow again keeps the counts it has gathered.
-    if (bpf_map_update_elem(fd_, &key, values.data(), BPF_NOEXIST) != 0 && errno != EEXIST)
-        return Error::from_errno(errno, "cannot insert flow " + flow_key_to_string(key));
-    return {};
-}
-
-Status FlowTable::insert(const FlowKey& key) {
-    if (auto s = insert_one(key); !s) return s;
-    FlowKey rev = reverse_flow_key(key);
-    if (flow_key_equal(rev, key)) return {};
-    if (auto s = insert_one(rev); !s) {
-        (void)bpf_map_delete_elem(fd_, &key);  // both directions or neither
-        return s;
-    }
-    return {};
-}
-
-std::optional<FlowStats> FlowTable::lookup(const FlowKey& key) const {
-    std::vector<FlowValue> values(cpus_);
-    if (bpf_map_lookup_elem(fd_, &key, values.data()) != 0) return std::nullopt;
-    return sum(values);
-}
-
-Status FlowTable::remove(const FlowKey& key) {
-    FlowKey keys[2] = {key, reverse_flow_key(key)};
-    for (const auto& k : keys)
-        if (bpf_map_delete_elem(fd_, &k) != 0 && errno != ENOENT)
-            return Error::from_errno(errno, "cannot delete flow " + flow_key_to_string(k));
-    return {};
-}
-
-Result<std::vector<FlowEntry>> FlowTable::entries_by_key() const {
-    std::vector<FlowEntry> out;
-    FlowKey key{}, next{};
-    const FlowKey* prev = nullptr;
-    std::vector<FlowValue> values(cpus_);
-    while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
-        if (bpf_map_lookup_elem(fd_, &next, values.data()) == 0) out.push_back(FlowEntry{next, sum(values)});
-        key = next;
-        prev = &key;
-    }
-    if (errno != ENOENT) return Error::from_errno(errno, "cannot walk the flow table");
-    return out;
-}
-
-Result<std::vector<FlowEntry>> FlowTable::entries() const {
-    std::vector<FlowEntry> out;
-    uint32_t chunk = 256;
-    uint64_t batch_token = 0;  // hash maps use a bucket index as the batch position
-    bool first = true;
-    for (;;) {
-        std::vector<FlowKey> keys(chunk);
-        std::vector<FlowValue> values(static_cast<size_t>(chunk) * cpus_);
-        uint32_t count = chunk;
-        uint64_t next_token = 0;
-        int rc = bpf_map_lookup_batch(fd_, first ? nullptr : &batch_token, &next_token, keys.data(),
-                                      values.data(), &count, nullptr);
-        int err = rc ? errno : 0;
-        if (rc && err == ENOSPC && chunk < (1u << 20)) {
-            chunk *= 4;  // one bucket holds more entries than the chunk
-            continue;
-        }
-        if (rc && err != ENOENT) {
-            if (first && (err == EINVAL || err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS))
-                return entries_by_key();
-            return Error::from_errno(err, "cannot read the flow table in batches");
-        }
-        for (uint32_t i = 0; i < count; ++i) {
-            std::vector<FlowValue> per_cpu(values.begin() + static_cast<long>(i) * cpus_,
-                                           values.begin() + static_cast<long>(i + 1) * cpus_);
-            out.push_back(FlowEntry{keys[i], sum(per_cpu)});
-        }
-        if (rc) break;  // ENOENT: that was the last batch
-        batch_token = next_token;
-        first = false;
-    }
-    return out;
-}
-
 // ---- BypassProgram -----------------------------------------------------------------------------
 
 BypassProgram::BypassProgram(BypassProgram&& o) noexcept
     : options_(std::move(o.options_)), manifest_(o.manifest_), skel_(std::exchange(o.skel_, nullptr)),
-      possible_cpus_(o.possible_cpus_) {}
+      possible_cpus_(o.possible_cpus_), table_(std::move(o.table_)) {}
 
 BypassProgram& BypassProgram::operator=(BypassProgram&& o) noexcept {
     if (this != &o) {
@@ -204,6 +106,7 @@ BypassProgram& BypassProgram::operator=(BypassProgram&& o) noexcept {
         manifest_ = o.manifest_;
         skel_ = std::exchange(o.skel_, nullptr);
         possible_cpus_ = o.possible_cpus_;
+        table_ = std::move(o.table_);
     }
     return *this;
 }
@@ -213,10 +116,12 @@ BypassProgram::~BypassProgram() {
 }
 
 std::vector<MapSpec> pinnable_maps(const ProgramOptions& options) {
+    const uint32_t slots = xb_slot_count(options.flow_table_size);
     return {
-        MapSpec{"xb_flow_table", flow_table_map_type(options.flow_table_percpu, options.flow_table_lru),
-                sizeof(struct xb_flow_key), sizeof(struct xb_flow_value), options.flow_table_size, 0},
-        MapSpec{"xb_counters", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t), sizeof(struct xb_counters), 1, 0},
+        MapSpec{kFlowSlots, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(struct xb_flow_slot), slots, 0},
+        MapSpec{kFlowStats, flow_stats_map_type(options.flow_table_percpu), sizeof(uint32_t),
+                sizeof(struct xb_flow_value), slots, 0},
+        MapSpec{kCounters, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t), sizeof(struct xb_counters), 1, 0},
     };
 }
 
@@ -247,18 +152,22 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     bpf_object__for_each_program(prog, obj) {
         (void)bpf_program__set_autoload(prog, p.manifest_->program == bpf_program__name(prog));
     }
-    bpf_map* flows = p.skel_->maps.xb_flow_table;
-    int err = bpf_map__set_type(flows, flow_table_map_type(options.flow_table_percpu, options.flow_table_lru));
-    if (!err) err = bpf_map__set_max_entries(flows, options.flow_table_size);
+    const uint32_t slots = xb_slot_count(options.flow_table_size);
+    bpf_map* flow_stats = p.skel_->maps.xb_flow_stats;
+    int err = bpf_map__set_max_entries(p.skel_->maps.xb_flow_slots, slots);
+    if (!err) err = bpf_map__set_type(flow_stats, flow_stats_map_type(options.flow_table_percpu));
+    if (!err) err = bpf_map__set_max_entries(flow_stats, slots);
     if (!err && cpu) err = bpf_map__set_max_entries(p.skel_->maps.xb_cpu_map, p.possible_cpus_);
     if (!err && !cpu) err = bpf_map__set_autocreate(p.skel_->maps.xb_cpu_map, false);
     if (!err && !(ips && options.datapath == Hook::Xdp))
         err = bpf_map__set_autocreate(p.skel_->maps.xb_ips_devmap, false);
     if (err) return fail("XB3010", -err, "cannot prepare the maps of the built-in BPF object", "");
     // Adopted maps keep their contents: the flows bypassed by the earlier run stay bypassed.
-    if (options.reuse_flow_table_fd >= 0) err = bpf_map__reuse_fd(flows, options.reuse_flow_table_fd);
-    if (!err && options.reuse_counters_fd >= 0) err = bpf_map__reuse_fd(p.skel_->maps.xb_counters, options.reuse_counters_fd);
-    if (err) return fail("XB3010", -err, "cannot adopt the pinned maps of an earlier run", "");
+    for (const auto& [name, fd] : options.reuse_maps) {
+        bpf_map* m = bpf_object__find_map_by_name(obj, name.c_str());
+        err = m ? bpf_map__reuse_fd(m, fd) : -ENOENT;
+        if (err) return fail("XB3010", -err, "cannot adopt the pinned map " + name + " of an earlier run", "");
+    }
 
     p.skel_->rodata->cfg_vlan_tracking = options.vlan_tracking ? 1 : 0;
     p.skel_->rodata->cfg_flow_percpu = options.flow_table_percpu ? 1 : 0;
@@ -266,6 +175,7 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     for (size_t i = 0; i < options.cpu_redirect.size(); ++i)
         p.skel_->rodata->cfg_cpu_ids[i] = options.cpu_redirect[i];
     p.skel_->rodata->cfg_ips_peer_ifindex = static_cast<uint32_t>(std::max(options.ips_peer_ifindex, 0));
+    p.skel_->rodata->cfg_slot_mask = slots - 1;
 
     err = xb_bypass__load(p.skel_);
     if (err)
@@ -294,9 +204,26 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
                             " to the IPS devmap",
                         "the IPS peer must exist in the network namespace xbypass runs in");
     }
-    log_info("datapath", "loaded BPF program " + std::string(p.manifest_->program) + " (flow table " +
-                             std::string(libbpf_bpf_map_type_str(bpf_map__type(flows))) + ", " + std::to_string(options.flow_table_size) +
-                             " entries, vlan tracking " + (options.vlan_tracking ? "on" : "off") + ")");
+    auto clock = KernelClock::load();
+    if (!clock) return fail("XB3011", clock.error().code, clock.error().message, "check that the kernel runs XDP programs");
+    auto state = std::make_shared<FlowTableState>();
+    state->slots_fd = bpf_map__fd(p.skel_->maps.xb_flow_slots);
+    state->stats_fd = bpf_map__fd(flow_stats);
+    state->slot_count = slots;
+    state->percpu = options.flow_table_percpu;
+    state->lru = options.flow_table_lru;
+    state->cpus = options.flow_table_percpu ? p.possible_cpus_ : 1;
+    state->clock = [c = std::move(clock).value()] { return c->sample(); };
+    p.table_ = std::move(state);
+    if (options.reuse_maps.count(kFlowSlots)) {
+        if (auto st = p.flow_table().adopt_existing(); !st)
+            return fail("XB3010", st.error().code, st.error().message, "");
+    }
+    log_info("datapath", "loaded BPF program " + std::string(p.manifest_->program) + " (flow table for " +
+                             std::to_string(options.flow_table_size) + " flows in " + std::to_string(slots) + " slots, " +
+                             (options.flow_table_percpu ? "per-CPU" : "shared") + " counters" +
+                             (options.flow_table_lru ? ", lru" : "") + ", vlan tracking " +
+                             (options.vlan_tracking ? "on" : "off") + ")");
     return p;
 }
 
@@ -312,9 +239,7 @@ int BypassProgram::map_fd(std::string_view name) const {
     return fd >= 0 ? fd : -1;
 }
 
-FlowTable BypassProgram::flow_table() const {
-    return FlowTable(map_fd(kFlowTable), options_.flow_table_percpu, possible_cpus_);
-}
+FlowTable BypassProgram::flow_table() const { return FlowTable(table_); }
 
 Result<Counters> BypassProgram::read_counters() const {
     std::vector<struct xb_counters> per_cpu(possible_cpus_);

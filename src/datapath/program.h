@@ -7,6 +7,7 @@
 #include <linux/bpf.h>
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "common/owners.h"
 #include "common/result.h"
 #include "datapath/flow.h"
+#include "datapath/flow_table.h"
 #include "datapath/manifest.h"
 #include "datapath/pin.h"
 #include "xb_consts.h"
@@ -36,13 +38,13 @@ struct ProgramOptions {
     uint32_t flow_table_size = XB_DEFAULT_FLOW_ENTRIES;
     bool flow_table_percpu = true;
     bool flow_table_lru = false;
-    // Maps of an earlier run (pinned) to use instead of creating new ones, -1 to create. The caller
-    // keeps ownership; check them against pinnable_maps() first (libbpf only refuses at load).
-    int reuse_flow_table_fd = -1;
-    int reuse_counters_fd = -1;
+    // Maps of an earlier run (pinned), by name, to use instead of creating new ones. The caller keeps
+    // the fds; check them against pinnable_maps() first (libbpf only refuses at load).
+    std::map<std::string, int> reuse_maps;
 };
 
-// The maps worth pinning (the flow table and the counters), with the layout these options give them.
+// The maps worth pinning (the flow table's slots and counters, the bypass counters), with the layout
+// these options give them.
 std::vector<MapSpec> pinnable_maps(const ProgramOptions& options);
 
 // Checks the options without touching the kernel; every problem is an XB30xx diagnostic.
@@ -55,43 +57,6 @@ struct Counters {
     uint64_t total_packets() const;  // pass + drop + ips-forward + cpu-redirect
 };
 std::string_view counter_name(enum xb_counter c);  // "pass", "drop", "ips-forward", ...
-
-struct FlowStats {
-    uint64_t packets = 0;
-    uint64_t bytes = 0;
-    uint64_t last_seen_ns = 0;  // latest over CPUs
-};
-
-struct FlowEntry {
-    FlowKey key{};
-    FlowStats stats;
-};
-
-// A view on the flow table map (does not own the fd; valid while its BypassProgram lives).
-class FlowTable {
-public:
-    FlowTable(int map_fd, bool percpu, unsigned possible_cpus)
-        : fd_(map_fd), percpu_(percpu), cpus_(percpu ? possible_cpus : 1) {}
-
-    // Inserts the flow in both directions (values zeroed, last seen = now). Fails with E2BIG when full.
-    Status insert(const FlowKey& key);
-    // One direction only.
-    Status insert_one(const FlowKey& key);
-    std::optional<FlowStats> lookup(const FlowKey& key) const;
-    // Deletes both directions; absent directions are not an error.
-    Status remove(const FlowKey& key);
-    // Every entry, with batch lookups when the kernel has them (a syscall per 256 entries instead
-    // of two per entry), else key by key.
-    Result<std::vector<FlowEntry>> entries() const;
-    int fd() const { return fd_; }
-
-private:
-    FlowStats sum(const std::vector<FlowValue>& per_cpu) const;
-    Result<std::vector<FlowEntry>> entries_by_key() const;
-    int fd_;
-    bool percpu_;
-    unsigned cpus_;
-};
 
 // The verdict of one BPF_PROG_TEST_RUN of a frame.
 struct TestRunResult {
@@ -114,7 +79,8 @@ public:
     const Manifest& manifest() const { return *manifest_; }
     std::string_view program_name() const { return manifest_->program; }
     int prog_fd() const;
-    // Map fd by name (xb_flow_table, xb_counters, xb_cpu_map, xb_ips_devmap); -1 when not created.
+    // Map fd by name (xb_flow_slots, xb_flow_stats, xb_counters, xb_cpu_map, xb_ips_devmap); -1 when
+    // not created.
     int map_fd(std::string_view name) const;
     FlowTable flow_table() const;
     Result<Counters> read_counters() const;
@@ -130,6 +96,7 @@ private:
     const Manifest* manifest_ = nullptr;
     xb_bypass* skel_ = nullptr;
     unsigned possible_cpus_ = 1;
+    std::shared_ptr<FlowTableState> table_;
 };
 
 // Runs a frame through any loaded program fd (used by the benchmark for its baselines too).

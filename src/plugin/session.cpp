@@ -24,10 +24,10 @@ plan::ProgramRequirements from_manifest(const datapath::Manifest& m) {
     r.hook = m.hook == datapath::Hook::Xdp ? plan::Hook::Xdp : plan::Hook::Tc;
     r.cpu_redirect = m.cpu_redirect;
     r.ips_forward = m.ips_forward;
-    // The flow table is compiled as a per-CPU hash and retyped at load time (percpu/lru); every
-    // kernel xbypass supports (>= 5.9) has all four hash flavours, so the compiled type stands in.
+    // The flow counters are compiled as a per-CPU array and may become a plain array at load time;
+    // every kernel with BPF has arrays, so only the per-CPU array is worth checking.
     for (auto t : m.map_types) {
-        if (t == BPF_MAP_TYPE_ARRAY) continue;  // .rodata's array: every kernel with BPF has it
+        if (t == BPF_MAP_TYPE_ARRAY) continue;
         r.map_types.emplace_back(datapath::map_type_name(t));
     }
     for (auto h : m.helpers) r.helpers.push_back(datapath::helper_name(h));
@@ -241,7 +241,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                                     "configure the flow table as the earlier run did (size, per-cpu, lru), or remove the "
                                     "old pins (rm -r " + p.pin_dir + "): the bypassed flows are then forgotten");
                     if (!existing->has_value()) continue;
-                    (spec.name == "xb_flow_table" ? o.reuse_flow_table_fd : o.reuse_counters_fd) = (*existing)->get();
+                    o.reuse_maps[spec.name] = (*existing)->get();
                     reused.push_back(std::move(**existing));
                 }
             }
@@ -250,13 +250,13 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                                    "run with log-level: debug to see the verifier's log");
             ri.program = std::make_unique<datapath::BypassProgram>(std::move(prog).value());
             prog_fd = ri.program->prog_fd();
-            if (o.reuse_flow_table_fd >= 0) {
+            if (o.reuse_maps.count("xb_flow_slots")) {
                 auto flows = ri.program->flow_table().entries();
                 ri.reused_pins = true;
                 ri.reused_flows = flows ? flows->size() : 0;
                 log_notice("datapath", p.interface + ": reusing the maps pinned at " + p.pin_dir + " by an earlier run: " +
                                            std::to_string(ri.reused_flows) + " flow entries stay bypassed" +
-                                           (o.reuse_counters_fd >= 0 ? ", counters continue from that run" : ""));
+                                           (o.reuse_maps.count("xb_counters") ? ", counters continue from that run" : ""));
             }
         }
         if (p.datapath == plan::Datapath::Tc) {
@@ -354,6 +354,8 @@ std::string Session::stats_text() const {
         }
         for (int i = 0; i < XB_CNT_MAX; ++i)
             out += " " + std::string(datapath::counter_name(static_cast<xb_counter>(i))) + "=" + std::to_string(c->value[i]);
+        // Entries in the flow table (each direction of a flow is one).
+        if (auto o = ri.program->flow_table().occupancy()) out += " flow-entries=" + std::to_string(o->flows);
         out += "\n";
     }
     return out;
@@ -373,6 +375,7 @@ std::string Session::stats_json() const {
         if (!c) continue;
         w.key(ri.plan.interface).begin_object().field("datapath", plan::datapath_name(ri.plan.datapath));
         for (int i = 0; i < XB_CNT_MAX; ++i) w.field(datapath::counter_name(static_cast<xb_counter>(i)), c->value[i]);
+        if (auto o = ri.program->flow_table().occupancy()) w.field("flow-entries", static_cast<uint64_t>(o->flows));
         w.end_object();
     }
     w.end_object().end_object();

@@ -171,6 +171,7 @@ KernelCaps probe_kernel() {
                                      {"bpf_redirect_map", BPF_FUNC_redirect_map},
                                      {"bpf_ktime_get_ns", BPF_FUNC_ktime_get_ns},
                                      {"bpf_ktime_get_coarse_ns", BPF_FUNC_ktime_get_coarse_ns},
+                                     {"bpf_jiffies64", BPF_FUNC_jiffies64},
                                      {"bpf_get_smp_processor_id", BPF_FUNC_get_smp_processor_id},
                                      {"bpf_xdp_adjust_meta", BPF_FUNC_xdp_adjust_meta},
                                      {"bpf_xdp_load_bytes", BPF_FUNC_xdp_load_bytes}};
@@ -179,6 +180,7 @@ KernelCaps probe_kernel() {
                                     {"bpf_map_delete_elem", BPF_FUNC_map_delete_elem},
                                     {"bpf_ktime_get_ns", BPF_FUNC_ktime_get_ns},
                                     {"bpf_ktime_get_coarse_ns", BPF_FUNC_ktime_get_coarse_ns},
+                                    {"bpf_jiffies64", BPF_FUNC_jiffies64},
                                     {"bpf_skb_load_bytes", BPF_FUNC_skb_load_bytes},
                                     {"bpf_redirect", BPF_FUNC_redirect}};
     auto add_helpers = [&k](const char* type_name, bpf_prog_type type, const auto& list) {

@@ -181,7 +181,7 @@ TEST(PinnedMaps, ARestartAdoptsThePinnedFlowTableAndAnotherLayoutIsRefused) {
         return "xbypass:\n  stats-interval: 0\n  pin-path: " + pin_path +
                "\n  interfaces:\n    - interface: v0\n      pinned-maps: yes\n" + flow_table;
     };
-    const std::string flows_pin = pin_path + "/v0/xb_flow_table";
+    const std::string flows_pin = pin_path + "/v0/xb_flow_slots";
     auto key = datapath::make_flow_key("tcp", "10.1.0.1", 1234, "10.1.0.2", 80);
     ASSERT_TRUE(key);
     sb.run_in(ns, [&] {
@@ -205,7 +205,7 @@ TEST(PinnedMaps, ARestartAdoptsThePinnedFlowTableAndAnotherLayoutIsRefused) {
             const RunningInterface& ri = s->interfaces()[0];
             EXPECT_TRUE(ri.reused_pins);
             EXPECT_EQ(ri.reused_flows, 2u) << "both directions of the flow bypassed by the first run";
-            EXPECT_EQ(map_id_of(ri.program->map_fd("xb_flow_table")), pinned_id);
+            EXPECT_EQ(map_id_of(ri.program->map_fd("xb_flow_slots")), pinned_id);
             EXPECT_TRUE(ri.program->flow_table().lookup(*key).has_value());
             // What matters for the traffic: the program attached now looks flows up in that same map.
             auto ids = map_ids_of_prog(xdp_state("v0").native_prog_id);
@@ -218,7 +218,7 @@ TEST(PinnedMaps, ARestartAdoptsThePinnedFlowTableAndAnotherLayoutIsRefused) {
         Diagnostics d;
         EXPECT_FALSE(Session::start(resized, d));
         EXPECT_TRUE(d.contains("XB5008")) << d.to_text();
-        EXPECT_NE(d.to_text().find("max entries 65536, expected 4096"), std::string::npos) << d.to_text();
+        EXPECT_NE(d.to_text().find("max entries 131072, expected 8192"), std::string::npos) << d.to_text();
         EXPECT_FALSE(xdp_state("v0").any());
         EXPECT_EQ(pinned_map_id(flows_pin), pinned_id) << "a refused start must keep the earlier pins";
     });
@@ -558,6 +558,7 @@ struct TrafficResult {
     int bypassed_received = 0, other_received = 0;
     std::vector<uint64_t> stack_packets_per_cpu;  // packets tc ingress saw on each CPU (count_cpus only)
     datapath::Counters counters;
+    std::string stats_line;  // Session::stats_text() at the end
 };
 
 TrafficResult send_traffic(UdpPair& net, const std::string& extra, bool count_cpus = false, int packets = 50) {
@@ -612,6 +613,7 @@ TrafficResult send_traffic(UdpPair& net, const std::string& extra, bool count_cp
         auto c = s->interfaces()[0].program->read_counters();
         ASSERT_TRUE(c);
         out.counters = *c;
+        out.stats_line = s->stats_text();
     });
     return out;
 }
@@ -631,6 +633,7 @@ TEST_P(Traffic, BypassedFlowIsDroppedInTheKernelOthersPass) {
     EXPECT_GE(r.counters[XB_CNT_HIT], 50u);
     EXPECT_GE(r.counters[XB_CNT_DROP], 50u);
     EXPECT_GE(r.counters[XB_CNT_MISS], 50u);
+    EXPECT_NE(r.stats_line.find(" flow-entries=2\n"), std::string::npos) << "both directions of the one flow: " << r.stats_line;
 }
 
 INSTANTIATE_TEST_SUITE_P(Datapaths, Traffic,
