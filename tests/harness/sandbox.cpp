@@ -153,6 +153,14 @@ void Sandbox::link_up(const std::string& ns, const std::string& dev) {
     must("ip -n " + shell_quote(ns) + " link set " + shell_quote(dev) + " up");
 }
 
+std::string Sandbox::add_veth_netns(std::string_view tag) {
+    std::string ns = add_netns(tag);
+    std::string peer = add_netns(std::string(tag) + "peer");
+    add_veth(ns, "v0", peer, "v1");
+    link_up(ns, "v0");
+    return ns;
+}
+
 void Sandbox::add_address(const std::string& ns, const std::string& dev, const std::string& cidr) {
     must("ip -n " + shell_quote(ns) + " addr add " + shell_quote(cidr) + " dev " + shell_quote(dev));
 }

@@ -55,6 +55,9 @@ public:
     void add_vxlan(const std::string& ns, const std::string& dev, unsigned vni);
     void add_ifb(const std::string& ns, const std::string& dev);
     void link_up(const std::string& ns, const std::string& dev);
+    // The usual capture setup: namespace <tag> with veth v0 (up), its peer v1 in namespace
+    // <tag>peer. Returns the first namespace's name.
+    std::string add_veth_netns(std::string_view tag);
     void add_address(const std::string& ns, const std::string& dev, const std::string& cidr);
     // "aa:bb:cc:dd:ee:ff" of a device.
     std::string mac_address(const std::string& ns, const std::string& dev);

@@ -123,6 +123,28 @@ test::CommandResult run_xbypass(const std::string& ns, const std::string& conf, 
     return test::run_command(xbypass() + " run --netns " + ns + " -c " + conf + " --duration 1 " + extra);
 }
 
+// `xbypass run` in the background for a minute (the test stops it); the child's pid.
+pid_t spawn_run(const std::string& ns, const std::string& conf) {
+    pid_t child = fork();
+    if (child == 0) {
+        execl(xbypass().c_str(), "xbypass", "run", "--netns", ns.c_str(), "-c", conf.c_str(), "--duration", "60",
+              static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    return child;
+}
+
+// Polls pred() inside ns every 10 ms for up to `tries` times; whether it came true.
+template <class Pred>
+bool poll_in(Sandbox& sb, const std::string& ns, Pred pred, int tries = 500) {
+    bool done = false;
+    for (int i = 0; i < tries && !done; ++i) {
+        sb.run_in(ns, [&] { done = pred(); });
+        if (!done) usleep(10000);
+    }
+    return done;
+}
+
 TEST(CheckCommand, ProbesAndPlansWithoutAttaching) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
@@ -172,10 +194,7 @@ std::vector<uint32_t> map_ids_of_prog(uint32_t prog_id) {
 TEST(PinnedMaps, ARestartAdoptsThePinnedFlowTableAndAnotherLayoutIsRefused) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
-    std::string ns = sb.add_netns("pins");
-    std::string peer = sb.add_netns("pinspeer");
-    sb.add_veth(ns, "v0", peer, "v1");
-    sb.link_up(ns, "v0");
+    std::string ns = sb.add_veth_netns("pins");
     std::string pin_path = sb.pin_dir("pins");
     auto config = [&](const std::string& flow_table) {
         return "xbypass:\n  stats-interval: 0\n  pin-path: " + pin_path +
@@ -255,10 +274,7 @@ TEST(RunCommand, NativeOnIfbWithFallbackRunsGenericAndWarns) {
 TEST(RunCommand, CpuNotOnlineIsRejected) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
-    std::string ns = sb.add_netns("cpu");
-    std::string peer = sb.add_netns("cpupeer");
-    sb.add_veth(ns, "v0", peer, "v1");
-    sb.link_up(ns, "v0");
+    std::string ns = sb.add_veth_netns("cpu");
     long ncpu = sysconf(_SC_NPROCESSORS_CONF);
     TempFile conf(one_interface("v0", "      cpu-redirect: \"" + std::to_string(ncpu + 3) + "\"\n"));
     auto r = run_xbypass(ns, conf.path);
@@ -280,10 +296,7 @@ TEST(RunCommand, MissingInterfaceIsRejected) {
 TEST(RunCommand, ForeignXdpProgramIsRefusedAndStillAttached) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
-    std::string ns = sb.add_netns("foreign");
-    std::string peer = sb.add_netns("fpeer");
-    sb.add_veth(ns, "v0", peer, "v1");
-    sb.link_up(ns, "v0");
+    std::string ns = sb.add_veth_netns("foreign");
     auto foreign = test::load_trivial_xdp("other_tool");
     uint32_t foreign_id = 0;
     sb.run_in(ns, [&] {
@@ -315,10 +328,7 @@ TEST(RunCommand, ForeignXdpProgramIsRefusedAndStillAttached) {
 TEST(RunCommand, TcDatapathLeavesOtherFiltersAlone) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
-    std::string ns = sb.add_netns("tc");
-    std::string peer = sb.add_netns("tcpeer");
-    sb.add_veth(ns, "v0", peer, "v1");
-    sb.link_up(ns, "v0");
+    std::string ns = sb.add_veth_netns("tc");
     auto other = test::load_trivial_tc("other_tc");
     sb.run_in(ns, [&] {
         ASSERT_EQ(test::attach_tc_filter(if_nametoindex("v0"), other.get(), 1, 1), 0);
@@ -372,59 +382,30 @@ TEST(RunCommand, SecondInterfaceFailingRollsBackTheFirst) {
 TEST(RunCommand, SigkillLeavesNothingAttached) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
-    std::string ns = sb.add_netns("kill");
-    std::string peer = sb.add_netns("killpeer");
-    sb.add_veth(ns, "v0", peer, "v1");
-    sb.link_up(ns, "v0");
+    std::string ns = sb.add_veth_netns("kill");
     TempFile conf(one_interface("v0"));
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        execl(xbypass().c_str(), "xbypass", "run", "--netns", ns.c_str(), "-c", conf.path.c_str(), "--duration", "60",
-              static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    bool attached = false;
-    for (int i = 0; i < 500 && !attached; ++i) {
-        sb.run_in(ns, [&] { attached = xdp_state("v0").native_prog_id != 0; });
-        if (!attached) usleep(10000);
-    }
-    EXPECT_TRUE(attached) << "xbypass run did not attach within 5 s";
+    pid_t child = spawn_run(ns, conf.path);
+    ASSERT_GT(child, 0);
+    EXPECT_TRUE(poll_in(sb, ns, [] { return xdp_state("v0").native_prog_id != 0; }))
+        << "xbypass run did not attach within 5 s";
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
-    bool gone = false;
-    for (int i = 0; i < 300 && !gone; ++i) {
-        sb.run_in(ns, [&] { gone = !xdp_state("v0").any(); });
-        if (!gone) usleep(10000);
-    }
-    EXPECT_TRUE(gone) << "an XDP program stayed attached after SIGKILL";
+    EXPECT_TRUE(poll_in(sb, ns, [] { return !xdp_state("v0").any(); }, 300))
+        << "an XDP program stayed attached after SIGKILL";
 }
 
 TEST(RunCommand, SigtermDetachesAndExitsZero) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
-    std::string ns = sb.add_netns("term");
-    std::string peer = sb.add_netns("termpeer");
-    sb.add_veth(ns, "v0", peer, "v1");
-    sb.link_up(ns, "v0");
+    std::string ns = sb.add_veth_netns("term");
     TempFile conf(one_interface("v0", "      datapath: tc\n"));
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        execl(xbypass().c_str(), "xbypass", "run", "--netns", ns.c_str(), "-c", conf.path.c_str(), "--duration", "60",
-              static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    bool attached = false;
-    for (int i = 0; i < 500 && !attached; ++i) {
-        sb.run_in(ns, [&] {
-            auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
-            attached = n && *n == 1;
-        });
-        if (!attached) usleep(10000);
-    }
-    EXPECT_TRUE(attached);
+    pid_t child = spawn_run(ns, conf.path);
+    ASSERT_GT(child, 0);
+    EXPECT_TRUE(poll_in(sb, ns, [] {
+        auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
+        return n && *n == 1;
+    }));
     kill(child, SIGTERM);
     int status = 0;
     waitpid(child, &status, 0);
@@ -438,25 +419,15 @@ TEST(RunCommand, SigtermDetachesAndExitsZero) {
 TEST(RunCommand, TcFilterLeftByAKilledRunIsTakenOverByTheNextRun) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
-    std::string ns = sb.add_netns("left");
-    std::string peer = sb.add_netns("leftpeer");
-    sb.add_veth(ns, "v0", peer, "v1");
-    sb.link_up(ns, "v0");
+    std::string ns = sb.add_veth_netns("left");
     TempFile conf(one_interface("v0", "      datapath: tc\n"));
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        execl(xbypass().c_str(), "xbypass", "run", "--netns", ns.c_str(), "-c", conf.path.c_str(), "--duration", "60",
-              static_cast<char*>(nullptr));
-        _exit(127);
-    }
+    pid_t child = spawn_run(ns, conf.path);
+    ASSERT_GT(child, 0);
     uint32_t leftover = 0;
-    for (int i = 0; i < 500 && !leftover; ++i) {
-        sb.run_in(ns, [&] {
-            leftover = test::tc_filter_prog_id(if_nametoindex("v0"), datapath::kTcHandle, datapath::kTcPriority);
-        });
-        if (!leftover) usleep(10000);
-    }
+    poll_in(sb, ns, [&] {
+        leftover = test::tc_filter_prog_id(if_nametoindex("v0"), datapath::kTcHandle, datapath::kTcPriority);
+        return leftover != 0;
+    });
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
     ASSERT_NE(leftover, 0u) << "xbypass run did not attach within 5 s";
@@ -481,10 +452,7 @@ TEST(RunCommand, TcFilterLeftByAKilledRunIsTakenOverByTheNextRun) {
 TEST(RunCommand, ASecondRunOnTheSameInterfaceIsRefused) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
-    std::string ns = sb.add_netns("twice");
-    std::string peer = sb.add_netns("twicepeer");
-    sb.add_veth(ns, "v0", peer, "v1");
-    sb.link_up(ns, "v0");
+    std::string ns = sb.add_veth_netns("twice");
     const std::string yaml = one_interface("v0", "      datapath: tc\n");
     TempFile conf(yaml);
     sb.run_in(ns, [&] {
