@@ -211,7 +211,7 @@ int run(int argc, char** argv) {
                                             static_cast<uint64_t>(now.tv_nsec));
         if (expired && *expired) log_info("bypass", "expired " + std::to_string(*expired) + " idle flows");
         if (auto st = session->verify(); !st) {
-            log_error("datapath", "our program is no longer attached as planned: " + st.error().message);
+            log_error("datapath", "the datapath is no longer as planned: " + st.error().message + "; stopping");
             exit_code = kExitRejected;
             break;
         }

@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include <net/if.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -340,7 +341,20 @@ Result<size_t> Session::expire_idle(uint64_t now_ns) {
     return removed;
 }
 
-Status Session::verify() const { return attachments_.verify_all(); }
+Status Session::verify() const {
+    if (auto st = attachments_.verify_all(); !st) return st;
+    // An IPS peer that went away: XDP's devmap drops the entry and hits go to the stack
+    // (redirect-failure), but tc's bpf_redirect to a gone ifindex drops the frame without a trace.
+    for (const auto& ri : interfaces_) {
+        if (ri.plan.ips_peer_ifindex <= 0) continue;
+        char name[IF_NAMESIZE] = {};
+        if (!if_indextoname(static_cast<unsigned>(ri.plan.ips_peer_ifindex), name))
+            return Error{ENODEV, ri.plan.interface + ": the IPS peer " + ri.plan.ips_peer + " (ifindex " +
+                                     std::to_string(ri.plan.ips_peer_ifindex) +
+                                     ") is gone; bypassed frames cannot be forwarded"};
+    }
+    return {};
+}
 
 std::string Session::stats_text() const {
     std::string out;

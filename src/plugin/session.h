@@ -68,7 +68,7 @@ public:
     Status bypass_flow(const std::string& interface, const datapath::FlowKey& key);
     // Removes flows idle for longer than their interface's flow-table timeout; returns how many.
     Result<size_t> expire_idle(uint64_t now_ns);
-    // Re-checks that every program is still attached where it was.
+    // Re-checks that every program is still attached where it was and that IPS peers still exist.
     Status verify() const;
 
     // The counters of every interface, as log lines and as one EVE-style JSON record.

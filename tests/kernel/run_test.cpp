@@ -470,6 +470,31 @@ TEST(RunCommand, ASecondRunOnTheSameInterfaceIsRefused) {
     });
 }
 
+// tc's bpf_redirect to an ifindex that no longer exists drops the frame without a trace: the run
+// must notice the IPS peer going away instead of forwarding into nothing.
+TEST(RunCommand, AnIpsPeerThatGoesAwayFailsVerification) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("ips");
+    sb.add_veth(ns, "p0", sb.add_netns("ipsp"), "p1");
+    sb.link_up(ns, "p0");
+    const std::string yaml = one_interface("v0", "      datapath: tc\n      ips-peer: p0\n");
+    sb.run_in(ns, [&] {
+        Assessment a = assess(load(yaml));
+        ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+        Diagnostics d;
+        auto s = Session::start(a, d);
+        ASSERT_TRUE(s) << d.to_text();
+        EXPECT_EQ(s->interfaces()[0].program->program_name(), "tc_ips");
+        EXPECT_TRUE(s->verify());
+        sb.exec_in(ns, "ip link del p0");
+        auto st = s->verify();
+        ASSERT_FALSE(st);
+        EXPECT_NE(st.error().message.find("the IPS peer p0"), std::string::npos) << st.error().message;
+        EXPECT_NE(st.error().message.find("is gone"), std::string::npos) << st.error().message;
+    });
+}
+
 // --- traffic ----------------------------------------------------------------------------------
 
 constexpr uint16_t kBypassedPort = 5001, kOtherPort = 5002, kSourcePort = 4000;
