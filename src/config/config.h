@@ -46,7 +46,7 @@ struct CpuList {
 struct FlowTableConfig {
     uint32_t size = 65536;    // entries
     uint32_t timeout = 60;    // seconds without packets before a bypassed flow is removed
-    bool percpu = true;       // per-CPU hash (Suricata's use-percpu-hash)
+    bool percpu = true;       // per-CPU flow counts (Suricata's use-percpu-hash)
     bool lru = true;          // a full probe window gives up its least recently seen entry instead of refusing
 };
 
