@@ -111,6 +111,11 @@ static __always_inline int xb_parse_ipv6(unsigned char *cur, void *data_end, str
 
     __u8 nexthdr = ip6->nexthdr;
     cur = (unsigned char *)(ip6 + 1);
+    /* Most frames carry TCP or UDP right after the fixed header: no walk for them. */
+    if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP) {
+        key->proto = nexthdr;
+        return xb_parse_l4(cur, data_end, key);
+    }
     XB_UNROLL
     for (int i = 0; i < XB_IPV6_MAX_EXT_HEADERS; i++) {
         struct xb_ipv6_ext *ext = (struct xb_ipv6_ext *)cur;
