@@ -11,7 +11,8 @@
  *    new content; seq values only grow. The BPF side reads seq, compares the key, reads seq again:
  *    only an unchanged even seq is a hit (x86 keeps loads in order; see doc/datapath.md).
  *
- * The hash is plain C on fixed-width values so that user space computes the very same home slot. */
+ * The hash is plain C on fixed-width values so that user space computes the very same home slot.
+ * Changing it changes where keys live: bump kPinLayoutVersion (src/plugin/session.h) with it. */
 #ifndef XB_TABLE_H
 #define XB_TABLE_H
 
@@ -30,10 +31,12 @@ static inline __u64 xb_nh(__u32 a, __u32 b, __u32 ka, __u32 kb)
  * mixing rounds would cost one round per word. */
 static inline __u32 xb_slot_hash(const struct xb_flow_key *k)
 {
+    /* VLAN ids are 12 bits and the protocol 8: they share one word. The family is left out: an
+     * IPv4 key and an IPv6 key with the same words only share a home slot, the key compare still
+     * tells them apart. */
+    __u32 tags_proto = ((__u32)k->vlan_outer << 20) | ((__u32)(k->vlan_inner & 0x0fff) << 8) | k->proto;
     __u64 h = xb_nh(k->src_addr[0], k->dst_addr[0], 0x9e3779b9u, 0x7f4a7c15u) +
-              xb_nh(((__u32)k->src_port << 16) | k->dst_port, ((__u32)k->vlan_outer << 16) | k->vlan_inner,
-                    0xff51afd7u, 0xed558ccdu) +
-              xb_nh(((__u32)k->family << 8) | k->proto, 0, 0xc4ceb9feu, 0x1a85ec53u);
+              xb_nh(((__u32)k->src_port << 16) | k->dst_port, tags_proto, 0xff51afd7u, 0xed558ccdu);
     if (k->family == XB_FAMILY_IPV4) {
         /* words 1-3 of IPv4 addresses are zero: their terms are constants (the same sum as below) */
         h += xb_nh(0, 0, 0xc2b2ae3du, 0x27d4eb4fu) + xb_nh(0, 0, 0x165667b1u, 0x9e3779f9u) +

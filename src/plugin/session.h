@@ -35,8 +35,9 @@ struct Assessment {
 };
 Assessment assess(const config::Config& config);
 
-// Layout version of the pinned maps (bump when xb_flow.h or the counters change).
-inline constexpr uint32_t kPinLayoutVersion = 1;
+// Layout version of the pinned maps: bump when xb_flow.h, the counters or xb_slot_hash change (a
+// table filled with another hash would be searched in the wrong slots). 2: the array flow table.
+inline constexpr uint32_t kPinLayoutVersion = 2;
 
 // One interface as it runs.
 struct RunningInterface {
