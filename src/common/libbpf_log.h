@@ -1,4 +1,4 @@
-// libbpf prints through a callback; route it into our logger under the module "libbpf".
+// libbpf and libxdp print through callbacks; route them into our logger (modules "libbpf", "libxdp").
 // Its warnings accompany failures we already report as diagnostics (a refused attach, a probe that
 // says no), so they are logged at Info; its info and debug output at Debug.
 #pragma once

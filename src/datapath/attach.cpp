@@ -416,21 +416,4 @@ Status TcAttachment::detach() {
     return result;
 }
 
-// --- set ---------------------------------------------------------------------------------------
-
-Status AttachmentSet::verify_all() const {
-    for (const auto& item : items_) {
-        Status st = std::visit([](const auto& a) { return a.verify(); }, item);
-        if (!st) return st;
-    }
-    return {};
-}
-
-void AttachmentSet::rollback() {
-    while (!items_.empty()) {
-        std::visit([](auto& a) { (void)a.detach(); }, items_.back());
-        items_.pop_back();
-    }
-}
-
 }  // namespace xb::datapath

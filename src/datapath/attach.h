@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "common/owners.h"
@@ -121,26 +120,5 @@ private:
 
 // Number of tc filters (any kind) on the clsact ingress and egress hooks of an interface.
 Result<size_t> count_clsact_filters(int ifindex);
-
-// All-or-nothing: attachments are kept in order; destroying the set (or rollback()) detaches them
-// in reverse. A caller that has attached everything calls nothing special: the set lives as long as
-// the datapath runs.
-class AttachmentSet {
-public:
-    AttachmentSet() = default;
-    AttachmentSet(AttachmentSet&&) noexcept = default;
-    AttachmentSet& operator=(AttachmentSet&&) noexcept = default;
-    ~AttachmentSet() { rollback(); }
-
-    void add(XdpAttachment a) { items_.emplace_back(std::move(a)); }
-    void add(TcAttachment a) { items_.emplace_back(std::move(a)); }
-    // Verifies every attachment; the first failure is returned.
-    Status verify_all() const;
-    void rollback();
-    size_t size() const { return items_.size(); }
-
-private:
-    std::vector<std::variant<XdpAttachment, TcAttachment>> items_;
-};
 
 }  // namespace xb::datapath

@@ -125,7 +125,8 @@ std::vector<MapSpec> pinnable_maps(const ProgramOptions& options) {
     };
 }
 
-Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnostics& diags) {
+Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnostics& diags,
+                                          const ObjectLoader& loader) {
     if (!validate_options(options, diags)) return Error{EINVAL, "invalid bypass program options"};
     auto fail = [&](const char* code, int err, std::string what, std::string hint) -> Error {
         Error e = Error::from_errno(err, what);
@@ -177,11 +178,19 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     p.skel_->rodata->cfg_ips_peer_ifindex = static_cast<uint32_t>(std::max(options.ips_peer_ifindex, 0));
     p.skel_->rodata->cfg_slot_mask = slots - 1;
 
-    err = xb_bypass__load(p.skel_);
-    if (err)
-        return fail("XB3011", -err, "the kernel refused to load BPF program " + std::string(p.manifest_->program),
+    const std::string program(p.manifest_->program);
+    if (loader) {
+        // The skeleton's mmaped views of the global data stay unmapped: nothing here reads them
+        // after load (the load-time constants are frozen by then).
+        if (auto st = loader(obj, program); !st)
+            return fail("XB3011", st.error().code, st.error().message,
+                        "the verifier log above says why; check that the kernel supports the program's map types "
+                        "and helpers (xbypass probe)");
+    } else if ((err = xb_bypass__load(p.skel_))) {
+        return fail("XB3011", -err, "the kernel refused to load BPF program " + program,
                     "the verifier log above says why; check that the kernel supports the program's map types "
                     "and helpers (xbypass probe)");
+    }
 
     if (cpu) {
         int fd = bpf_map__fd(p.skel_->maps.xb_cpu_map);

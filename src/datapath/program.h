@@ -7,6 +7,7 @@
 #include <linux/bpf.h>
 
 #include <array>
+#include <functional>
 #include <map>
 #include <cstdint>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "xb_consts.h"
 
 struct xb_bypass;
+struct bpf_object;
 
 namespace xb::datapath {
 
@@ -64,12 +66,18 @@ struct TestRunResult {
     uint32_t duration_ns = 0;     // average per repetition, as the kernel reports it
 };
 
+// Who loads the prepared object. By default libbpf; coexist: multiprog hands it to libxdp, which
+// loads it as an extension of its dispatcher and attaches it in the same step. The loader must
+// load `obj` (with bpf_object__load, directly or through libxdp) or fail.
+using ObjectLoader = std::function<Status(bpf_object* obj, const std::string& program)>;
+
 class BypassProgram {
 public:
     // Validates the options, opens the embedded object, keeps the program variant the options need,
     // sets map sizes/types and the load-time constants, loads, and fills the cpumap (and the IPS
     // devmap for XDP). Errors are also added to diags as XB3xxx diagnostics.
-    static Result<BypassProgram> load(const ProgramOptions& options, Diagnostics& diags);
+    static Result<BypassProgram> load(const ProgramOptions& options, Diagnostics& diags,
+                                      const ObjectLoader& loader = {});
 
     BypassProgram(BypassProgram&&) noexcept;
     BypassProgram& operator=(BypassProgram&&) noexcept;

@@ -326,6 +326,12 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
             c.why_not = why_not(in, subject, dp, *req, &warnings);
         }
         if (dp != Datapath::Tc && xdp_blocked) c.why_not.push_back(foreign_desc);
+        // libxdp swaps dispatchers with XDP_FLAGS_REPLACE, which cannot change the mode.
+        if (dp != Datapath::Tc && p.multiprog && foreign &&
+            foreign->mode != (dp == Datapath::XdpNative ? probe::XdpAttachMode::Native : probe::XdpAttachMode::Generic))
+            c.why_not.push_back("the libxdp dispatcher on " + name + " runs in " +
+                                std::string(probe::xdp_attach_mode_name(foreign->mode)) +
+                                " mode, and multiprog can join it only in that mode");
         bool usable = c.why_not.empty();
         c.chosen = usable;
         p.considered.push_back(c);
@@ -370,7 +376,10 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
     }
 
     p.program = chosen_req->program;
-    if (p.datapath == Datapath::Tc) p.replace.reset();  // others' XDP programs are left alone
+    if (p.datapath == Datapath::Tc) {
+        p.replace.reset();  // others' XDP programs are left alone
+        p.multiprog = false;
+    }
     if (p.replace)
         d.warning("XB4012", "coexist: replace: " + foreign_desc + " and will be replaced",
                   "it is put back if xbypass cannot attach; after that, restore it yourself when xbypass stops",

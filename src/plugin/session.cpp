@@ -147,7 +147,7 @@ Assessment assess(const config::Config& config) {
 
 namespace {
 
-Result<BpfObjectPtr> load_custom(const plan::InterfacePlan& p, int* prog_fd) {
+Result<BpfObjectPtr> load_custom(const plan::InterfacePlan& p, int* prog_fd, const datapath::ObjectLoader& loader) {
     BpfObjectPtr obj(bpf_object__open_file(p.program.c_str(), nullptr));
     if (!obj) return Error::from_errno(errno, "cannot open " + p.program);
     bpf_prog_type want = p.datapath == plan::Datapath::Tc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP;
@@ -159,7 +159,11 @@ Result<BpfObjectPtr> load_custom(const plan::InterfacePlan& p, int* prog_fd) {
         bpf_program__set_autoload(prog, take);
     }
     if (!chosen) return Error{ENOENT, "no program of the planned type in " + p.program};
-    if (int err = bpf_object__load(obj.get()); err < 0) return Error::from_errno(err, "the kernel refused " + p.program);
+    if (loader) {
+        if (auto st = loader(obj.get(), bpf_program__name(chosen)); !st) return st.error();
+    } else if (int err = bpf_object__load(obj.get()); err < 0) {
+        return Error::from_errno(err, "the kernel refused " + p.program);
+    }
     *prog_fd = bpf_program__fd(chosen);
     return obj;
 }
@@ -171,6 +175,36 @@ datapath::XdpMode to_mode(probe::XdpAttachMode m) {
         case probe::XdpAttachMode::Offload: return datapath::XdpMode::Offload;
     }
     return datapath::XdpMode::Native;
+}
+
+// Holding the interface lock, a component of the dispatcher that runs one of our built-in XDP
+// programs was left by a killed run: libxdp pins components, so they outlive their process.
+Result<std::vector<uint32_t>> remove_leftover_components(int ifindex) {
+    std::vector<uint32_t> removed;
+    for (const auto& m : datapath::builtin_manifests()) {
+        if (m.hook != datapath::Hook::Xdp) continue;
+        auto ids = datapath::remove_components_named(ifindex, std::string(m.program));
+        if (!ids) return ids.error();
+        removed.insert(removed.end(), ids->begin(), ids->end());
+    }
+    return removed;
+}
+
+std::string describe_dispatcher(int ifindex, uint32_t ours) {
+    auto st = datapath::query_dispatcher(ifindex);
+    if (!st) return "joined the libxdp dispatcher (its state cannot be read: " + st.error().message + ")";
+    if (!st->dispatcher_id)
+        return "libxdp attached program " + std::to_string(ours) + " directly, without its dispatcher";
+    std::string others;
+    for (const auto& c : st->components) {
+        if (c.prog_id == ours) continue;
+        others += (others.empty() ? "" : ", ") + c.name + " (id " + std::to_string(c.prog_id) + ", priority " +
+                  std::to_string(c.run_priority) + ")";
+    }
+    return "joined the libxdp dispatcher (id " + std::to_string(st->dispatcher_id) + ", " +
+           std::string(datapath::xdp_mode_name(st->mode)) + " mode) as program " + std::to_string(ours) +
+           " with run priority " + std::to_string(datapath::kDispatcherRunPriority) +
+           (others.empty() ? "; no other program runs in it" : "; with it, in run order by priority: " + others);
 }
 
 Result<FileLock> lock_interface(const std::string& interface) {
@@ -213,12 +247,29 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                           std::string("make ") + kRunDir + " writable; without the lock a tc filter left by a killed run "
                           "is not replaced, and a second run on this interface is not detected");
         }
-        if (p.multiprog)
-            return fail("XB5010", p, "coexist: multiprog (the libxdp dispatcher) is not supported by this build",
-                        "use coexist: replace or refuse");
+        // coexist: multiprog — libxdp loads and attaches in one step (see dispatcher.h).
+        std::optional<datapath::DispatcherAttachment> joined;
+        datapath::ObjectLoader loader;
+        if (p.multiprog) {
+            if (ri.lock && !p.custom) {
+                auto removed = remove_leftover_components(p.ifindex);
+                if (!removed) return fail("XB5013", p, "cannot clear the dispatcher of an earlier run: " + removed.error().message,
+                                          "remove it with `xdp-loader unload " + p.interface + " --id ID`");
+                for (uint32_t id : *removed)
+                    log_warning("datapath", p.interface + ": removed the program an earlier xbypass run left in the libxdp "
+                                            "dispatcher when it did not stop (program id " + std::to_string(id) + ")");
+            }
+            auto mode = p.datapath == plan::Datapath::XdpNative ? datapath::XdpMode::Native : datapath::XdpMode::Generic;
+            loader = [&joined, ifindex = p.ifindex, mode](bpf_object* obj, const std::string& program) -> Status {
+                auto a = datapath::DispatcherAttachment::join(ifindex, obj, program, mode);
+                if (!a) return a.error();
+                joined.emplace(std::move(a).value());
+                return {};
+            };
+        }
         int prog_fd = -1;
         if (p.custom) {
-            auto obj = load_custom(p, &prog_fd);
+            auto obj = load_custom(p, &prog_fd, loader);
             if (!obj) return fail("XB5004", p, obj.error().message, "check the program with the kernel verifier log (log-level: debug)");
             ri.custom_object = std::move(obj).value();
         } else {
@@ -246,7 +297,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                     reused.push_back(std::move(**existing));
                 }
             }
-            auto prog = datapath::BypassProgram::load(o, diags);
+            auto prog = datapath::BypassProgram::load(o, diags, loader);
             if (!prog) return fail("XB5004", p, "cannot load " + p.program + ": " + prog.error().message,
                                    "run with log-level: debug to see the verifier's log");
             ri.program = std::make_unique<datapath::BypassProgram>(std::move(prog).value());
@@ -273,6 +324,10 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                                         "stop (program id " + std::to_string(att->replaced_prog_id()) + ")");
             }
             s->attachments_.add(std::move(att).value());
+        } else if (joined) {
+            log_notice("datapath", p.interface + ": " + describe_dispatcher(p.ifindex, joined->prog_id()));
+            s->attachments_.add(std::move(*joined));
+            joined.reset();
         } else {
             datapath::XdpMode mode = p.datapath == plan::Datapath::XdpNative ? datapath::XdpMode::Native
                                                                              : datapath::XdpMode::Generic;

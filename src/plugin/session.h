@@ -13,6 +13,8 @@
 #include "common/file_lock.h"
 #include "config/config.h"
 #include "datapath/attach.h"
+#include "datapath/attachment_set.h"
+#include "datapath/dispatcher.h"
 #include "datapath/insn_reader.h"
 #include "datapath/pin.h"
 #include "datapath/program.h"

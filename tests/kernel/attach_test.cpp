@@ -9,6 +9,7 @@
 
 #include "common/netns.h"
 #include "datapath/attach.h"
+#include "datapath/attachment_set.h"
 #include "harness/sandbox.h"
 #include "harness/trivial_prog.h"
 

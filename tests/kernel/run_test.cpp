@@ -17,29 +17,31 @@
 
 #include "config/config.h"
 #include "datapath/attach.h"
+#include "harness/run_helpers.h"
 #include "harness/sandbox.h"
 #include "harness/trivial_prog.h"
 #include "plugin/session.h"
+#include "probe/probe.h"
 
 namespace xb::session {
 namespace {
 
 using test::Sandbox;
+using test::kBypassedPort;
+using test::kOtherPort;
+using test::kSourcePort;
+using test::one_interface;
+using test::poll_in;
+using test::run_xbypass;
+using test::send_traffic;
+using test::spawn_run;
+using test::TempFile;
+using test::TrafficResult;
+using test::UdpPair;
+using test::xdp_state;
 
-config::Config load(const std::string& yaml) {
-    auto loaded = config::load_config_string(yaml, "test.yaml");
-    EXPECT_TRUE(loaded.accepted()) << loaded.diagnostics.to_text();
-    return loaded.config;
-}
-
-std::string one_interface(const std::string& name, const std::string& extra = "") {
-    return "xbypass:\n  stats-interval: 0\n  interfaces:\n    - interface: " + name + "\n" + extra;
-}
-
-datapath::XdpState xdp_state(const std::string& dev) {
-    auto st = datapath::query_xdp(static_cast<int>(if_nametoindex(dev.c_str())));
-    return st ? *st : datapath::XdpState{};
-}
+config::Config load(const std::string& yaml) { return test::load_config(yaml); }
+std::string xbypass() { return test::xbypass_binary(); }
 
 // --- auto picks the fastest datapath each device really supports --------------------------------
 
@@ -102,48 +104,6 @@ INSTANTIATE_TEST_SUITE_P(Devices, AutoDatapath,
                          [](const auto& i) { return std::string(i.param.kind); });
 
 // --- the xbypass command: rejections leave nothing behind --------------------------------------
-
-std::string xbypass() { return std::string(XB_BUILDDIR) + "/xbypass"; }
-
-std::string write_config(const std::string& yaml) {
-    char path[] = "/tmp/xbt-conf-XXXXXX";
-    int fd = mkstemp(path);
-    (void)!write(fd, yaml.data(), yaml.size());
-    close(fd);
-    return path;
-}
-
-struct TempFile {
-    std::string path;
-    explicit TempFile(const std::string& yaml) : path(write_config(yaml)) {}
-    ~TempFile() { unlink(path.c_str()); }
-};
-
-test::CommandResult run_xbypass(const std::string& ns, const std::string& conf, const std::string& extra = "") {
-    return test::run_command(xbypass() + " run --netns " + ns + " -c " + conf + " --duration 1 " + extra);
-}
-
-// `xbypass run` in the background for a minute (the test stops it); the child's pid.
-pid_t spawn_run(const std::string& ns, const std::string& conf) {
-    pid_t child = fork();
-    if (child == 0) {
-        execl(xbypass().c_str(), "xbypass", "run", "--netns", ns.c_str(), "-c", conf.c_str(), "--duration", "60",
-              static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    return child;
-}
-
-// Polls pred() inside ns every 10 ms for up to `tries` times; whether it came true.
-template <class Pred>
-bool poll_in(Sandbox& sb, const std::string& ns, Pred pred, int tries = 500) {
-    bool done = false;
-    for (int i = 0; i < tries && !done; ++i) {
-        sb.run_in(ns, [&] { done = pred(); });
-        if (!done) usleep(10000);
-    }
-    return done;
-}
 
 TEST(CheckCommand, ProbesAndPlansWithoutAttaching) {
     XB_REQUIRE_KERNEL();
@@ -350,6 +310,26 @@ TEST(RunCommand, TcDatapathLeavesOtherFiltersAlone) {
     });
 }
 
+// coexist: multiprog needs freplace (libxdp's dispatcher). Where the kernel refuses it (this
+// machine's lockdown) the run is rejected with nothing attached; where it loads, the run joins the
+// dispatcher. tests/kernel/dispatcher_test.cpp covers the second case in a VM.
+TEST(RunCommand, MultiprogFollowsWhatTheProbeSaysOfFreplace) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("mprog");
+    TempFile conf(one_interface("v0", "      coexist: multiprog\n"));
+    bool freplace = probe::probe_kernel().freplace.supported == probe::Support::Yes;
+    auto r = run_xbypass(ns, conf.path);
+    if (!freplace) {
+        EXPECT_EQ(r.status, 1) << r.output;
+        EXPECT_NE(r.output.find("XB4011"), std::string::npos) << r.output;
+    } else {
+        EXPECT_EQ(r.status, 0) << r.output;
+        EXPECT_NE(r.output.find("joined the libxdp dispatcher"), std::string::npos) << r.output;
+    }
+    sb.run_in(ns, [] { EXPECT_FALSE(xdp_state("v0").any()) << "nothing may stay attached"; });
+}
+
 TEST(RunCommand, SecondInterfaceFailingRollsBackTheFirst) {
     XB_REQUIRE_KERNEL();
     Sandbox sb;
@@ -496,120 +476,6 @@ TEST(RunCommand, AnIpsPeerThatGoesAwayFailsVerification) {
 }
 
 // --- traffic ----------------------------------------------------------------------------------
-
-constexpr uint16_t kBypassedPort = 5001, kOtherPort = 5002, kSourcePort = 4000;
-
-struct UdpPair {
-    Sandbox sb;
-    std::string sender, capture;
-    UdpPair() {
-        sender = sb.add_netns("tx");
-        capture = sb.add_netns("rx");
-        sb.add_veth(sender, "a0", capture, "b0");
-        sb.add_address(sender, "a0", "10.77.0.1/24");
-        sb.add_address(capture, "b0", "10.77.0.2/24");
-        sb.link_up(sender, "a0");
-        sb.link_up(capture, "b0");
-        // Static neighbours: every UDP packet below goes on the wire at once, no ARP round trip.
-        sb.add_neighbor(sender, "a0", "10.77.0.2", sb.mac_address(capture, "b0"));
-        sb.add_neighbor(capture, "b0", "10.77.0.1", sb.mac_address(sender, "a0"));
-        // Frames as a wire delivers them: with checksums filled in. A local sender's veth leaves them
-        // partial (offload), which a native-XDP cpumap redirect cannot carry (see plan warning XB4032).
-        sb.exec_in(sender, "ethtool -K a0 tx off >/dev/null");
-    }
-};
-
-UniqueFd udp_socket(uint16_t port, const char* addr) {
-    UniqueFd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    int one = 1;
-    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    inet_pton(AF_INET, addr, &sa.sin_addr);
-    EXPECT_EQ(bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << strerror(errno);
-    return fd;
-}
-
-int drain(int fd) {
-    int n = 0;
-    char buf[2048];
-    for (int idle = 0; idle < 20;) {
-        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (r >= 0) {
-            ++n;
-            idle = 0;
-            continue;
-        }
-        ++idle;
-        usleep(10000);
-    }
-    return n;
-}
-
-struct TrafficResult {
-    int bypassed_received = 0, other_received = 0;
-    std::vector<uint64_t> stack_packets_per_cpu;  // packets tc ingress saw on each CPU (count_cpus only)
-    datapath::Counters counters;
-    std::string stats_line;  // Session::stats_text() at the end
-};
-
-TrafficResult send_traffic(UdpPair& net, const std::string& extra, bool count_cpus = false, int packets = 50) {
-    TrafficResult out;
-    // Optionally a tc ingress counter: tc runs in netif_receive_skb, on the CPU that hands the packet
-    // to the stack, i.e. after any cpumap redirect.
-    unsigned ncpus = static_cast<unsigned>(libbpf_num_possible_cpus());
-    UniqueFd cpu_counts(bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "xbt_cpus", 4, 8, 1, nullptr));
-    UniqueFd counter_prog = test::load_cpu_counting_tc("xbt_cpu_count", cpu_counts.get());
-    if (count_cpus) {
-        net.sb.run_in(net.capture, [&] {
-            ASSERT_EQ(test::attach_tc_filter(if_nametoindex("b0"), counter_prog.get(), 1, 1), 0);
-        });
-    }
-    UniqueFd rx_bypassed, rx_other, tx;
-    net.sb.run_in(net.capture, [&] {
-        rx_bypassed = udp_socket(kBypassedPort, "10.77.0.2");
-        rx_other = udp_socket(kOtherPort, "10.77.0.2");
-    });
-    net.sb.run_in(net.sender, [&] { tx = udp_socket(kSourcePort, "10.77.0.1"); });
-    net.sb.run_in(net.capture, [&] {
-        Assessment a = assess(load(one_interface("b0", extra)));
-        ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
-        Diagnostics d;
-        auto s = Session::start(a, d);
-        ASSERT_TRUE(s) << d.to_text();
-        // The engine decided: bypass the flow 10.77.0.1:4000 -> 10.77.0.2:5001.
-        auto key = datapath::make_flow_key("udp", "10.77.0.1", kSourcePort, "10.77.0.2", kBypassedPort);
-        ASSERT_TRUE(key);
-        ASSERT_TRUE(s->bypass_flow("b0", *key));
-        if (count_cpus) {  // count only frames that went through our program
-            std::vector<uint64_t> zeros(ncpus, 0);
-            uint32_t slot = 0;
-            ASSERT_EQ(bpf_map_update_elem(cpu_counts.get(), &slot, zeros.data(), BPF_ANY), 0);
-        }
-        sockaddr_in dst{};
-        dst.sin_family = AF_INET;
-        inet_pton(AF_INET, "10.77.0.2", &dst.sin_addr);
-        for (int i = 0; i < packets; ++i) {
-            for (uint16_t port : {kBypassedPort, kOtherPort}) {
-                dst.sin_port = htons(port);
-                ASSERT_EQ(sendto(tx.get(), "payload", 7, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst), 7)
-                    << strerror(errno);
-            }
-        }
-        out.bypassed_received = drain(rx_bypassed.get());
-        out.other_received = drain(rx_other.get());
-        std::vector<uint64_t> per_cpu(ncpus);
-        uint32_t zero = 0;
-        if (count_cpus && bpf_map_lookup_elem(cpu_counts.get(), &zero, per_cpu.data()) == 0)
-            out.stack_packets_per_cpu = per_cpu;
-        auto c = s->interfaces()[0].program->read_counters();
-        ASSERT_TRUE(c);
-        out.counters = *c;
-        out.stats_line = s->stats_text();
-    });
-    return out;
-}
 
 struct TrafficCase {
     const char* name;

@@ -204,6 +204,37 @@ const Case kCases[] = {
          iface(in).coexist = config::Coexist::Multiprog;
      },
      Datapath::XdpNative, nullptr, nullptr, nullptr},
+    {"multiprog_without_other_programs_creates_the_dispatcher",
+     [](PlanInput& in) {
+         in.kernel.freplace.supported = Support::Yes;
+         iface(in).coexist = config::Coexist::Multiprog;
+     },
+     Datapath::XdpNative, nullptr, nullptr, nullptr},
+    {"multiprog_auto_follows_a_generic_dispatcher",
+     [](PlanInput& in) {
+         in.kernel.freplace.supported = Support::Yes;
+         foreign_xdp(in, true);
+         dev(in).xdp.back().mode = probe::XdpAttachMode::Generic;
+         iface(in).coexist = config::Coexist::Multiprog;
+     },
+     Datapath::XdpGeneric, nullptr, nullptr, "runs in generic mode, and multiprog can join it only in that mode"},
+    {"multiprog_native_cannot_join_a_generic_dispatcher",
+     [](PlanInput& in) {
+         in.kernel.freplace.supported = Support::Yes;
+         foreign_xdp(in, true);
+         dev(in).xdp.back().mode = probe::XdpAttachMode::Generic;
+         iface(in).coexist = config::Coexist::Multiprog;
+         iface(in).datapath = config::Datapath::XdpNative;
+     },
+     Datapath::None, "XB4002", nullptr, "multiprog can join it only in that mode"},
+    {"multiprog_with_tc_leaves_the_dispatcher_alone",
+     [](PlanInput& in) {
+         in.kernel.freplace.supported = Support::Yes;
+         foreign_xdp(in, true);
+         iface(in).coexist = config::Coexist::Multiprog;
+         iface(in).datapath = config::Datapath::Tc;
+     },
+     Datapath::Tc, nullptr, nullptr, nullptr},
     {"multiprog_cannot_join_plain_program",
      [](PlanInput& in) {
          in.kernel.freplace.supported = Support::Yes;
@@ -319,6 +350,9 @@ TEST_P(PlanTable, Decides) {
         ASSERT_TRUE(plan.accepted()) << diags;
         ASSERT_EQ(plan.interfaces.size(), 1u);
         EXPECT_EQ(datapath_name(plan.interfaces[0].datapath), datapath_name(c.expected)) << plan_to_text(plan, in);
+        // multiprog goes through the dispatcher exactly when the bypass runs in XDP.
+        bool through_dispatcher = iface(in).coexist == config::Coexist::Multiprog && c.expected != Datapath::Tc;
+        EXPECT_EQ(plan.interfaces[0].multiprog, through_dispatcher);
     }
     if (c.warning_code) {
         EXPECT_TRUE(plan.diagnostics.contains(c.warning_code)) << diags;
