@@ -84,6 +84,16 @@ const char* kMultiprog = "      coexist: multiprog\n";
 // dispatcher's mode.
 constexpr XdpMode kToolMode = XdpMode::Generic;
 
+// Starts a run of one_interface("v0", coexist: multiprog) in the calling thread's namespace.
+std::unique_ptr<session::Session> start_multiprog_on_v0() {
+    auto a = session::assess(load_config(one_interface("v0", kMultiprog)));
+    EXPECT_TRUE(a.accepted()) << a.diagnostics.to_text();
+    Diagnostics d;
+    auto s = session::Session::start(a, d);
+    EXPECT_TRUE(s) << d.to_text();
+    return s;
+}
+
 TEST(DispatcherKernel, FreplaceLoadsHere) {
     auto k = probe::probe_kernel();
     ASSERT_EQ(k.freplace.supported, probe::Support::Yes)
@@ -131,11 +141,8 @@ TEST(Dispatcher, VerifyingLeaksNoFileDescriptors) {
     std::string ns = sb.add_veth_netns("fds");
     sb.run_in(ns, [&] {
         OtherTool tool("v0", kToolMode);
-        auto a = session::assess(load_config(one_interface("v0", kMultiprog)));
-        ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
-        Diagnostics d;
-        auto s = session::Session::start(a, d);
-        ASSERT_TRUE(s) << d.to_text();
+        auto s = start_multiprog_on_v0();
+        ASSERT_TRUE(s);
         ASSERT_TRUE(s->verify());
         size_t before = open_fds();
         for (int i = 0; i < 200; ++i) ASSERT_TRUE(s->verify());
@@ -207,10 +214,8 @@ TEST(Dispatcher, RemovalOfOurProgramByAnotherToolFailsVerification) {
     std::string ns = sb.add_veth_netns("removed");
     sb.run_in(ns, [&] {
         OtherTool tool("v0", kToolMode);
-        auto a = session::assess(load_config(one_interface("v0", kMultiprog)));
-        Diagnostics d;
-        auto s = session::Session::start(a, d);
-        ASSERT_TRUE(s) << d.to_text();
+        auto s = start_multiprog_on_v0();
+        ASSERT_TRUE(s);
         ASSERT_TRUE(s->verify());
         // What `xdp-loader unload v0 --id N` does.
         auto removed = datapath::remove_components_named(ifindex_of("v0"), "xdp_ids");
@@ -264,11 +269,8 @@ TEST(Dispatcher, AProgramLeftByAKilledRunIsRemovedByTheNextRun) {
     waitpid(child, nullptr, 0);
     sb.run_in(ns, [&] {
         EXPECT_TRUE(dispatcher("v0").has(left)) << "libxdp keeps components after their process dies";
-        auto a = session::assess(load_config(one_interface("v0", kMultiprog)));
-        ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
-        Diagnostics d;
-        auto s = session::Session::start(a, d);
-        ASSERT_TRUE(s) << d.to_text();
+        auto s = start_multiprog_on_v0();
+        ASSERT_TRUE(s);
         auto st = dispatcher("v0");
         EXPECT_FALSE(st.has(left)) << "the leftover is still in the dispatcher";
         EXPECT_EQ(component_names(st), (std::vector<std::string>{"xdp_empty", "xdp_ids"}));
