@@ -11,6 +11,7 @@
 
 #include "harness/trivial_prog.h"
 #include "plugin/session.h"
+#include "probe/probe.h"
 
 namespace xb::test {
 
@@ -27,6 +28,17 @@ std::string one_interface(const std::string& name, const std::string& extra) {
 datapath::XdpState xdp_state(const std::string& dev) {
     auto st = datapath::query_xdp(static_cast<int>(if_nametoindex(dev.c_str())));
     return st ? *st : datapath::XdpState{};
+}
+
+uint32_t xdp_prog_id(const std::string& dev) {
+    auto st = xdp_state(dev);
+    return st.native_prog_id ? st.native_prog_id : st.generic_prog_id;
+}
+
+bool xdp_features_known(const std::string& dev) {
+    auto caps = probe::probe_interface(dev);
+    EXPECT_TRUE(caps) << caps.error().message;
+    return caps && caps->xdp_features.has_value();
 }
 
 std::string xbypass_binary() { return std::string(XB_BUILDDIR) + "/xbypass"; }

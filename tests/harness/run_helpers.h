@@ -27,6 +27,12 @@ config::Config load_config(const std::string& yaml);
 std::string one_interface(const std::string& name, const std::string& extra = "");
 // What is attached to dev (in the calling thread's namespace).
 datapath::XdpState xdp_state(const std::string& dev);
+// The program attached to dev in either mode (0 = none).
+uint32_t xdp_prog_id(const std::string& dev);
+// Whether the kernel reports dev's XDP features (the netdev family, Linux 6.3+). Where it does not,
+// the planner assumes no native XDP (auto picks generic, xdp-native is refused): tests that expect
+// native XDP ask this first. In the calling thread's namespace.
+bool xdp_features_known(const std::string& dev);
 
 std::string xbypass_binary();
 // A configuration file, removed on destruction.
