@@ -61,9 +61,11 @@ step "summary"
 passed=0; failed=0; skipped=0
 # tests/vm/*.log hold the gtest output of the binaries run inside the test VM.
 for log in $(find "$build/tests" -name '*.log' ! -name 'test-suite.log'); do
-  p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  f=$(grep -oE '^\[  FAILED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1)
-  s=$(grep -oE '^\[  SKIPPED \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1)
+  # One gtest summary per binary; a VM script's log holds several, so they are summed.
+  sum() { grep -oE "$1" "$log" | grep -oE '[0-9]+' | awk '{n += $1} END {if (NR) print n}'; }
+  p=$(sum '^\[  PASSED  \] [0-9]+')
+  f=$(sum '^\[  FAILED  \] [0-9]+ test')
+  s=$(sum '^\[  SKIPPED \] [0-9]+ test')
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
   # A binary that crashed before gtest's summary counts as one failure.
   if grep -qE '^(FAIL|ERROR) ' "${log%.log}.trs" 2>/dev/null || grep -qE ':test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then

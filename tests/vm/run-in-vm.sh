@@ -96,7 +96,7 @@ echo "run-in-vm: booting $(cat "$vm_dir/version" 2>/dev/null || echo "$vm_dir/vm
 
 # Software emulation: KVM is not always usable inside a VM, and the guest's work is small.
 out="$root.console"
-timeout "${XB_VM_TIMEOUT:-900}" "$qemu" -accel tcg -cpu max -smp 2 -m "${XB_VM_MEMORY:-2048}" -nic none \
+timeout "${XB_VM_TIMEOUT:-600}" "$qemu" -accel tcg -cpu max -smp 2 -m "${XB_VM_MEMORY:-2048}" -nic none \
   -kernel "$vm_dir/vmlinuz" -initrd "$image" -append "console=ttyS0 quiet panic=-1" \
   -nographic -no-reboot -monitor none -serial stdio </dev/null 2>&1 | tr -d '\r' | tee "$out" |
   sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' | grep -avE 'SeaBIOS|iPXE|Booting from|^\s*$'
