@@ -136,6 +136,26 @@ size_t open_fds() {
 // A run verifies every stats interval, for weeks: that must not cost file descriptors. (libxdp's
 // own views of a dispatcher leak one program fd each in libxdp 1.3.1; attach and detach, once per
 // run, still go through them.)
+// A custom program (Suricata's xdp-filter-file) goes into the dispatcher the same way.
+TEST(Dispatcher, ACustomProgramJoinsAndLeaves) {
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("custom");
+    std::string object = std::string(XB_BUILDDIR) + "/tests/data/config/bpf/xdp_pass.bpf.o";
+    sb.run_in(ns, [&] {
+        OtherTool tool("v0", kToolMode);
+        auto a = session::assess(load_config(one_interface("v0", std::string(kMultiprog) + "      custom-program: " + object + "\n")));
+        ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+        ASSERT_TRUE(a.plan.interfaces[0].multiprog);
+        Diagnostics d;
+        auto s = session::Session::start(a, d);
+        ASSERT_TRUE(s) << d.to_text();
+        EXPECT_EQ(component_names(dispatcher("v0")), (std::vector<std::string>{"xdp_empty", "xdp_pass_all"}));
+        EXPECT_TRUE(s->verify());
+        s.reset();
+        EXPECT_EQ(component_names(dispatcher("v0")), std::vector<std::string>{"xdp_empty"});
+    });
+}
+
 TEST(Dispatcher, VerifyingLeaksNoFileDescriptors) {
     Sandbox sb;
     std::string ns = sb.add_veth_netns("fds");

@@ -8,5 +8,6 @@ envs=()
 for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
   [ -n "${!v:-}" ] && envs+=(--env "$v=${!v}")
 done
-exec "$here/run-in-vm.sh" --copy "$build/xbypass" --copy "$build/tests/dispatcher_test" "${envs[@]}" \
+exec "$here/run-in-vm.sh" --copy "$build/xbypass" --copy "$build/tests/dispatcher_test" \
+  --copy "$build/tests/data/config/bpf/xdp_pass.bpf.o" "${envs[@]}" \
   -- "$build/tests/dispatcher_test"
