@@ -31,6 +31,12 @@ const volatile __u32 cfg_cpu_ids[XB_MAX_REDIRECT_CPUS] = {};
 const volatile __u32 cfg_ips_peer_ifindex = 0; /* tc_ips only; XDP uses the devmap */
 const volatile __u32 cfg_slot_mask = XB_DEFAULT_FLOW_ENTRIES * 2 - 1; /* slots in xb_flow_slots - 1 */
 
+/* The run that loaded this program vouches for its flow table until this jiffy, and renews it
+ * while it lives; 0: no lease (tests, simulate). A run killed without detaching leaves its program
+ * behind (a tc filter, a libxdp dispatcher component): once the lease lapses, hits are no longer
+ * bypassed but handled as misses, so no flow stays hidden from the IDS. Written by user space. */
+volatile __u64 xb_lease_until = 0;
+
 static __always_inline struct xb_counters *xb_counter_block(void)
 {
     __u32 zero = 0;
@@ -88,8 +94,18 @@ static __always_inline int xb_flow_find(const struct xb_flow_key *key)
     return -1;
 }
 
-/* Counts a hit on the flow at slot idx; the caller decides the action. */
-static __always_inline void xb_touch_flow(__u32 idx, __u64 bytes)
+/* Whether the owning run's lease holds at jiffy now; a lapsed one is counted. */
+static __always_inline int xb_lease_holds(struct xb_counters *cnt, __u64 now)
+{
+    __u64 until = xb_lease_until;
+    if (until == 0 || now <= until)
+        return 1;
+    xb_count(cnt, XB_CNT_ORPHANED);
+    return 0;
+}
+
+/* Counts a hit on the flow at slot idx at jiffy now; the caller decides the action. */
+static __always_inline void xb_touch_flow(__u32 idx, __u64 bytes, __u64 now)
 {
     struct xb_flow_value *v = bpf_map_lookup_elem(&xb_flow_stats, &idx);
     if (!v)
@@ -101,7 +117,7 @@ static __always_inline void xb_touch_flow(__u32 idx, __u64 bytes)
         __sync_fetch_and_add(&v->packets, 1);
         __sync_fetch_and_add(&v->bytes, bytes);
     }
-    v->last_seen_jiffies = bpf_jiffies64();
+    v->last_seen_jiffies = now;
 }
 
 static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int cpu_redirect)
@@ -119,9 +135,10 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
     }
 
     int slot = xb_flow_find(&key);
-    if (slot >= 0) {
+    __u64 now = slot >= 0 ? bpf_jiffies64() : 0;
+    if (slot >= 0 && xb_lease_holds(cnt, now)) {
         xb_count(cnt, XB_CNT_HIT);
-        xb_touch_flow((__u32)slot, (__u64)(data_end - data));
+        xb_touch_flow((__u32)slot, (__u64)(data_end - data), now);
         if (ips) {
             /* XDP_PASS when the peer slot is empty: the IDS still gets the frame, nothing is lost */
             int act = bpf_redirect_map(&xb_ips_devmap, XB_IPS_PEER_KEY, XDP_PASS);
@@ -199,9 +216,10 @@ static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)
     }
 
     int slot = xb_flow_find(&key);
-    if (slot >= 0) {
+    __u64 now = slot >= 0 ? bpf_jiffies64() : 0;
+    if (slot >= 0 && xb_lease_holds(cnt, now)) {
         xb_count(cnt, XB_CNT_HIT);
-        xb_touch_flow((__u32)slot, skb->len);
+        xb_touch_flow((__u32)slot, skb->len, now);
         if (ips) {
             int act = bpf_redirect(cfg_ips_peer_ifindex, 0);
             if (act == TC_ACT_REDIRECT) {

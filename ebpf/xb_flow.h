@@ -56,7 +56,9 @@ XB_STATIC_ASSERT(sizeof(struct xb_flow_value) == 24, "xb_flow_value layout chang
 /* Counter indexes. Outcome counters (PASS, DROP, IPS_FORWARD, CPU_REDIRECT) add up to the packets
  * seen: every packet ends in exactly one of them. The others say why: HIT/MISS for frames that were
  * looked up, PARSE_ERROR, FRAGMENT and NOT_IP for frames that never reach the lookup, and
- * REDIRECT_FAIL when a redirect could not be started (the frame then goes to the stack: PASS). */
+ * REDIRECT_FAIL when a redirect could not be started (the frame then goes to the stack: PASS).
+ * ORPHANED counts hits that were not bypassed because the run that owns the flow table stopped
+ * renewing its lease (it died without detaching): they are handled, and counted, as misses. */
 enum xb_counter {
     XB_CNT_PASS = 0,
     XB_CNT_DROP = 1,
@@ -68,7 +70,8 @@ enum xb_counter {
     XB_CNT_HIT = 7,
     XB_CNT_MISS = 8,
     XB_CNT_NOT_IP = 9,
-    XB_CNT_MAX = 10,
+    XB_CNT_ORPHANED = 10,
+    XB_CNT_MAX = 11,
 };
 
 /* The only element of the per-CPU counters array: one lookup per packet counts everything. */

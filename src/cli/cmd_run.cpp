@@ -2,6 +2,7 @@
 // counters every stats-interval, until SIGINT or SIGTERM; then detach exactly what was attached.
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -189,12 +190,14 @@ int run(int argc, char** argv) {
     timespec start{};
     clock_gettime(CLOCK_MONOTONIC, &start);
     long interval = cfg.global.stats_interval ? cfg.global.stats_interval : 3600;
+    long next_stats = interval;  // seconds after start
     int exit_code = kExitOk;
     for (;;) {
         timespec now{};
         clock_gettime(CLOCK_MONOTONIC, &now);
         long elapsed = now.tv_sec - start.tv_sec;
-        long wait = interval;
+        // Wake for the lease at least, whatever the stats interval.
+        long wait = std::clamp(next_stats - elapsed, 1L, static_cast<long>(session::kLeaseRenewSeconds));
         if (duration) {
             if (elapsed >= duration) break;
             wait = std::min(wait, duration - elapsed);
@@ -205,8 +208,14 @@ int run(int argc, char** argv) {
             log_notice("main", std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, stopping");
             break;
         }
-        if (cfg.global.stats_interval) report_stats();
+        // A lease that cannot be renewed lapses: the kernel then stops bypassing, which loses nothing.
+        if (auto st = session->renew_leases(); !st)
+            log_warning("bypass", "cannot renew the flow table lease: " + st.error().message +
+                                      "; when it lapses, bypassed flows go to the IDS again");
         clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec < next_stats) continue;
+        next_stats = now.tv_sec - start.tv_sec + interval;
+        if (cfg.global.stats_interval) report_stats();
         auto expired = session->expire_idle(static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
                                             static_cast<uint64_t>(now.tv_nsec));
         if (expired && *expired) log_info("bypass", "expired " + std::to_string(*expired) + " idle flows");

@@ -72,6 +72,12 @@ Result<KernelClockSample> FlowTable::clock_sample() const {
     return now;
 }
 
+Result<uint64_t> FlowTable::jiffies_from_now(uint64_t seconds) const {
+    auto now = clock_sample();
+    if (!now) return now.error();
+    return now->jiffies + seconds * 1000000000ull / st_->ns_per_jiffy.load();
+}
+
 FlowStats FlowTable::to_stats(const xb_flow_value* per_cpu, const KernelClockSample& now) const {
     FlowStats s;
     uint64_t last = 0;

@@ -74,6 +74,8 @@ public:
 
     // After adopting a pinned table: continue its sequence numbers (they must only grow).
     Status adopt_existing();
+    // The kernel's jiffy `seconds` from now (the clock the BPF programs read).
+    Result<uint64_t> jiffies_from_now(uint64_t seconds) const;
 
 private:
     // All of these expect write_mutex held.

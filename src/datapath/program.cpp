@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <type_traits>
 #include <utility>
 
 #include "common/log.h"
@@ -88,6 +89,7 @@ std::string_view counter_name(enum xb_counter c) {
     case XB_CNT_HIT: return "hit";
     case XB_CNT_MISS: return "miss";
     case XB_CNT_NOT_IP: return "not-ip";
+    case XB_CNT_ORPHANED: return "orphaned";
     case XB_CNT_MAX: break;
     }
     return "unknown";
@@ -267,6 +269,25 @@ Status BypassProgram::reset_counters() {
     if (bpf_map_update_elem(map_fd(kCounters), &key, zero.data(), 0) != 0)
         return Error::from_errno(errno, "cannot reset the bypass counters");
     return {};
+}
+
+Status BypassProgram::set_lease_until(uint64_t jiffies) {
+    // The object's .bss holds xb_lease_until alone; the whole value is written at once (libxdp may
+    // have loaded the object, so the skeleton's mmap of .bss is not there to use).
+    using Bss = std::remove_pointer_t<decltype(skel_->bss)>;
+    static_assert(sizeof(Bss) == sizeof(uint64_t), "xb_bypass .bss holds more than the lease");
+    Bss bss{};
+    bss.xb_lease_until = jiffies;
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.bss), &zero, &bss, 0) != 0)
+        return Error::from_errno(errno, "cannot renew the lease of the flow table");
+    return {};
+}
+
+Status BypassProgram::renew_lease(uint32_t seconds) {
+    auto until = flow_table().jiffies_from_now(seconds);
+    if (!until) return until.error();
+    return set_lease_until(*until);
 }
 
 Result<TestRunResult> BypassProgram::test_run(std::span<const uint8_t> frame, uint32_t repeat) const {

@@ -92,6 +92,10 @@ public:
     int map_fd(std::string_view name) const;
     FlowTable flow_table() const;
     Result<Counters> read_counters() const;
+    // The lease (see xb_lease_until in xb_bypass.bpf.c): hits are bypassed only until the kernel's
+    // jiffy `jiffies` (0: always). renew_lease sets it `seconds` from now.
+    Status renew_lease(uint32_t seconds);
+    Status set_lease_until(uint64_t jiffies);
     Status reset_counters();
     unsigned possible_cpus() const { return possible_cpus_; }
 

@@ -302,6 +302,9 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                                    "run with log-level: debug to see the verifier's log");
             ri.program = std::make_unique<datapath::BypassProgram>(std::move(prog).value());
             prog_fd = ri.program->prog_fd();
+            // Before it is attached (multiprog: before the first hit can happen, in practice).
+            if (auto st = ri.program->renew_lease(kLeaseSeconds); !st)
+                return fail("XB5014", p, st.error().message, "check that the kernel runs XDP programs (xbypass probe)");
             if (o.reuse_maps.count("xb_flow_slots")) {
                 auto flows = ri.program->flow_table().entries();
                 ri.reused_pins = true;
@@ -394,6 +397,15 @@ Result<size_t> Session::expire_idle(uint64_t now_ns) {
         }
     }
     return removed;
+}
+
+Status Session::renew_leases() {
+    for (auto& ri : interfaces_) {
+        if (!ri.program) continue;
+        if (auto st = ri.program->renew_lease(kLeaseSeconds); !st)
+            return Error{st.error().code, ri.plan.interface + ": " + st.error().message};
+    }
+    return {};
 }
 
 Status Session::verify() const {

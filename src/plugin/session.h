@@ -38,8 +38,15 @@ struct Assessment {
 Assessment assess(const config::Config& config);
 
 // Layout version of the pinned maps: bump when xb_flow.h, the counters or xb_slot_hash change (a
-// table filled with another hash would be searched in the wrong slots). 2: the array flow table.
-inline constexpr uint32_t kPinLayoutVersion = 2;
+// table filled with another hash would be searched in the wrong slots). 2: the array flow table;
+// 3: the orphaned counter.
+inline constexpr uint32_t kPinLayoutVersion = 3;
+
+// The flow table's lease (xb_lease_until in xb_bypass.bpf.c): a run renews it every
+// kLeaseRenewSeconds; kLeaseSeconds after the last renewal — a run killed without detaching —
+// the kernel stops bypassing and every flow reaches the IDS again.
+inline constexpr uint32_t kLeaseSeconds = 30;
+inline constexpr uint32_t kLeaseRenewSeconds = 10;
 
 // One interface as it runs.
 struct RunningInterface {
@@ -71,6 +78,8 @@ public:
     Status bypass_flow(const std::string& interface, const datapath::FlowKey& key);
     // Removes flows idle for longer than their interface's flow-table timeout; returns how many.
     Result<size_t> expire_idle(uint64_t now_ns);
+    // Extends every interface's lease by kLeaseSeconds from now.
+    Status renew_leases();
     // Re-checks that every program is still attached where it was and that IPS peers still exist.
     Status verify() const;
 

@@ -255,6 +255,46 @@ uint64_t wait_counter(const BypassProgram& prog, enum xb_counter c, uint64_t wan
     return v;
 }
 
+// A run that dies without detaching stops renewing its lease: once it lapses, hits go to the stack
+// as misses (counted as orphaned) instead of being dropped where the IDS cannot see them.
+TEST_F(ActionsTest, HitsAreBypassedOnlyWhileTheLeaseHolds) {
+    for (Hook hook : {Hook::Xdp, Hook::Tc}) {
+        SCOPED_TRACE(std::string(hook_name(hook)));
+        ProgramOptions o;
+        o.datapath = hook;
+        auto prog = must_load(o);
+        const uint32_t drop = hook == Hook::Xdp ? XDP_DROP : TC_ACT_SHOT;
+        const uint32_t pass = hook == Hook::Xdp ? XDP_PASS : TC_ACT_OK;
+        auto key = make_flow_key("tcp", "10.1.0.1", 1000, "10.2.0.1", 80);
+        ASSERT_TRUE(key.ok());
+        ASSERT_TRUE(prog.flow_table().insert(*key).ok());
+        auto frame = PacketBuilder().ipv4("10.1.0.1", "10.2.0.1").tcp(1000, 80).payload(10).build();
+        auto verdict = [&] {
+            auto r = prog.test_run(frame);
+            EXPECT_TRUE(r.ok());
+            return r.ok() ? r->retval : ~0u;
+        };
+        EXPECT_EQ(verdict(), drop) << "no lease (0): always bypassed";
+        ASSERT_TRUE(prog.renew_lease(30).ok());
+        EXPECT_EQ(verdict(), drop) << "within the lease";
+        ASSERT_TRUE(prog.set_lease_until(1).ok());  // jiffy 1: long past
+        EXPECT_EQ(verdict(), pass) << "a lapsed lease bypasses nothing";
+        EXPECT_EQ(verdict(), pass);
+        auto c = prog.read_counters();
+        ASSERT_TRUE(c.ok());
+        EXPECT_EQ((*c)[XB_CNT_HIT], 2u);
+        EXPECT_EQ((*c)[XB_CNT_DROP], 2u);
+        EXPECT_EQ((*c)[XB_CNT_ORPHANED], 2u);
+        EXPECT_EQ((*c)[XB_CNT_MISS], 2u) << "orphaned hits are handled as misses";
+        EXPECT_EQ((*c)[XB_CNT_PASS], 2u);
+        ASSERT_TRUE(prog.renew_lease(30).ok());
+        EXPECT_EQ(verdict(), drop) << "a renewed lease bypasses again";
+        auto stats = prog.flow_table().lookup(*key);
+        ASSERT_TRUE(stats.has_value());
+        EXPECT_EQ(stats->packets, 3u) << "orphaned hits do not count as the flow's bypassed packets";
+    }
+}
+
 TEST_F(ActionsTest, LiveTrafficThroughXdpAndTcWithVlan) {
     std::string a = sandbox_->add_netns("la"), b = sandbox_->add_netns("lb");
     sandbox_->add_veth(a, "a0", b, "b0");

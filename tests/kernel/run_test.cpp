@@ -523,6 +523,21 @@ INSTANTIATE_TEST_SUITE_P(Datapaths, Traffic,
                                            TrafficCase{"tc", "      datapath: tc\n"}),
                          [](const auto& i) { return std::string(i.param.name); });
 
+// What a run killed without detaching leaves behind (a tc filter, a dispatcher component) stops
+// renewing its lease; once it lapses the bypassed flow reaches user space again, counted.
+TEST(TrafficLease, ALapsedLeaseLetsTheBypassedFlowThrough) {
+    XB_REQUIRE_KERNEL();
+    UdpPair net;
+    TrafficResult r = send_traffic(net, "      datapath: tc\n", false, 50, [](Session& s) {
+        ASSERT_TRUE(s.interfaces()[0].program->set_lease_until(1).ok());  // jiffy 1: long past
+    });
+    EXPECT_EQ(r.bypassed_received, 50) << "a lapsed lease must bypass nothing";
+    EXPECT_EQ(r.other_received, 50);
+    EXPECT_GE(r.counters[XB_CNT_ORPHANED], 50u);
+    EXPECT_EQ(r.counters[XB_CNT_DROP], 0u);
+    EXPECT_NE(r.stats_line.find(" orphaned="), std::string::npos) << r.stats_line;
+}
+
 TEST(TrafficCpuRedirect, UnbypassedPacketsArriveOnTheConfiguredCpu) {
     XB_REQUIRE_KERNEL();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
