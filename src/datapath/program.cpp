@@ -180,6 +180,22 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     p.skel_->rodata->cfg_ips_peer_ifindex = static_cast<uint32_t>(std::max(options.ips_peer_ifindex, 0));
     p.skel_->rodata->cfg_slot_mask = slots - 1;
 
+    // The flow table's clock comes first: the lease is part of the object the kernel loads, so the
+    // program is never attached without one (libxdp attaches while it loads).
+    auto clock = KernelClock::load();
+    if (!clock) return fail("XB3011", clock.error().code, clock.error().message, "check that the kernel runs XDP programs");
+    auto state = std::make_shared<FlowTableState>();
+    state->slot_count = slots;
+    state->percpu = options.flow_table_percpu;
+    state->lru = options.flow_table_lru;
+    state->cpus = options.flow_table_percpu ? p.possible_cpus_ : 1;
+    state->clock = [c = std::move(clock).value()] { return c->sample(); };
+    if (options.lease_seconds) {
+        auto until = FlowTable(state).jiffies_from_now(options.lease_seconds);
+        if (!until) return fail("XB3011", until.error().code, until.error().message, "check that the kernel runs XDP programs");
+        p.skel_->bss->xb_lease_until = *until;
+    }
+
     const std::string program(p.manifest_->program);
     if (loader) {
         // The skeleton's mmaped views of the global data stay unmapped: nothing here reads them
@@ -215,16 +231,8 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
                             " to the IPS devmap",
                         "the IPS peer must exist in the network namespace xbypass runs in");
     }
-    auto clock = KernelClock::load();
-    if (!clock) return fail("XB3011", clock.error().code, clock.error().message, "check that the kernel runs XDP programs");
-    auto state = std::make_shared<FlowTableState>();
     state->slots_fd = bpf_map__fd(p.skel_->maps.xb_flow_slots);
     state->stats_fd = bpf_map__fd(flow_stats);
-    state->slot_count = slots;
-    state->percpu = options.flow_table_percpu;
-    state->lru = options.flow_table_lru;
-    state->cpus = options.flow_table_percpu ? p.possible_cpus_ : 1;
-    state->clock = [c = std::move(clock).value()] { return c->sample(); };
     p.table_ = std::move(state);
     if (options.reuse_maps.count(kFlowSlots)) {
         if (auto st = p.flow_table().adopt_existing(); !st)

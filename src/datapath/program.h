@@ -40,6 +40,8 @@ struct ProgramOptions {
     uint32_t flow_table_size = XB_DEFAULT_FLOW_ENTRIES;
     bool flow_table_percpu = true;
     bool flow_table_lru = false;
+    // Hits are bypassed for this long after load unless renew_lease() extends it; 0: no lease.
+    uint32_t lease_seconds = 0;
     // Maps of an earlier run (pinned), by name, to use instead of creating new ones. The caller keeps
     // the fds; check them against pinnable_maps() first (libbpf only refuses at load).
     std::map<std::string, int> reuse_maps;

@@ -281,6 +281,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             o.flow_table_size = p.flow_table.size;
             o.flow_table_percpu = p.flow_table.percpu;
             o.flow_table_lru = p.flow_table.lru;
+            o.lease_seconds = kLeaseSeconds;
             std::vector<UniqueFd> reused;  // open until the loader has adopted them
             if (p.pinned_maps) {
                 ri.pins = std::make_unique<datapath::PinSet>(p.pin_dir, kPinLayoutVersion);
@@ -302,9 +303,6 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                                    "run with log-level: debug to see the verifier's log");
             ri.program = std::make_unique<datapath::BypassProgram>(std::move(prog).value());
             prog_fd = ri.program->prog_fd();
-            // Before it is attached (multiprog: before the first hit can happen, in practice).
-            if (auto st = ri.program->renew_lease(kLeaseSeconds); !st)
-                return fail("XB5014", p, st.error().message, "check that the kernel runs XDP programs (xbypass probe)");
             if (o.reuse_maps.count("xb_flow_slots")) {
                 auto flows = ri.program->flow_table().entries();
                 ri.reused_pins = true;

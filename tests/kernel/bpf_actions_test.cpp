@@ -295,6 +295,28 @@ TEST_F(ActionsTest, HitsAreBypassedOnlyWhileTheLeaseHolds) {
     }
 }
 
+// The lease is loaded with the program: one that nobody renews (its run was killed right after
+// loading) stops bypassing on its own.
+TEST_F(ActionsTest, TheLeaseLoadedWithTheProgramLapsesUnlessRenewed) {
+    ProgramOptions o;
+    o.lease_seconds = 1;
+    auto prog = must_load(o);
+    auto key = make_flow_key("tcp", "10.1.0.1", 1000, "10.2.0.1", 80);
+    ASSERT_TRUE(key.ok());
+    ASSERT_TRUE(prog.flow_table().insert(*key).ok());
+    auto frame = PacketBuilder().ipv4("10.1.0.1", "10.2.0.1").tcp(1000, 80).payload(10).build();
+    auto r = prog.test_run(frame);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->retval, XDP_DROP) << "bypassed from the start";
+    ::usleep(1500000);
+    r = prog.test_run(frame);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->retval, XDP_PASS) << "not renewed: the lease lapsed";
+    auto c = prog.read_counters();
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ((*c)[XB_CNT_ORPHANED], 1u);
+}
+
 TEST_F(ActionsTest, LiveTrafficThroughXdpAndTcWithVlan) {
     std::string a = sandbox_->add_netns("la"), b = sandbox_->add_netns("lb");
     sandbox_->add_veth(a, "a0", b, "b0");
