@@ -1,18 +1,17 @@
 #include "datapath/dispatcher.h"
 
-#include "common/owners.h"
-#include "datapath/attachment_set.h"
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include <xdp/prog_dispatcher.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string_view>
-
-#include <algorithm>
 #include <utility>
+
+#include "common/owners.h"
+#include "datapath/attachment_set.h"
 
 namespace xb::datapath {
 
@@ -26,7 +25,6 @@ enum xdp_attach_mode libxdp_mode(XdpMode m) {
     }
     return XDP_MODE_UNSPEC;
 }
-
 
 // libxdp returns error pointers; libxdp_get_error turns them (and NULL with errno) into -errno.
 template <typename T>
@@ -165,15 +163,12 @@ Result<DispatcherAttachment> DispatcherAttachment::join(int ifindex, bpf_object*
     a.mode_ = mode;
     a.prog_id_ = xdp_program__id(handle);
     a.attached_ = true;
-    auto st = query_dispatcher(ifindex);
-    a.through_dispatcher_ = !st || st->legacy_prog_id != a.prog_id_;
     if (auto v = a.verify(); !v) return v.error();  // `a` detaches itself on the way out
     return a;
 }
 
 DispatcherAttachment::DispatcherAttachment(DispatcherAttachment&& o) noexcept
-    : ifindex_(o.ifindex_), mode_(o.mode_), prog_id_(o.prog_id_), attached_(std::exchange(o.attached_, false)),
-      through_dispatcher_(o.through_dispatcher_) {}
+    : ifindex_(o.ifindex_), mode_(o.mode_), prog_id_(o.prog_id_), attached_(std::exchange(o.attached_, false)) {}
 
 DispatcherAttachment& DispatcherAttachment::operator=(DispatcherAttachment&& o) noexcept {
     if (this != &o) {
@@ -182,7 +177,6 @@ DispatcherAttachment& DispatcherAttachment::operator=(DispatcherAttachment&& o) 
         mode_ = o.mode_;
         prog_id_ = o.prog_id_;
         attached_ = std::exchange(o.attached_, false);
-        through_dispatcher_ = o.through_dispatcher_;
     }
     return *this;
 }
@@ -211,12 +205,12 @@ Status DispatcherAttachment::detach() {
     return detach_by_id(ifindex_, prog_id_);
 }
 
-Result<std::vector<uint32_t>> remove_components_named(int ifindex, const std::string& program) {
+Result<std::vector<uint32_t>> remove_components_named(int ifindex, const std::vector<std::string>& programs) {
     auto st = query_dispatcher(ifindex);
     if (!st) return st.error();
     std::vector<uint32_t> removed;
     for (const auto& c : st->components) {
-        if (c.name != program) continue;
+        if (std::find(programs.begin(), programs.end(), c.name) == programs.end()) continue;
         if (auto s = detach_by_id(ifindex, c.prog_id); !s) return s.error();
         removed.push_back(c.prog_id);
     }

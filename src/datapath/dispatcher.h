@@ -60,9 +60,9 @@ public:
     XdpMode mode() const { return mode_; }
     uint32_t prog_id() const { return prog_id_; }
     bool attached() const { return attached_; }
-    // False when libxdp attached the program directly instead (it does so when the dispatcher cannot
-    // load and the interface was empty); verify() and detach() handle both.
-    bool through_dispatcher() const { return through_dispatcher_; }
+    // libxdp attaches the program directly instead when the dispatcher cannot load and the
+    // interface was empty (query_dispatcher() then reports it as legacy_prog_id); verify() and
+    // detach() handle both.
 
 private:
     DispatcherAttachment() = default;
@@ -70,12 +70,11 @@ private:
     XdpMode mode_ = XdpMode::Native;
     uint32_t prog_id_ = 0;
     bool attached_ = false;
-    bool through_dispatcher_ = true;
 };
 
-// Removes from the dispatcher on ifindex every component whose function is named `program`, and
+// Removes from the dispatcher on ifindex every component whose program has one of these names, and
 // returns their ids. Only the holder of the interface lock may call it: then no live run owns such
 // a component, so each one is the leftover of a run that was killed.
-Result<std::vector<uint32_t>> remove_components_named(int ifindex, const std::string& program);
+Result<std::vector<uint32_t>> remove_components_named(int ifindex, const std::vector<std::string>& programs);
 
 }  // namespace xb::datapath

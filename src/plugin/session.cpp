@@ -180,14 +180,10 @@ datapath::XdpMode to_mode(probe::XdpAttachMode m) {
 // Holding the interface lock, a component of the dispatcher that runs one of our built-in XDP
 // programs was left by a killed run: libxdp pins components, so they outlive their process.
 Result<std::vector<uint32_t>> remove_leftover_components(int ifindex) {
-    std::vector<uint32_t> removed;
-    for (const auto& m : datapath::builtin_manifests()) {
-        if (m.hook != datapath::Hook::Xdp) continue;
-        auto ids = datapath::remove_components_named(ifindex, std::string(m.program));
-        if (!ids) return ids.error();
-        removed.insert(removed.end(), ids->begin(), ids->end());
-    }
-    return removed;
+    std::vector<std::string> ours;
+    for (const auto& m : datapath::builtin_manifests())
+        if (m.hook == datapath::Hook::Xdp) ours.emplace_back(m.program);
+    return datapath::remove_components_named(ifindex, ours);
 }
 
 std::string describe_dispatcher(int ifindex, uint32_t ours) {
