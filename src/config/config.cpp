@@ -39,6 +39,15 @@ std::string_view coexist_name(Coexist c) {
     return "refuse";
 }
 
+std::string_view capture_method_name(CaptureMethod m) {
+    switch (m) {
+        case CaptureMethod::Auto: return "auto";
+        case CaptureMethod::AfPacket: return "af-packet";
+        case CaptureMethod::AfXdp: return "af-xdp";
+    }
+    return "auto";
+}
+
 std::string_view config_source_name(ConfigSource s) {
     switch (s) {
         case ConfigSource::None: return "none";

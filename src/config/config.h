@@ -52,6 +52,19 @@ struct FlowTableConfig {
 
 constexpr uint32_t kThreadsAuto = 0;
 
+// How the engine receives the packets the bypass lets through (`capture`, and Suricata's af-packet /
+// af-xdp ring keys). Planned like the datapath: see plan::CapturePlan.
+enum class CaptureMethod { Auto, AfPacket, AfXdp };
+std::string_view capture_method_name(CaptureMethod m);  // "auto", "af-packet", "af-xdp"
+
+struct CaptureConfig {
+    CaptureMethod method = CaptureMethod::Auto;
+    uint32_t ring_size = 2048;     // frames per ring (AF_PACKET: per thread; AF_XDP: rx and fill rings)
+    uint32_t block_size = 32768;   // AF_PACKET TPACKET_V3 block size in bytes (Suricata's block-size)
+    uint16_t cluster_id = 99;      // AF_PACKET fanout group id (Suricata's cluster-id)
+    std::string cluster_type = "cluster_flow";  // cluster_flow | cluster_cpu | cluster_qm | cluster_rollover ...
+};
+
 struct InterfaceConfig {
     std::string name;
     bool bypass = true;
@@ -67,6 +80,7 @@ struct InterfaceConfig {
     bool pinned_maps = false;
     std::string pinned_maps_name;  // empty: derived from the interface name
     uint32_t threads = kThreadsAuto;
+    CaptureConfig capture;
 
     KeyOrigin origin;                          // the list entry itself
     std::map<std::string, KeyOrigin> origins;  // by canonical key ("cpu-redirect", "flow-table.size")

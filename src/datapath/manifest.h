@@ -31,6 +31,7 @@ struct Manifest {
     Hook hook = Hook::Xdp;
     bool cpu_redirect = false;  // redirects misses to a CPU through a cpumap
     bool ips_forward = false;   // forwards hits to the IPS peer
+    bool xsk_capture = false;   // redirects misses into the XSKMAP slot of their receive queue (AF_XDP)
     std::vector<int> actions;                 // XDP_* or TC_ACT_* values it may return, sorted
     std::vector<enum bpf_func_id> helpers;    // sorted
     std::vector<enum bpf_map_type> map_types; // as compiled, sorted; the flow counters' type is

@@ -10,6 +10,8 @@ namespace xb::plan {
 
 using probe::Support;
 
+std::string_view capture_name(Capture c) { return c == Capture::AfPacket ? "af-packet" : "af-xdp"; }
+
 std::string_view datapath_name(Datapath d) {
     switch (d) {
         case Datapath::XdpNative: return "xdp-native";

@@ -36,6 +36,7 @@ struct ProgramRequirements {
     Hook hook = Hook::Xdp;
     bool cpu_redirect = false;
     bool ips_forward = false;
+    bool xsk_capture = false;  // redirects misses into an XSKMAP (AF_XDP capture in the same pass)
     bool custom = false;
     std::vector<std::string> map_types;
     std::vector<std::string> helpers;
@@ -68,6 +69,22 @@ struct Replacement {
     uint32_t link_id = 0;
 };
 
+// How the engine receives packets on an interface, decided like the datapath.
+enum class Capture { AfPacket, AfXdp };
+std::string_view capture_name(Capture c);  // "af-packet", "af-xdp"
+
+struct CapturePlan {
+    Capture method = Capture::AfPacket;
+    config::CaptureMethod requested = config::CaptureMethod::Auto;
+    uint32_t threads = 1;          // receive handles (AF_XDP: one per receive queue, queues 0..threads-1)
+    bool zerocopy = false;         // AF_XDP bound in zero-copy mode (the device reports xsk-zerocopy)
+    uint32_t ring_size = 2048;
+    uint32_t block_size = 32768;   // AF_PACKET
+    uint16_t cluster_id = 99;      // AF_PACKET fanout group
+    std::string cluster_type = "cluster_flow";
+    std::vector<std::string> why_not_af_xdp;  // empty when AF_XDP was chosen
+};
+
 struct InterfacePlan {
     std::string interface;
     int ifindex = 0;
@@ -85,6 +102,7 @@ struct InterfacePlan {
     std::string pin_dir;             // <pin-path>/<pinned-maps-name or interface>
     std::optional<Replacement> replace;
     bool multiprog = false;          // attach through the libxdp dispatcher
+    CapturePlan capture;
     std::vector<Considered> considered;
     std::vector<std::string> notes;  // facts worth printing in the startup block
 };
