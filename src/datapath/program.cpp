@@ -292,6 +292,15 @@ Status BypassProgram::set_lease_until(uint64_t jiffies) {
     return {};
 }
 
+Result<uint64_t> BypassProgram::lease_until() const {
+    using Bss = std::remove_pointer_t<decltype(skel_->bss)>;
+    Bss bss{};
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.bss), &zero, &bss) != 0)
+        return Error::from_errno(errno, "cannot read the lease of the flow table");
+    return static_cast<uint64_t>(bss.xb_lease_until);
+}
+
 Status BypassProgram::renew_lease(uint32_t seconds) {
     auto until = flow_table().jiffies_from_now(seconds);
     if (!until) return until.error();

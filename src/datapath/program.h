@@ -98,6 +98,8 @@ public:
     // jiffy `jiffies` (0: always). renew_lease sets it `seconds` from now.
     Status renew_lease(uint32_t seconds);
     Status set_lease_until(uint64_t jiffies);
+    // The jiffy the lease runs until, as the kernel holds it now (0: no lease).
+    Result<uint64_t> lease_until() const;
     Status reset_counters();
     unsigned possible_cpus() const { return possible_cpus_; }
 

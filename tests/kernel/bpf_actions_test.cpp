@@ -296,20 +296,41 @@ TEST_F(ActionsTest, HitsAreBypassedOnlyWhileTheLeaseHolds) {
 }
 
 // The lease is loaded with the program: one that nobody renews (its run was killed right after
-// loading) stops bypassing on its own.
+// loading) stops bypassing on its own. Timed by the kernel's own clock, not by sleeps: loading may
+// take longer than a short lease in a slow VM, so the deadline is read back and waited for.
 TEST_F(ActionsTest, TheLeaseLoadedWithTheProgramLapsesUnlessRenewed) {
-    ProgramOptions o;
-    o.lease_seconds = 1;
-    auto prog = must_load(o);
     auto key = make_flow_key("tcp", "10.1.0.1", 1000, "10.2.0.1", 80);
     ASSERT_TRUE(key.ok());
-    ASSERT_TRUE(prog.flow_table().insert(*key).ok());
     auto frame = PacketBuilder().ipv4("10.1.0.1", "10.2.0.1").tcp(1000, 80).payload(10).build();
+    {
+        ProgramOptions o;
+        o.lease_seconds = 600;  // outlasts any load, however slow the machine
+        auto prog = must_load(o);
+        ASSERT_TRUE(prog.flow_table().insert(*key).ok());
+        auto r = prog.test_run(frame);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->retval, XDP_DROP) << "bypassed from the start, with no renewal";
+    }
+    ProgramOptions o;
+    o.lease_seconds = 1;
+    auto before = must_load(ProgramOptions{}).flow_table().jiffies_from_now(0);  // the same kernel clock
+    ASSERT_TRUE(before.ok()) << before.error().message;
+    auto prog = must_load(o);
+    auto until = prog.lease_until();
+    ASSERT_TRUE(until.ok()) << until.error().message;
+    auto a_second_after_load = prog.flow_table().jiffies_from_now(1);
+    ASSERT_TRUE(a_second_after_load.ok());
+    EXPECT_GT(*until, *before) << "the load wrote a deadline ahead of the clock";
+    EXPECT_LE(*until, *a_second_after_load) << "one second from the load, not more";
+    ASSERT_TRUE(prog.flow_table().insert(*key).ok());
+    // Wait on the kernel's clock (up to 60 s of wall time) until the deadline has passed.
+    for (int i = 0; i < 6000; ++i) {
+        auto now = prog.flow_table().jiffies_from_now(0);
+        ASSERT_TRUE(now.ok());
+        if (*now > *until) break;
+        ::usleep(10000);
+    }
     auto r = prog.test_run(frame);
-    ASSERT_TRUE(r.ok());
-    EXPECT_EQ(r->retval, XDP_DROP) << "bypassed from the start";
-    ::usleep(1500000);
-    r = prog.test_run(frame);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->retval, XDP_PASS) << "not renewed: the lease lapsed";
     auto c = prog.read_counters();
