@@ -19,6 +19,8 @@
 #include "config/check.h"
 #include "datapath/flow.h"
 #include "plugin/session.h"
+#include "session/startup.h"
+#include "session/upkeep.h"
 
 namespace xb::cli {
 namespace {
@@ -43,28 +45,6 @@ constexpr std::string_view kUsage =
 int usage_error(const std::string& why) {
     std::fprintf(stderr, "xbypass run: %s\n\n%.*s", why.c_str(), static_cast<int>(kUsage.size()), kUsage.data());
     return kExitUsage;
-}
-
-// Narrows the configuration to one interface named on the command line.
-bool select_interface(config::Config& cfg, const std::string& name, Diagnostics& diags) {
-    for (auto& ic : cfg.interfaces) {
-        if (ic.name == name) {
-            config::InterfaceConfig keep = ic;
-            cfg.interfaces = {keep};
-            return true;
-        }
-    }
-    if (cfg.interfaces.empty()) {
-        diags.error("XB0003", "--interface " + name + ": the configuration has no interface entry to apply",
-                    "add an entry under xbypass.interfaces");
-        return false;
-    }
-    config::InterfaceConfig first = cfg.interfaces.front();
-    diags.info("XB0004", "--interface " + name + ": using the settings of interface " + first.name, "",
-               first.origin.location, first.origin.key_path);
-    first.name = name;
-    cfg.interfaces = {first};
-    return true;
 }
 
 void print_diagnostics(Diagnostics& d) {
@@ -115,58 +95,22 @@ int run(int argc, char** argv) {
     std::optional<ScopedNetns> in_netns;
     if (!enter_netns_option(netns, in_netns, "XB0002", false)) return kExitUsage;
 
-    config::CheckReport report = config::run_static_checks(file);
-    if (report.io_error || !report.accepted()) {
-        std::string out = report.to_text();
-        std::fwrite(out.data(), 1, out.size(), stderr);
-        return report.exit_code();
+    session::StartRequest request;
+    request.config_file = file;
+    request.interface = iface;
+    session::Startup started = session::start(request);
+    if (!started.session) {
+        // Refused before anything was logged (static checks, I/O): the diagnostics go to stderr.
+        if (!started.logged) print_diagnostics(started.diagnostics);
+        return started.exit_code;
     }
-    config::Config cfg = report.config;
-    Diagnostics diags = report.diagnostics;
-    if (!iface.empty() && !select_interface(cfg, iface, diags)) {
-        print_diagnostics(diags);
-        return kExitRejected;
-    }
-
-    auto& logger = Logger::instance();
-    logger.set_level(cfg.global.log_level);
-    if (!cfg.global.log_file.empty()) {
-        if (auto st = logger.open_file(cfg.global.log_file); !st) {
-            std::fprintf(stderr, "error[XB0005]: %s\n", st.error().message.c_str());
-            return kExitUsage;
-        }
-    }
-    // bpffs for pins and tracefs for tracepoints; mounting them changes nothing else.
-    (void)ensure_bpffs();
-    (void)ensure_tracefs();
-
-    log_notice("main", "xbypass " + std::string(PACKAGE_VERSION) + " starting with " + file +
-                           (netns.empty() ? "" : " in network namespace " + netns));
-    session::Assessment assessment = session::assess(cfg);
-    diags.append(assessment.diagnostics);
-    logger.log_block(LogLevel::Notice, "plan", session::startup_block(assessment));
-    diags.sort_by_location();
-    for (const auto& d : diags) logger.log(d, "check");
-    if (!assessment.accepted()) {
-        log_error("main", "configuration rejected: nothing was attached");
-        return kExitRejected;
-    }
-
-    Diagnostics start_diags;
-    auto session = session::Session::start(assessment, start_diags);
-    for (const auto& d : start_diags) logger.log(d, "datapath");
-    if (!session) {
-        log_error("main", "startup failed: every interface was rolled back, nothing is attached");
-        return kExitRejected;
-    }
-    for (const auto& ri : session->interfaces())
-        log_notice("datapath", ri.plan.interface + ": " + std::string(plan::datapath_name(ri.plan.datapath)) +
-                                   (ri.plan.program.empty() ? "" : " running " + ri.plan.program) + ", verified attached");
+    auto& session = started.session;
+    if (!netns.empty()) log_notice("main", "running in network namespace " + netns);
 
     if (!flows_file.empty()) {
         Diagnostics fd;
         auto flows = datapath::load_flows_file(flows_file, fd);
-        for (const auto& d : fd) logger.log(d, "bypass");
+        for (const auto& d : fd) Logger::instance().log(d, "bypass");
         for (const auto& f : flows)
             for (const auto& ri : session->interfaces()) {
                 if (!ri.program) continue;
@@ -177,55 +121,30 @@ int run(int argc, char** argv) {
             }
     }
 
-    std::ofstream eve;
-    if (!cfg.global.eve_log.empty()) {
-        eve.open(cfg.global.eve_log, std::ios::app);
-        if (!eve) log_warning("main", "cannot open eve-log " + cfg.global.eve_log + "; stats go to the log only");
-    }
-    auto report_stats = [&] {
-        logger.log_block(LogLevel::Notice, "stats", session->stats_text());
-        if (eve.is_open()) eve << session->stats_json() << '\n' << std::flush;
-    };
-
-    timespec start{};
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    long interval = cfg.global.stats_interval ? cfg.global.stats_interval : 3600;
-    long next_stats = interval;  // seconds after start
+    session::Upkeep upkeep(*session, started.config.global);
+    const uint64_t start_s = session::Upkeep::monotonic_seconds();
     int exit_code = kExitOk;
     for (;;) {
-        timespec now{};
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed = now.tv_sec - start.tv_sec;
-        // Wake for the lease at least, whatever the stats interval.
-        long wait = std::clamp(next_stats - elapsed, 1L, static_cast<long>(session::kLeaseRenewSeconds));
+        uint64_t now = session::Upkeep::monotonic_seconds();
+        uint64_t wait = upkeep.seconds_to_next(now);
         if (duration) {
-            if (elapsed >= duration) break;
-            wait = std::min(wait, duration - elapsed);
+            uint64_t elapsed = now - start_s;
+            if (elapsed >= static_cast<uint64_t>(duration)) break;
+            wait = std::min<uint64_t>(wait, static_cast<uint64_t>(duration) - elapsed);
         }
-        timespec timeout{wait, 0};
+        timespec timeout{static_cast<time_t>(wait), 0};
         int sig = sigtimedwait(&stop_signals, nullptr, &timeout);
         if (sig == SIGINT || sig == SIGTERM) {
             log_notice("main", std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, stopping");
             break;
         }
-        // A lease that cannot be renewed lapses: the kernel then stops bypassing, which loses nothing.
-        if (auto st = session->renew_leases(); !st)
-            log_warning("bypass", "cannot renew the flow table lease: " + st.error().message +
-                                      "; when it lapses, bypassed flows go to the IDS again");
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec < next_stats) continue;
-        next_stats = now.tv_sec - start.tv_sec + interval;
-        if (cfg.global.stats_interval) report_stats();
-        auto expired = session->expire_idle(static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
-                                            static_cast<uint64_t>(now.tv_nsec));
-        if (expired && *expired) log_info("bypass", "expired " + std::to_string(*expired) + " idle flows");
-        if (auto st = session->verify(); !st) {
+        if (auto st = upkeep.tick(session::Upkeep::monotonic_seconds()); !st) {
             log_error("datapath", "the datapath is no longer as planned: " + st.error().message + "; stopping");
             exit_code = kExitRejected;
             break;
         }
     }
-    report_stats();
+    upkeep.report_stats();
     session.reset();  // detaches exactly what was attached
     log_notice("main", "detached; exiting");
     return exit_code;

@@ -77,12 +77,18 @@ std::string Logger::format(LogLevel l, std::string_view module, std::string_view
     return line;
 }
 
+void Logger::set_sink(Sink sink) {
+    std::lock_guard lock(mu_);
+    sink_ = std::move(sink);
+}
+
 void Logger::log(LogLevel l, std::string_view module, std::string_view message) {
     if (!enabled(l)) return;
     std::string line = format(l, module, message);
     line.push_back('\n');
     std::lock_guard lock(mu_);
-    if (to_stderr_) std::fwrite(line.data(), 1, line.size(), stderr);
+    if (sink_) sink_(l, module, message);
+    else if (to_stderr_) std::fwrite(line.data(), 1, line.size(), stderr);
     if (file_) {
         std::fwrite(line.data(), 1, line.size(), file_);
         std::fflush(file_);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -26,6 +27,10 @@ public:
     LogLevel level() const { return level_; }
     void set_json(bool on) { json_ = on; }
     void set_stderr(bool on) { to_stderr_ = on; }
+    // Where lines go instead of stderr (an engine's log, through the plugin ABI); empty: stderr again.
+    // The sink gets the message unformatted and is never called concurrently with itself.
+    using Sink = std::function<void(LogLevel, std::string_view module, std::string_view message)>;
+    void set_sink(Sink sink);
     Status open_file(const std::string& path);  // appends; the file gets the same format as stderr
     void close_file();
 
@@ -46,6 +51,7 @@ private:
     bool json_ = false;
     bool to_stderr_ = true;
     FILE* file_ = nullptr;
+    Sink sink_;
 };
 
 inline void log_error(std::string_view m, std::string_view msg) { Logger::instance().log(LogLevel::Error, m, msg); }

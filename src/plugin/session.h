@@ -35,7 +35,10 @@ struct Assessment {
     Diagnostics diagnostics;  // probe notes worth showing, custom-program reading, and the plan's
     bool accepted() const { return !diagnostics.has_errors(); }
 };
-Assessment assess(const config::Config& config);
+struct AssessOptions {
+    bool engine_capture = false;  // an engine receives packets through the plugin: capture is planned
+};
+Assessment assess(const config::Config& config, const AssessOptions& options = {});
 
 // Layout version of the pinned maps: bump when xb_flow.h, the counters or xb_slot_hash change (a
 // table filled with another hash would be searched in the wrong slots). 2: the array flow table;

@@ -1,0 +1,59 @@
+#include "session/upkeep.h"
+
+#include <ctime>
+
+#include <algorithm>
+
+#include "common/log.h"
+
+namespace xb::session {
+
+uint64_t Upkeep::monotonic_seconds() {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec);
+}
+
+Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
+    : session_(session), global_(global) {
+    // Without periodic stats the table is still swept and the datapath still verified.
+    interval_s_ = global_.stats_interval ? global_.stats_interval : kLeaseRenewSeconds;
+    uint64_t now = monotonic_seconds();
+    next_periodic_s_ = now + interval_s_;
+    next_lease_s_ = now + kLeaseRenewSeconds;
+    if (!global_.eve_log.empty()) {
+        eve_.open(global_.eve_log, std::ios::app);
+        if (!eve_) log_warning("main", "cannot open eve-log " + global_.eve_log + "; stats go to the log only");
+    }
+}
+
+uint64_t Upkeep::seconds_to_next(uint64_t now_s) const {
+    uint64_t next = std::min(next_periodic_s_, next_lease_s_);
+    return std::clamp<uint64_t>(next > now_s ? next - now_s : 1, 1, kLeaseRenewSeconds);
+}
+
+void Upkeep::report_stats() {
+    Logger::instance().log_block(LogLevel::Notice, "stats", session_.stats_text());
+    if (eve_.is_open()) eve_ << session_.stats_json() << '\n' << std::flush;
+}
+
+Status Upkeep::tick(uint64_t now_s) {
+    if (now_s >= next_lease_s_) {
+        next_lease_s_ = now_s + kLeaseRenewSeconds;
+        // A lease that cannot be renewed lapses: the kernel then stops bypassing, which loses nothing.
+        if (auto st = session_.renew_leases(); !st)
+            log_warning("bypass", "cannot renew the flow table lease: " + st.error().message +
+                                      "; when it lapses, bypassed flows go to the IDS again");
+    }
+    if (now_s < next_periodic_s_) return {};
+    next_periodic_s_ = now_s + interval_s_;
+    if (global_.stats_interval) report_stats();
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    auto expired = session_.expire_idle(static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
+                                        static_cast<uint64_t>(now.tv_nsec));
+    if (expired && *expired) log_info("bypass", "expired " + std::to_string(*expired) + " idle flows");
+    return session_.verify();
+}
+
+}  // namespace xb::session
