@@ -176,11 +176,13 @@ private:
         pollfd pfd{fd_.get(), POLLIN, 0};
         int r = poll(&pfd, 1, wait_ms);
         if (r < 0) return Error::from_errno(errno, "poll on the af-packet socket of " + where_);
+        if (r > 0 && (pfd.revents & POLLNVAL)) return Error::from_errno(EBADF, "poll on the af-packet socket of " + where_);
         if (r > 0 && (pfd.revents & POLLERR)) {
+            // Reading SO_ERROR clears it; an error that names no cause would make poll() spin.
             int err = 0;
             socklen_t len = sizeof err;
-            if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0)
-                return Error::from_errno(err, "af-packet socket of " + where_);
+            if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+            return Error::from_errno(err != 0 ? err : EIO, "af-packet socket of " + where_);
         }
         return {};
     }
