@@ -9,9 +9,15 @@
  *   xdp_ids_cpu  hit: XDP_DROP            miss: cpumap redirect
  *   xdp_ips      hit: devmap redirect     miss: XDP_PASS
  *   xdp_ips_cpu  hit: devmap redirect     miss: cpumap redirect
+ *   xdp_ids_xsk  hit: XDP_DROP            miss: XSKMAP redirect (AF_XDP socket of the rx queue)
+ *   xdp_ips_xsk  hit: devmap redirect     miss: XSKMAP redirect
  *   tc_ids       hit: TC_ACT_SHOT         miss: TC_ACT_OK
  *   tc_ips       hit: bpf_redirect(peer)  miss: TC_ACT_OK
- * Fragments, non-IP and malformed frames always go to the stack (XDP_PASS / TC_ACT_OK). */
+ * Fragments, non-IP and malformed frames go to the stack (XDP_PASS / TC_ACT_OK), except in the xsk
+ * variants: there the engine reads its AF_XDP socket and nothing else, so every frame that is not
+ * bypassed — fragments, non-IP and malformed ones too, and hits whose IPS peer slot is empty — goes
+ * to the socket (counted as before, with XSK_REDIRECT as the outcome). Only when the socket slot of
+ * the queue is empty does a frame go to the stack (REDIRECT_FAIL + PASS), so nothing is lost. */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -120,7 +126,22 @@ static __always_inline void xb_touch_flow(__u32 idx, __u64 bytes, __u64 now)
     v->last_seen_jiffies = now;
 }
 
-static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int cpu_redirect)
+/* xsk variants: the frame goes to the AF_XDP socket of its receive queue; an empty slot (no socket
+ * bound there, or a queue beyond the map) passes it to the stack, as a failed cpu redirect does. */
+static __always_inline int xb_to_xsk(struct xdp_md *ctx, struct xb_counters *cnt)
+{
+    int act = bpf_redirect_map(&xb_xsk_map, ctx->rx_queue_index, XDP_PASS);
+    if (act == XDP_REDIRECT) {
+        xb_count(cnt, XB_CNT_XSK_REDIRECT);
+        return XDP_REDIRECT;
+    }
+    xb_count(cnt, XB_CNT_REDIRECT_FAIL);
+    xb_count(cnt, XB_CNT_PASS);
+    return XDP_PASS;
+}
+
+/* ips, cpu_redirect and xsk are constants at every call site: each variant keeps only its code. */
+static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int cpu_redirect, const int xsk)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
@@ -130,6 +151,8 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
     int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, -1, &key);
     if (status != XB_PARSE_OK) {
         xb_count(cnt, xb_status_counter(status));
+        if (xsk)
+            return xb_to_xsk(ctx, cnt); /* the engine sees frames through its socket only */
         xb_count(cnt, XB_CNT_PASS);
         return XDP_PASS;
     }
@@ -147,6 +170,8 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
                 return XDP_REDIRECT;
             }
             xb_count(cnt, XB_CNT_REDIRECT_FAIL);
+            if (xsk)
+                return xb_to_xsk(ctx, cnt); /* the engine's only view is its socket */
             xb_count(cnt, XB_CNT_PASS);
             return XDP_PASS;
         }
@@ -155,6 +180,8 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
     }
 
     xb_count(cnt, XB_CNT_MISS);
+    if (xsk)
+        return xb_to_xsk(ctx, cnt);
     if (cpu_redirect && cfg_cpu_count > 0) {
         __u32 idx = xb_hash_to_index(xb_flow_hash(&key), cfg_cpu_count);
         if (idx < XB_MAX_REDIRECT_CPUS) {
@@ -173,25 +200,37 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
 SEC("xdp")
 int xdp_ids(struct xdp_md *ctx)
 {
-    return xb_xdp(ctx, 0, 0);
+    return xb_xdp(ctx, 0, 0, 0);
 }
 
 SEC("xdp")
 int xdp_ids_cpu(struct xdp_md *ctx)
 {
-    return xb_xdp(ctx, 0, 1);
+    return xb_xdp(ctx, 0, 1, 0);
 }
 
 SEC("xdp")
 int xdp_ips(struct xdp_md *ctx)
 {
-    return xb_xdp(ctx, 1, 0);
+    return xb_xdp(ctx, 1, 0, 0);
 }
 
 SEC("xdp")
 int xdp_ips_cpu(struct xdp_md *ctx)
 {
-    return xb_xdp(ctx, 1, 1);
+    return xb_xdp(ctx, 1, 1, 0);
+}
+
+SEC("xdp")
+int xdp_ids_xsk(struct xdp_md *ctx)
+{
+    return xb_xdp(ctx, 0, 0, 1);
+}
+
+SEC("xdp")
+int xdp_ips_xsk(struct xdp_md *ctx)
+{
+    return xb_xdp(ctx, 1, 0, 1);
 }
 
 static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)

@@ -4,6 +4,8 @@
 
 /* Most CPUs a cpu-redirect list may name (size of the .rodata CPU table). */
 #define XB_MAX_REDIRECT_CPUS 64
+/* Default size of the XSKMAP (receive queues with an AF_XDP socket); the loader sets the real one. */
+#define XB_DEFAULT_XSK_QUEUES 64
 /* IPv6 extension headers walked before giving up (the frame then counts as a parse error). */
 #define XB_IPV6_MAX_EXT_HEADERS 8
 /* Default flow table size; the loader sets the real one before load. */

@@ -53,8 +53,8 @@ struct xb_flow_value {
 };
 XB_STATIC_ASSERT(sizeof(struct xb_flow_value) == 24, "xb_flow_value layout changed");
 
-/* Counter indexes. Outcome counters (PASS, DROP, IPS_FORWARD, CPU_REDIRECT) add up to the packets
- * seen: every packet ends in exactly one of them. The others say why: HIT/MISS for frames that were
+/* Counter indexes. Outcome counters (PASS, DROP, IPS_FORWARD, CPU_REDIRECT, XSK_REDIRECT) add up to
+ * the packets seen: every packet ends in exactly one of them. The others say why: HIT/MISS for frames that were
  * looked up, PARSE_ERROR, FRAGMENT and NOT_IP for frames that never reach the lookup, and
  * REDIRECT_FAIL when a redirect could not be started (the frame then goes to the stack: PASS).
  * ORPHANED counts hits that were not bypassed because the run that owns the flow table stopped
@@ -71,7 +71,8 @@ enum xb_counter {
     XB_CNT_MISS = 8,
     XB_CNT_NOT_IP = 9,
     XB_CNT_ORPHANED = 10,
-    XB_CNT_MAX = 11,
+    XB_CNT_XSK_REDIRECT = 11, /* into the AF_XDP socket of the frame's receive queue (xsk variants) */
+    XB_CNT_MAX = 12,
 };
 
 /* The only element of the per-CPU counters array: one lookup per packet counts everything. */

@@ -1,5 +1,6 @@
 /* Maps of the bypass programs. Types and sizes written here are defaults: the loader sets the flow
- * table's slot count, the type of its counters (per-CPU or shared) and the cpumap size before load.
+ * table's slot count, the type of its counters (per-CPU or shared), the cpumap size and the XSKMAP
+ * size (one slot per receive queue) before load.
  * The loader finds maps by these names. */
 #ifndef XB_MAPS_H
 #define XB_MAPS_H
@@ -49,5 +50,15 @@ struct {
     __type(value, struct bpf_devmap_val);
     __uint(max_entries, 1);
 } xb_ips_devmap SEC(".maps");
+
+/* AF_XDP sockets of the xsk variants: key = receive queue (ctx->rx_queue_index), value = socket fd
+ * (user space writes fds; the kernel holds the sockets). The loader sets max_entries to the number
+ * of queues; a queue beyond it, or an empty slot, makes the redirect fail (the frame is passed). */
+struct {
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __type(key, __u32);
+    __type(value, __u32);
+    __uint(max_entries, XB_DEFAULT_XSK_QUEUES);
+} xb_xsk_map SEC(".maps");
 
 #endif /* XB_MAPS_H */

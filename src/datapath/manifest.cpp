@@ -13,27 +13,34 @@ std::string_view device_name(Device d) { return d == Device::Capture ? "capture"
 
 namespace {
 
-Manifest xdp_manifest(std::string_view name, bool cpu, bool ips) {
+Manifest xdp_manifest(std::string_view name, bool cpu, bool ips, bool xsk = false) {
     Manifest m;
     m.program = name;
     m.hook = Hook::Xdp;
     m.cpu_redirect = cpu;
     m.ips_forward = ips;
+    m.xsk_capture = xsk;
+    const bool redirects = cpu || ips || xsk;
     m.actions = {XDP_PASS};
     if (!ips) m.actions.push_back(XDP_DROP);
-    if (cpu || ips) m.actions.push_back(XDP_REDIRECT);
+    if (redirects) m.actions.push_back(XDP_REDIRECT);
     m.helpers = {BPF_FUNC_map_lookup_elem, BPF_FUNC_jiffies64};
-    if (cpu || ips) m.helpers.push_back(BPF_FUNC_redirect_map);
+    if (redirects) m.helpers.push_back(BPF_FUNC_redirect_map);
     // ARRAY: the flow slots, and the .rodata load-time constants; PERCPU_ARRAY: the counters.
     m.map_types = {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY};
     if (cpu) m.map_types.push_back(BPF_MAP_TYPE_CPUMAP);
     if (ips) m.map_types.push_back(BPF_MAP_TYPE_DEVMAP);
+    if (xsk) m.map_types.push_back(BPF_MAP_TYPE_XSKMAP);
     uint64_t capture_bits = netdev::XDP_ACT_BASIC;
-    if (cpu || ips) capture_bits |= netdev::XDP_ACT_REDIRECT;
-    m.devices.push_back({Device::Capture, capture_bits,
-                         cpu || ips ? "the program drops or passes frames and returns XDP_REDIRECT from the "
-                                      "capture device's receive path"
-                                    : "the program drops or passes frames on the capture device"});
+    if (redirects) capture_bits |= netdev::XDP_ACT_REDIRECT;
+    std::string_view capture_reason = "the program drops or passes frames on the capture device";
+    if (xsk)
+        capture_reason = "frames that are not bypassed are redirected into the AF_XDP socket of their receive "
+                         "queue (XDP_REDIRECT to an XSKMAP) from the capture device's receive path";
+    else if (redirects)
+        capture_reason = "the program drops or passes frames and returns XDP_REDIRECT from the capture device's "
+                         "receive path";
+    m.devices.push_back({Device::Capture, capture_bits, capture_reason});
     if (ips)
         m.devices.push_back({Device::IpsPeer, netdev::XDP_ACT_NDO_XMIT,
                              "bypassed frames are transmitted on the IPS peer through ndo_xdp_xmit"});
@@ -64,6 +71,7 @@ const std::vector<Manifest>& builtin_manifests() {
     static const std::vector<Manifest> all = {
         xdp_manifest("xdp_ids", false, false), xdp_manifest("xdp_ids_cpu", true, false),
         xdp_manifest("xdp_ips", false, true),  xdp_manifest("xdp_ips_cpu", true, true),
+        xdp_manifest("xdp_ids_xsk", false, false, true), xdp_manifest("xdp_ips_xsk", false, true, true),
         tc_manifest("tc_ids", false),          tc_manifest("tc_ips", true),
     };
     return all;
@@ -75,9 +83,11 @@ const Manifest* find_manifest(std::string_view program) {
     return nullptr;
 }
 
-const Manifest* select_manifest(Hook hook, bool cpu_redirect, bool ips_forward) {
+const Manifest* select_manifest(Hook hook, bool cpu_redirect, bool ips_forward, bool xsk_capture) {
     for (const auto& m : builtin_manifests())
-        if (m.hook == hook && m.cpu_redirect == cpu_redirect && m.ips_forward == ips_forward) return &m;
+        if (m.hook == hook && m.cpu_redirect == cpu_redirect && m.ips_forward == ips_forward &&
+            m.xsk_capture == xsk_capture)
+            return &m;
     return nullptr;
 }
 

@@ -39,11 +39,14 @@ struct Manifest {
     std::vector<DeviceNeed> devices;
 };
 
-// The six built-in programs: xdp_ids, xdp_ids_cpu, xdp_ips, xdp_ips_cpu, tc_ids, tc_ips.
+// The eight built-in programs: xdp_ids, xdp_ids_cpu, xdp_ips, xdp_ips_cpu, xdp_ids_xsk, xdp_ips_xsk,
+// tc_ids, tc_ips.
 const std::vector<Manifest>& builtin_manifests();
 const Manifest* find_manifest(std::string_view program);
-// The program for a datapath and the actions it must have; tc has no cpu redirect (nullptr).
-const Manifest* select_manifest(Hook hook, bool cpu_redirect, bool ips_forward);
+// The program for a datapath and the actions it must have; nullptr when there is none: tc has no
+// cpu redirect and no AF_XDP capture, and cpu redirect with xsk capture is refused (a miss can go
+// to one place only).
+const Manifest* select_manifest(Hook hook, bool cpu_redirect, bool ips_forward, bool xsk_capture = false);
 
 // The map type the loader gives the flow table's counters (compiled as BPF_MAP_TYPE_PERCPU_ARRAY).
 enum bpf_map_type flow_stats_map_type(bool percpu);

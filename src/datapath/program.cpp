@@ -70,11 +70,23 @@ bool validate_options(const ProgramOptions& o, Diagnostics& diags) {
                     "cpumap queue size " + std::to_string(o.cpumap_queue_size) + " is outside 1-" +
                         std::to_string(kMaxCpumapQueue),
                     "use a queue size the kernel accepts, e.g. 2048");
+    if (o.xsk_queues > 0 && o.datapath == Hook::Tc)
+        diags.error("XB3007",
+                    "AF_XDP capture needs the bypass program at the XDP hook, and the tc datapath cannot redirect "
+                    "into an AF_XDP socket",
+                    "use an XDP datapath (xdp-native or xdp-generic), or capture with AF_PACKET");
+    if (o.xsk_queues > 0 && !o.cpu_redirect.empty())
+        diags.error("XB3008",
+                    "AF_XDP capture and cpu redirect both want the frames that are not bypassed, and a frame can be "
+                    "redirected to one place only",
+                    "remove cpu-redirect (the AF_XDP sockets spread the load by receive queue), or capture with "
+                    "AF_PACKET");
     return diags.count(Severity::Error) == before;
 }
 
 uint64_t Counters::total_packets() const {
-    return value[XB_CNT_PASS] + value[XB_CNT_DROP] + value[XB_CNT_IPS_FORWARD] + value[XB_CNT_CPU_REDIRECT];
+    return value[XB_CNT_PASS] + value[XB_CNT_DROP] + value[XB_CNT_IPS_FORWARD] + value[XB_CNT_CPU_REDIRECT] +
+           value[XB_CNT_XSK_REDIRECT];
 }
 
 std::string_view counter_name(enum xb_counter c) {
@@ -90,6 +102,7 @@ std::string_view counter_name(enum xb_counter c) {
     case XB_CNT_MISS: return "miss";
     case XB_CNT_NOT_IP: return "not-ip";
     case XB_CNT_ORPHANED: return "orphaned";
+    case XB_CNT_XSK_REDIRECT: return "xsk-redirect";
     case XB_CNT_MAX: break;
     }
     return "unknown";
@@ -141,7 +154,8 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     p.possible_cpus_ = possible_cpu_count();
     const bool cpu = !options.cpu_redirect.empty();
     const bool ips = options.ips_peer_ifindex > 0;
-    p.manifest_ = select_manifest(options.datapath, cpu, ips);
+    const bool xsk = options.xsk_queues > 0;
+    p.manifest_ = select_manifest(options.datapath, cpu, ips, xsk);
     if (!p.manifest_) return Error{EINVAL, "no built-in program for these options"};  // excluded by validate
 
     p.skel_ = xb_bypass__open();
@@ -164,6 +178,9 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     if (!err && !cpu) err = bpf_map__set_autocreate(p.skel_->maps.xb_cpu_map, false);
     if (!err && !(ips && options.datapath == Hook::Xdp))
         err = bpf_map__set_autocreate(p.skel_->maps.xb_ips_devmap, false);
+    // One slot per receive queue; the receivers (capture/af_xdp.h) put their sockets in.
+    if (!err && xsk) err = bpf_map__set_max_entries(p.skel_->maps.xb_xsk_map, options.xsk_queues);
+    if (!err && !xsk) err = bpf_map__set_autocreate(p.skel_->maps.xb_xsk_map, false);
     if (err) return fail("XB3010", -err, "cannot prepare the maps of the built-in BPF object", "");
     // Adopted maps keep their contents: the flows bypassed by the earlier run stay bypassed.
     for (const auto& [name, fd] : options.reuse_maps) {
@@ -242,7 +259,9 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
                              std::to_string(options.flow_table_size) + " flows in " + std::to_string(slots) + " slots, " +
                              (options.flow_table_percpu ? "per-CPU" : "shared") + " counters" +
                              (options.flow_table_lru ? ", lru" : "") + ", vlan tracking " +
-                             (options.vlan_tracking ? "on" : "off") + ")");
+                             (options.vlan_tracking ? "on" : "off") +
+                             (xsk ? ", AF_XDP sockets for " + std::to_string(options.xsk_queues) + " queues" : "") +
+                             ")");
     return p;
 }
 

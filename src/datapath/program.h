@@ -37,6 +37,9 @@ struct ProgramOptions {
     std::vector<unsigned> cpu_redirect;  // CPU ids for misses (XDP only); empty: no cpu redirect
     uint32_t cpumap_queue_size = 2048;   // frames queued per redirect CPU
     int ips_peer_ifindex = 0;            // 0: IDS (drop hits); else forward hits to this device
+    // AF_XDP capture in the same pass (XDP only, not with cpu_redirect): 0: none; N: the xsk variant,
+    // whose misses go to the socket in xb_xsk_map[rx queue], with a map of N slots (queues 0..N-1).
+    uint32_t xsk_queues = 0;
     uint32_t flow_table_size = XB_DEFAULT_FLOW_ENTRIES;
     bool flow_table_percpu = true;
     bool flow_table_lru = false;
@@ -58,7 +61,7 @@ bool validate_options(const ProgramOptions& options, Diagnostics& diags);
 struct Counters {
     std::array<uint64_t, XB_CNT_MAX> value{};
     uint64_t operator[](enum xb_counter c) const { return value[c]; }
-    uint64_t total_packets() const;  // pass + drop + ips-forward + cpu-redirect
+    uint64_t total_packets() const;  // pass + drop + ips-forward + cpu-redirect + xsk-redirect
 };
 std::string_view counter_name(enum xb_counter c);  // "pass", "drop", "ips-forward", ...
 
@@ -89,8 +92,8 @@ public:
     const Manifest& manifest() const { return *manifest_; }
     std::string_view program_name() const { return manifest_->program; }
     int prog_fd() const;
-    // Map fd by name (xb_flow_slots, xb_flow_stats, xb_counters, xb_cpu_map, xb_ips_devmap); -1 when
-    // not created.
+    // Map fd by name (xb_flow_slots, xb_flow_stats, xb_counters, xb_cpu_map, xb_ips_devmap,
+    // xb_xsk_map); -1 when not created.
     int map_fd(std::string_view name) const;
     FlowTable flow_table() const;
     Result<Counters> read_counters() const;

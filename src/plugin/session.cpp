@@ -25,6 +25,7 @@ plan::ProgramRequirements from_manifest(const datapath::Manifest& m) {
     r.hook = m.hook == datapath::Hook::Xdp ? plan::Hook::Xdp : plan::Hook::Tc;
     r.cpu_redirect = m.cpu_redirect;
     r.ips_forward = m.ips_forward;
+    r.xsk_capture = m.xsk_capture;
     // The flow counters are compiled as a per-CPU array and may become a plain array at load time;
     // every kernel with BPF has arrays, so only the per-CPU array is worth checking.
     for (auto t : m.map_types) {

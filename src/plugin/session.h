@@ -42,8 +42,8 @@ Assessment assess(const config::Config& config, const AssessOptions& options = {
 
 // Layout version of the pinned maps: bump when xb_flow.h, the counters or xb_slot_hash change (a
 // table filled with another hash would be searched in the wrong slots). 2: the array flow table;
-// 3: the orphaned counter.
-inline constexpr uint32_t kPinLayoutVersion = 3;
+// 3: the orphaned counter; 4: the xsk-redirect counter (struct xb_counters grew by one value).
+inline constexpr uint32_t kPinLayoutVersion = 4;
 
 // The flow table's lease (xb_lease_until in xb_bypass.bpf.c): a run renews it every
 // kLeaseRenewSeconds; kLeaseSeconds after the last renewal — a run killed without detaching —

@@ -291,14 +291,17 @@ TEST(Manifest, VariantsWithoutRedirectHaveNoRedirectCode) {
         ASSERT_NE(m, nullptr);
         bool redirects = std::count(p.helpers.begin(), p.helpers.end(), BPF_FUNC_redirect_map) +
                          std::count(p.helpers.begin(), p.helpers.end(), BPF_FUNC_redirect);
-        EXPECT_EQ(redirects, m->cpu_redirect || m->ips_forward) << p.name;
-        bool has_cpumap = false, has_devmap = false;
+        EXPECT_EQ(redirects, m->cpu_redirect || m->ips_forward || m->xsk_capture) << p.name;
+        bool has_cpumap = false, has_devmap = false, has_xskmap = false;
         for (auto t : p.map_types()) {
             has_cpumap |= t == BPF_MAP_TYPE_CPUMAP;
             has_devmap |= t == BPF_MAP_TYPE_DEVMAP;
+            has_xskmap |= t == BPF_MAP_TYPE_XSKMAP;
         }
         EXPECT_EQ(has_cpumap, m->cpu_redirect) << p.name;
         EXPECT_EQ(has_devmap, m->ips_forward && m->hook == Hook::Xdp) << p.name;
+        EXPECT_EQ(has_xskmap, m->xsk_capture) << p.name;
+        EXPECT_FALSE(m->xsk_capture && m->cpu_redirect) << p.name << ": a miss goes to one place only";
     }
 }
 
@@ -312,12 +315,72 @@ TEST(Manifest, DeviceNeedsFollowActions) {
             continue;
         }
         EXPECT_TRUE(capture & 1);                                            // BASIC
-        EXPECT_EQ((capture & 2) != 0, m.cpu_redirect || m.ips_forward);      // REDIRECT
+        EXPECT_EQ((capture & 2) != 0, m.cpu_redirect || m.ips_forward || m.xsk_capture);  // REDIRECT
         EXPECT_EQ((peer & 4) != 0, m.ips_forward);                           // NDO_XMIT on the peer
+        for (const auto& d : m.devices) EXPECT_FALSE(d.reason.empty());
     }
     EXPECT_EQ(select_manifest(Hook::Xdp, true, true)->program, "xdp_ips_cpu");
+    EXPECT_EQ(select_manifest(Hook::Xdp, false, false)->program, "xdp_ids");
+    EXPECT_EQ(select_manifest(Hook::Xdp, false, false, true)->program, "xdp_ids_xsk");
+    EXPECT_EQ(select_manifest(Hook::Xdp, false, true, true)->program, "xdp_ips_xsk");
+    EXPECT_EQ(select_manifest(Hook::Xdp, true, false, true), nullptr);
+    EXPECT_EQ(select_manifest(Hook::Xdp, true, true, true), nullptr);
+    EXPECT_EQ(select_manifest(Hook::Tc, false, false, true), nullptr);
     EXPECT_EQ(select_manifest(Hook::Tc, false, true)->program, "tc_ips");
     EXPECT_EQ(select_manifest(Hook::Tc, true, false), nullptr);
+}
+
+// The xsk variants, spelled out: the compiled instructions (read above for every program) must
+// have exactly these, so a change to the program shows up here by name.
+TEST(Manifest, XskVariantsRedirectIntoTheXskmap) {
+    std::map<std::string, ProgramInsns> by_name;
+    for (auto& p : builtin_insns()) by_name[p.name] = p;
+    for (const char* name : {"xdp_ids_xsk", "xdp_ips_xsk"}) {
+        SCOPED_TRACE(name);
+        ASSERT_TRUE(by_name.count(name)) << "not compiled";
+        const ProgramInsns& p = by_name[name];
+        const Manifest* m = find_manifest(name);
+        ASSERT_NE(m, nullptr);
+        EXPECT_TRUE(m->xsk_capture);
+        EXPECT_FALSE(m->cpu_redirect);
+        EXPECT_EQ(m->ips_forward, std::string(name) == "xdp_ips_xsk");
+        EXPECT_EQ(p.type, BPF_PROG_TYPE_XDP);
+        EXPECT_TRUE(p.undetermined.empty());
+        EXPECT_TRUE(std::count(p.helpers.begin(), p.helpers.end(), BPF_FUNC_redirect_map));
+        auto types = p.map_types();
+        EXPECT_TRUE(std::count(types.begin(), types.end(), BPF_MAP_TYPE_XSKMAP));
+        EXPECT_FALSE(std::count(types.begin(), types.end(), BPF_MAP_TYPE_CPUMAP));
+        EXPECT_TRUE(std::count(p.return_codes.begin(), p.return_codes.end(), XDP_REDIRECT));
+        EXPECT_TRUE(std::count(p.return_codes.begin(), p.return_codes.end(), XDP_PASS));
+        bool ips = m->ips_forward;
+        EXPECT_EQ(std::count(p.return_codes.begin(), p.return_codes.end(), XDP_DROP), ips ? 0 : 1);
+        bool xskmap_ref = false;
+        for (const auto& ref : p.maps) xskmap_ref |= ref.name == "xb_xsk_map" && ref.type == BPF_MAP_TYPE_XSKMAP;
+        EXPECT_TRUE(xskmap_ref);
+        ASSERT_EQ(m->devices.size(), ips ? 2u : 1u);
+        EXPECT_EQ(m->devices[0].device, Device::Capture);
+        EXPECT_EQ(m->devices[0].xdp_act_bits, 1u | 2u);  // BASIC | REDIRECT
+    }
+}
+
+TEST(ProgramOptions, XskCaptureNeedsXdpAndNoCpuRedirect) {
+    ProgramOptions o;
+    o.xsk_queues = 4;
+    Diagnostics d;
+    EXPECT_TRUE(validate_options(o, d)) << d.to_text();
+    o.datapath = Hook::Tc;
+    d = Diagnostics{};
+    EXPECT_FALSE(validate_options(o, d));
+    EXPECT_TRUE(d.contains("XB3007")) << d.to_text();
+    o.datapath = Hook::Xdp;
+    o.cpu_redirect = {0};
+    d = Diagnostics{};
+    EXPECT_FALSE(validate_options(o, d));
+    EXPECT_TRUE(d.contains("XB3008")) << d.to_text();
+    EXPECT_FALSE(d.contains("XB3007"));
+    o.xsk_queues = 0;
+    d = Diagnostics{};
+    EXPECT_TRUE(validate_options(o, d)) << d.to_text();
 }
 
 TEST(InsnReader, EmptyProgramsAndNames) {
