@@ -113,7 +113,7 @@ private:
     BypassProgram() = default;
     ProgramOptions options_;
     const Manifest* manifest_ = nullptr;
-    xb_bypass* skel_ = nullptr;
+    struct xb_bypass* skel_ = nullptr;  // "struct": plugin.h has a function of the same name
     unsigned possible_cpus_ = 1;
     std::shared_ptr<FlowTableState> table_;
 };

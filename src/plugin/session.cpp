@@ -280,6 +280,9 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             o.flow_table_percpu = p.flow_table.percpu;
             o.flow_table_lru = p.flow_table.lru;
             o.lease_seconds = kLeaseSeconds;
+            // AF_XDP capture: the planner chose the variant that redirects misses to the sockets.
+            if (const auto* m = datapath::find_manifest(p.program); m && m->xsk_capture)
+                o.xsk_queues = std::max<uint32_t>(p.capture.threads, 1);
             std::vector<UniqueFd> reused;  // open until the loader has adopted them
             if (p.pinned_maps) {
                 ri.pins = std::make_unique<datapath::PinSet>(p.pin_dir, kPinLayoutVersion);
@@ -376,6 +379,16 @@ Status Session::bypass_flow(const std::string& interface, const datapath::FlowKe
     if (!ri) return Error{ENOENT, "interface " + interface + " is not run by this session"};
     if (!ri->program) return Error{EOPNOTSUPP, interface + " runs no built-in bypass program"};
     return ri->program->flow_table().insert(key);
+}
+
+Status Session::unbypass_flow(const std::string& interface, const datapath::FlowKey& key) {
+    RunningInterface* ri = find(interface);
+    if (!ri) return Error{ENOENT, "interface " + interface + " is not run by this session"};
+    if (!ri->program) return Error{EOPNOTSUPP, interface + " runs no built-in bypass program"};
+    auto table = ri->program->flow_table();
+    if (!table.lookup(key) && !table.lookup(datapath::reverse_flow_key(key)))
+        return Error{ENOENT, datapath::flow_key_to_string(key) + " is not bypassed"};
+    return table.remove(key);
 }
 
 Result<size_t> Session::expire_idle(uint64_t now_ns) {

@@ -79,6 +79,8 @@ public:
 
     // Adds a flow (both directions) to an interface's flow table.
     Status bypass_flow(const std::string& interface, const datapath::FlowKey& key);
+    // Removes a flow (both directions); ENOENT when neither direction is in the table.
+    Status unbypass_flow(const std::string& interface, const datapath::FlowKey& key);
     // Removes flows idle for longer than their interface's flow-table timeout; returns how many.
     Result<size_t> expire_idle(uint64_t now_ns);
     // Extends every interface's lease by kLeaseSeconds from now.
