@@ -99,11 +99,20 @@ int main(int argc, char** argv) {
 
     std::printf("BPF_PROG_TEST_RUN, repeat %u, %d rounds: ns per packet (best round), ratio (median of rounds)\n",
                 repeat, rounds);
-    std::printf("%-6s %-16s %10s %10s %8s\n", "hook", "case", "bypass", "empty", "ratio");
+    std::printf("%-7s %-16s %10s %10s %8s\n", "hook", "case", "bypass", "empty", "ratio");
     double worst = 0;
-    for (Hook hook : {Hook::Xdp, Hook::Tc}) {
+    // xdp-xsk: the AF_XDP variant with an empty socket slot (a test run has no socket to fill), so
+    // a miss pays for the XSKMAP lookup and is passed; not part of the ratio goal.
+    struct Variant {
+        Hook hook;
+        uint32_t xsk_queues;
+        const char* label;
+    };
+    for (const Variant& v : {Variant{Hook::Xdp, 0, "xdp"}, Variant{Hook::Tc, 0, "tc"}, Variant{Hook::Xdp, 1, "xdp-xsk"}}) {
+        const Hook hook = v.hook;
         ProgramOptions o;
         o.datapath = hook;
+        o.xsk_queues = v.xsk_queues;
         o.flow_table_size = 65536;
         xb::Diagnostics d;
         auto prog = BypassProgram::load(o, d);
@@ -128,8 +137,8 @@ int main(int argc, char** argv) {
         for (const auto& c : cases) {
             Measure m = measure(prog->prog_fd(), empty_fd, hook, c.frame, repeat, rounds);
             double ns = m.prog_ns, base = m.base_ns, ratio = m.ratio;
-            if (hook == Hook::Xdp) worst = std::max(worst, ratio);
-            std::printf("%-6s %-16s %10.1f %10.1f %7.2fx\n", hook == Hook::Xdp ? "xdp" : "tc", c.name, ns, base, ratio);
+            if (hook == Hook::Xdp && v.xsk_queues == 0) worst = std::max(worst, ratio);
+            std::printf("%-7s %-16s %10.1f %10.1f %7.2fx\n", v.label, c.name, ns, base, ratio);
         }
     }
     std::printf("worst XDP ratio %.2fx (goal: at most 2.00x)\n", worst);
