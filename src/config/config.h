@@ -57,6 +57,16 @@ constexpr uint32_t kThreadsAuto = 0;
 enum class CaptureMethod { Auto, AfPacket, AfXdp };
 std::string_view capture_method_name(CaptureMethod m);  // "auto", "af-packet", "af-xdp"
 
+// Limits of the capture ring keys (doc/configuration.md says why).
+constexpr uint32_t kMinRingSize = 64;
+constexpr uint32_t kMaxRingSize = 65536;
+constexpr uint32_t kBlockSizeUnit = 4096;            // the page size TPACKET_V3 blocks are made of
+constexpr uint32_t kMaxBlockSize = 4u * 1024 * 1024;  // largest block the page allocator gives in one piece
+constexpr uint16_t kDefaultClusterId = 99;            // Suricata's; later interfaces without one get 98, 97...
+
+// The fanout modes xbypass's AF_PACKET capture supports, as Suricata spells them.
+const std::vector<std::string_view>& capture_cluster_types();
+
 struct CaptureConfig {
     CaptureMethod method = CaptureMethod::Auto;
     uint32_t ring_size = 2048;     // frames per ring (AF_PACKET: per thread; AF_XDP: rx and fill rings)

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <set>
 
@@ -257,6 +258,9 @@ const std::vector<std::pair<std::string_view, LogLevel>> kLogLevels = {
 const std::vector<std::pair<std::string_view, Datapath>> kXdpModes = {
     {"driver", Datapath::XdpNative}, {"soft", Datapath::XdpGeneric}, {"hw", Datapath::Offload},
     {"none", Datapath::Auto}};
+const std::vector<std::pair<std::string_view, CaptureMethod>> kCaptureMethods = {
+    {"auto", CaptureMethod::Auto}, {"af-packet", CaptureMethod::AfPacket}, {"af-xdp", CaptureMethod::AfXdp}};
+// Every cluster type Suricata knows (af-packet); xbypass's capture supports capture_cluster_types().
 const std::vector<std::string_view> kClusterTypes = {"cluster_flow", "cluster_cpu",       "cluster_qm",
                                                      "cluster_ebpf", "cluster_round_robin", "cluster_rollover",
                                                      "cluster_random"};
@@ -265,15 +269,16 @@ const std::vector<std::string_view> kGlobalKeys = {"log-level", "log-file", "sta
                                                    "eve-log", "interfaces"};
 const std::vector<std::string_view> kInterfaceKeys = {
     "interface",    "bypass",   "datapath",        "on-unsupported", "cpu-redirect", "flow-table", "vlan-tracking",
-    "ips-peer",     "custom-program", "coexist",   "pinned-maps",    "pinned-maps-name", "threads"};
+    "ips-peer",     "custom-program", "coexist",   "pinned-maps",    "pinned-maps-name", "threads",
+    "capture",      "ring-size", "block-size",     "cluster-id",     "cluster-type"};
 const std::vector<std::string_view> kFlowTableKeys = {"size", "timeout", "percpu", "lru"};
 
 // af-packet keys xbypass maps, and the other keys Suricata (6.x/7.x) knows in that section.
 const std::vector<std::string_view> kAfPacketMapped = {
     "interface", "xdp-mode", "xdp-filter-file", "xdp-cpu-redirect", "bypass", "pinned-maps", "pinned-maps-name",
-    "use-percpu-hash", "copy-mode", "copy-iface", "threads", "cluster-type"};
+    "use-percpu-hash", "copy-mode", "copy-iface", "threads", "cluster-type", "cluster-id", "ring-size", "block-size"};
 const std::vector<std::string_view> kAfPacketSuricataOnly = {
-    "cluster-id", "defrag", "use-mmap", "mmap-locked", "tpacket-v3", "ring-size", "block-size", "block-timeout",
+    "defrag", "use-mmap", "mmap-locked", "tpacket-v3", "block-timeout",
     "use-emergency-flush", "buffer-size", "disable-promisc", "checksum-checks", "bpf-filter", "rollover",
     "ebpf-lb-file", "ebpf-filter-file", "mtu", "disable-hwtimestamp", "v-tap"};
 
@@ -292,6 +297,124 @@ std::optional<uint32_t> read_threads(Reader& r, const YamlNode& v, const std::st
     auto n = r.number(v, path, 1, kMaxThreads, "or auto");
     if (!n) return std::nullopt;
     return static_cast<uint32_t>(*n);
+}
+
+bool power_of_two(uint64_t v) { return v && !(v & (v - 1)); }
+
+std::optional<uint32_t> read_ring_size(Reader& r, const YamlNode& v, const std::string& path) {
+    auto n = r.number(v, path, 0, std::numeric_limits<uint64_t>::max(), "frames");
+    if (!n) return std::nullopt;
+    if (*n < kMinRingSize || *n > kMaxRingSize) {
+        r.diags().error("XB1131",
+                        "'" + path + "' is " + std::to_string(*n) + " frames, outside " + std::to_string(kMinRingSize) +
+                            ".." + std::to_string(kMaxRingSize) +
+                            ": a smaller ring overflows on the first burst (packets dropped before the engine "
+                            "sees them), a larger one pins memory no receive queue drains (65536 frames of 4 KiB "
+                            "are 256 MiB per thread)",
+                        "use a power of two in " + std::to_string(kMinRingSize) + ".." + std::to_string(kMaxRingSize) +
+                            " (default 2048)",
+                        v.loc, path);
+        return std::nullopt;
+    }
+    if (!power_of_two(*n)) {
+        r.diags().error("XB1130",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            ", not a power of two: AF_XDP rings must be powers of two (the kernel refuses other "
+                            "ring sizes), and the same value sizes the AF_PACKET ring",
+                        "use a power of two such as 1024, 2048 or 4096", v.loc, path);
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(*n);
+}
+
+std::optional<uint32_t> read_block_size(Reader& r, const YamlNode& v, const std::string& path) {
+    auto n = r.number(v, path, 0, std::numeric_limits<uint64_t>::max(), "bytes");
+    if (!n) return std::nullopt;
+    if (*n > kMaxBlockSize) {
+        r.diags().error("XB1134",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            " bytes, above 4 MiB (4194304): the kernel takes each TPACKET_V3 block from contiguous "
+                            "pages, 4 MiB at most (order 10), and falls back to slower vmalloc memory or refuses the "
+                            "ring beyond; a block also reaches the engine only when full, so huge blocks delay packets",
+                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+        return std::nullopt;
+    }
+    if (*n == 0 || *n % kBlockSizeUnit) {
+        r.diags().error("XB1132",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            " bytes, not a multiple of the 4096-byte page: the kernel refuses TPACKET_V3 blocks "
+                            "that are not whole pages",
+                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+        return std::nullopt;
+    }
+    if (!power_of_two(*n)) {
+        r.diags().error("XB1133",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            " bytes, not a power of two: the kernel allocates each block as a power-of-two number "
+                            "of pages, so the rest of every block would be wasted memory",
+                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(*n);
+}
+
+std::optional<uint16_t> read_cluster_id(Reader& r, const YamlNode& v, const std::string& path) {
+    auto n = r.number(v, path, 0, std::numeric_limits<uint64_t>::max());
+    if (!n) return std::nullopt;
+    if (*n > 65535) {
+        r.diags().error("XB1135",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            ", outside 0..65535: the AF_PACKET fanout group id is 16 bits (PACKET_FANOUT takes "
+                            "id | type << 16), a larger value would name another group",
+                        "use a number in 0..65535, one per interface (default 99)", v.loc, path);
+        return std::nullopt;
+    }
+    return static_cast<uint16_t>(*n);
+}
+
+// `af_packet`: a value Suricata does not know is XB1202 there (Suricata only warns), XB1110 in the
+// xbypass section; a Suricata type xbypass's capture cannot do is XB1136 in both.
+std::optional<std::string> read_cluster_type(Reader& r, const YamlNode& v, const std::string& path, bool af_packet) {
+    auto s = r.scalar(v, path);
+    if (!s) return std::nullopt;
+    std::string m = lower(*s);
+    const auto& supported = capture_cluster_types();
+    if (std::find(supported.begin(), supported.end(), m) != supported.end()) return m;
+    if (std::find(kClusterTypes.begin(), kClusterTypes.end(), m) != kClusterTypes.end()) {
+        r.diags().error("XB1136",
+                        "'" + path + "' is " + m + ", which xbypass's AF_PACKET capture does not do" +
+                            (m == "cluster_ebpf" ? " (it needs Suricata's ebpf-lb-file program)" : ""),
+                        "use one of " + join(supported), v.loc, path);
+        return std::nullopt;
+    }
+    std::string near = suggest(m, supported);
+    std::string did = near.empty() ? std::string() : "; did you mean '" + near + "'?";
+    if (af_packet)
+        r.diags().error("XB1202", "'" + path + "' is '" + *s + "'; Suricata would only warn about it" + did,
+                        "use one of " + join(supported), v.loc, path);
+    else
+        r.diags().error("XB1110", "'" + path + "' is '" + *s + "', which is not one of " + join(supported) + did,
+                        "use one of " + join(supported), v.loc, path);
+    return std::nullopt;
+}
+
+// The capture ring keys, same names in both sections. Returns false when `key` is not one of them.
+bool read_capture_key(Reader& r, std::string_view key, const YamlNode& keynode, const YamlNode& v,
+                      const std::string& path, InterfaceConfig& cfg, bool af_packet) {
+    auto mark = [&] { set_origin(cfg.origins, std::string(key), keynode, path); };
+    CaptureConfig& c = cfg.capture;
+    if (key == "ring-size") {
+        if (auto n = read_ring_size(r, v, path)) c.ring_size = *n, mark();
+    } else if (key == "block-size") {
+        if (auto n = read_block_size(r, v, path)) c.block_size = *n, mark();
+    } else if (key == "cluster-id") {
+        if (auto n = read_cluster_id(r, v, path)) c.cluster_id = *n, mark();
+    } else if (key == "cluster-type") {
+        if (auto t = read_cluster_type(r, v, path, af_packet)) c.cluster_type = *t, mark();
+    } else {
+        return false;
+    }
+    return true;
 }
 
 // The interface keys common to both sections, by their xbypass names. Returns false when `key` is
@@ -354,6 +477,9 @@ std::optional<InterfaceConfig> read_xbypass_interface(Reader& r, const YamlNode&
             if (auto n = r.interface_name(*v, p)) cfg.name = *n, mark();
             named = true;  // an invalid name is reported; the entry is then dropped below
         } else if (read_common_interface_key(r, key, *k, *v, p, cfg, key)) {
+        } else if (read_capture_key(r, key, *k, *v, p, cfg, false)) {
+        } else if (key == "capture") {
+            if (auto m = r.choice(*v, p, kCaptureMethods)) cfg.capture.method = *m, mark();
         } else if (key == "datapath") {
             if (auto d = r.choice(*v, p, kDatapaths)) cfg.datapath = *d, mark();
         } else if (key == "on-unsupported") {
@@ -496,17 +622,7 @@ AfPacketEntry read_af_packet_entry(Reader& r, const YamlNode& entry, const std::
                 out.copy_iface = *n;
                 out.copy_iface_origin = KeyOrigin{k->loc, p};
             }
-        } else if (key == "cluster-type") {
-            auto s = r.scalar(*v, p);
-            if (!s) continue;
-            std::string m = lower(*s);
-            if (std::find(kClusterTypes.begin(), kClusterTypes.end(), m) == kClusterTypes.end()) {
-                std::string near = suggest(m, kClusterTypes);
-                r.diags().error("XB1202",
-                                "'" + p + "' is '" + *s + "'; Suricata would only warn about it" +
-                                    (near.empty() ? std::string() : "; did you mean '" + near + "'?"),
-                                "use one of " + join(kClusterTypes), v->loc, p);
-            }
+        } else if (read_capture_key(r, key, *k, *v, p, cfg, true)) {
         } else if (std::find(kAfPacketSuricataOnly.begin(), kAfPacketSuricataOnly.end(), key) !=
                    kAfPacketSuricataOnly.end()) {
             r.diags().info("XB1200", "'" + p + "' is a Suricata af-packet key not used by xbypass",
@@ -544,6 +660,10 @@ void apply_af_packet_default(AfPacketEntry& e, const AfPacketEntry& def) {
     inherit("pinned-maps", [&] { c.pinned_maps = d.pinned_maps; });
     inherit("pinned-maps-name", [&] { c.pinned_maps_name = d.pinned_maps_name; });
     inherit("threads", [&] { c.threads = d.threads; });
+    inherit("ring-size", [&] { c.capture.ring_size = d.capture.ring_size; });
+    inherit("block-size", [&] { c.capture.block_size = d.capture.block_size; });
+    inherit("cluster-id", [&] { c.capture.cluster_id = d.capture.cluster_id; });
+    inherit("cluster-type", [&] { c.capture.cluster_type = d.capture.cluster_type; });
     if (!e.copy_mode && def.copy_mode) e.copy_mode = def.copy_mode, e.copy_mode_origin = def.copy_mode_origin;
     if (!e.copy_iface && def.copy_iface) e.copy_iface = def.copy_iface, e.copy_iface_origin = def.copy_iface_origin;
 }
@@ -581,6 +701,8 @@ std::vector<InterfaceConfig> read_af_packet(Reader& r, const YamlNode& section) 
     for (auto& e : entries) {
         // Suricata's af-packet bypass is off unless asked for.
         if (!e.cfg.origins.count("bypass")) e.cfg.bypass = false;
+        // An af-packet entry is captured by AF_PACKET, as Suricata would.
+        e.cfg.capture.method = CaptureMethod::AfPacket;
         if (def) apply_af_packet_default(e, *def);
         const std::string& p = e.cfg.origin.key_path;
         if (e.copy_mode && !e.copy_iface) {
@@ -654,8 +776,37 @@ void check_custom_program(Reader& r, InterfaceConfig& cfg, const std::string& ba
     }
 }
 
+// AF_PACKET fanout groups: a group id is per network namespace and holds the sockets of one interface,
+// so two interfaces with one id cannot both capture (the second join fails with EINVAL). Interfaces
+// that do not set cluster-id get 99, 98, ... (skipping the ids set explicitly), in list order.
+void assign_cluster_ids(Reader& r, std::vector<InterfaceConfig>& ifaces) {
+    std::map<uint16_t, const InterfaceConfig*> taken;
+    for (const auto& cfg : ifaces) {
+        if (!cfg.origins.count("cluster-id") || cfg.capture.method == CaptureMethod::AfXdp) continue;
+        auto [it, fresh] = taken.emplace(cfg.capture.cluster_id, &cfg);
+        if (fresh) continue;
+        const KeyOrigin& o = cfg.origins.at("cluster-id");
+        r.diags().error("XB1137",
+                        "interfaces '" + it->second->name + "' and '" + cfg.name + "' both use cluster-id " +
+                            std::to_string(cfg.capture.cluster_id) + " (first at line " +
+                            std::to_string(it->second->origins.at("cluster-id").location.line) +
+                            "): a fanout group holds the sockets of one interface, so the second cannot capture",
+                        "give each interface its own cluster-id, or remove the key to number them 99, 98, ...",
+                        o.location, o.key_path);
+    }
+    uint32_t next = kDefaultClusterId;
+    for (auto& cfg : ifaces) {
+        if (cfg.origins.count("cluster-id")) continue;
+        while (taken.count(static_cast<uint16_t>(next)) && next > 0) --next;
+        cfg.capture.cluster_id = static_cast<uint16_t>(next);
+        taken.emplace(cfg.capture.cluster_id, &cfg);
+        if (next > 0) --next;
+    }
+}
+
 void check_interfaces(Reader& r, std::vector<InterfaceConfig>& ifaces, const std::string& base_dir,
                       const LoadOptions& options) {
+    assign_cluster_ids(r, ifaces);
     std::map<std::string, const InterfaceConfig*> by_name;
     for (auto& cfg : ifaces) {
         const SourceLocation& name_loc = cfg.location_of("interface");
@@ -801,6 +952,12 @@ std::vector<std::string> xbypass_schema_keys() {
     for (auto k : kInterfaceKeys) keys.push_back("interfaces[]." + std::string(k));
     for (auto k : kFlowTableKeys) keys.push_back("interfaces[].flow-table." + std::string(k));
     return keys;
+}
+
+const std::vector<std::string_view>& capture_cluster_types() {
+    static const std::vector<std::string_view> types = {"cluster_flow", "cluster_cpu", "cluster_qm",
+                                                        "cluster_rollover", "cluster_round_robin"};
+    return types;
 }
 
 std::vector<std::string> af_packet_mapped_keys() {
