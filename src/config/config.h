@@ -22,13 +22,14 @@ constexpr unsigned kMaxCpuId = 8191;
 enum class Datapath { Auto, XdpNative, XdpGeneric, Tc, Offload };
 enum class OnUnsupported { Reject, Fallback };
 enum class Coexist { Refuse, Multiprog, Replace };
-// Which section of the file the interfaces came from.
-enum class ConfigSource { None, Xbypass, AfPacket };
+// Which section of the file the interfaces came from (AfPacket also when an af-xdp list adds to it;
+// AfXdp when only Suricata's af-xdp list is present).
+enum class ConfigSource { None, Xbypass, AfPacket, AfXdp };
 
 std::string_view datapath_name(Datapath d);          // "auto", "xdp-native", "xdp-generic", "tc", "offload"
 std::string_view on_unsupported_name(OnUnsupported o);  // "reject", "fallback"
 std::string_view coexist_name(Coexist c);            // "refuse", "multiprog", "replace"
-std::string_view config_source_name(ConfigSource s);  // "none", "xbypass", "af-packet"
+std::string_view config_source_name(ConfigSource s);  // "none", "xbypass", "af-packet", "af-xdp"
 
 // Where a value was written.
 struct KeyOrigin {

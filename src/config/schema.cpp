@@ -282,6 +282,12 @@ const std::vector<std::string_view> kAfPacketSuricataOnly = {
     "use-emergency-flush", "buffer-size", "disable-promisc", "checksum-checks", "bpf-filter", "rollover",
     "ebpf-lb-file", "ebpf-filter-file", "mtu", "disable-hwtimestamp", "v-tap"};
 
+// Suricata 7's af-xdp keys: xbypass uses interface and threads (and captures those interfaces with
+// AF_XDP); the others are reported as not used.
+const std::vector<std::string_view> kAfXdpSuricataOnly = {
+    "disable-promisc",  "force-xdp-mode",   "force-bind-mode",   "mem-unaligned",       "enable-busy-poll",
+    "busy-poll-time",   "busy-poll-budget", "gro-flush-timeout", "napi-defer-hard-irq"};
+
 constexpr uint64_t kMaxFlowTableSize = 1u << 24;
 constexpr uint64_t kMaxTimeout = 86400;
 constexpr uint64_t kMaxThreads = 1024;
@@ -733,6 +739,98 @@ std::vector<InterfaceConfig> read_af_packet(Reader& r, const YamlNode& section) 
     return out;
 }
 
+// --- Suricata af-xdp --------------------------------------------------------------------------
+
+struct AfXdpEntry {
+    std::string name;                // empty for the default entry
+    KeyOrigin origin;                // the entry
+    KeyOrigin name_origin;           // its interface key
+    std::optional<uint32_t> threads;
+    KeyOrigin threads_origin;
+};
+
+// Suricata 7's af-xdp list: the interfaces it names are captured with AF_XDP. They are added to the
+// af-packet interfaces (an interface in both keeps its af-packet settings, with capture af-xdp and
+// af-xdp's threads when set); one only in af-xdp gets the defaults with bypass on, because with
+// AF_XDP the bypass program is what feeds the sockets (flows are bypassed only when the engine asks).
+void read_af_xdp(Reader& r, const YamlNode& section, std::vector<InterfaceConfig>& ifaces) {
+    const std::string path = "af-xdp";
+    if (section.is_scalar() && section.is_null()) return;
+    if (!r.expect_sequence(section, path)) return;
+    std::vector<AfXdpEntry> entries;
+    std::optional<AfXdpEntry> def;
+    for (size_t i = 0; i < section.items.size(); ++i) {
+        const YamlNode& item = *section.items[i];
+        std::string p = indexed(path, i);
+        if (!r.expect_mapping(item, p)) continue;
+        r.check_duplicate_keys(item, p);
+        if (!item.find("interface")) {
+            r.diags().error("XB1116", "af-xdp entry '" + p + "' has no 'interface' key",
+                            "add 'interface: NAME' (or 'interface: default') to the entry", item.loc, p);
+            continue;
+        }
+        AfXdpEntry e;
+        e.origin = KeyOrigin{item.loc, p};
+        bool is_default = false, named = false;
+        for (const auto& kv : item.entries) {
+            const YamlNode& k = *kv.first;
+            const YamlNode& v = *kv.second;
+            std::string kp = child(p, k.value);
+            if (k.value == "interface") {
+                if (v.is_scalar() && v.value == "default") is_default = true;
+                else if (auto n = r.interface_name(v, kp)) e.name = *n, e.name_origin = KeyOrigin{k.loc, kp}, named = true;
+            } else if (k.value == "threads") {
+                if (auto t = read_threads(r, v, kp)) e.threads = *t, e.threads_origin = KeyOrigin{k.loc, kp};
+            } else if (std::find(kAfXdpSuricataOnly.begin(), kAfXdpSuricataOnly.end(), k.value) !=
+                       kAfXdpSuricataOnly.end()) {
+                r.diags().info("XB1211", "'" + kp + "' is a Suricata af-xdp key not used by xbypass",
+                               "nothing to do; xbypass binds its own AF_XDP sockets", k.loc, kp);
+            } else {
+                r.diags().info("XB1211", "'" + kp + "' is not used by xbypass",
+                               "nothing to do unless you expected xbypass to use it (it uses interface and threads)",
+                               k.loc, kp);
+            }
+        }
+        if (is_default) {
+            if (def) {
+                r.diags().error("XB1207",
+                                "'" + p + "' is a second 'interface: default' entry (the first is at line " +
+                                    std::to_string(def->origin.location.line) + ")",
+                                "keep a single default entry", item.loc, p);
+                continue;
+            }
+            def = std::move(e);
+        } else if (named) {
+            auto dup = std::find_if(entries.begin(), entries.end(), [&](const AfXdpEntry& o) { return o.name == e.name; });
+            if (dup != entries.end()) {
+                r.diags().error("XB1114",
+                                "interface '" + e.name + "' is configured twice in af-xdp (first at line " +
+                                    std::to_string(dup->origin.location.line) + ")",
+                                "merge the two entries into one", item.loc, p);
+                continue;
+            }
+            entries.push_back(std::move(e));
+        }
+    }
+    for (auto& e : entries) {
+        if (!e.threads && def && def->threads) e.threads = def->threads, e.threads_origin = def->threads_origin;
+        auto it = std::find_if(ifaces.begin(), ifaces.end(), [&](const InterfaceConfig& c) { return c.name == e.name; });
+        if (it == ifaces.end()) {
+            InterfaceConfig cfg;
+            cfg.name = e.name;
+            cfg.origin = e.origin;
+            cfg.origins["interface"] = e.name_origin;
+            ifaces.push_back(std::move(cfg));
+            it = std::prev(ifaces.end());
+        }
+        InterfaceConfig& cfg = *it;
+        if (!cfg.origins.count("bypass")) cfg.bypass = true;
+        cfg.capture.method = CaptureMethod::AfXdp;
+        cfg.origins["capture"] = e.origin;
+        if (e.threads) cfg.threads = *e.threads, cfg.origins["threads"] = e.threads_origin;
+    }
+}
+
 // --- checks across keys and entries ---------------------------------------------------------
 
 std::string resolve_path(const std::string& base_dir, const std::string& p) {
@@ -984,12 +1082,17 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
     // Only our two sections matter; a whole suricata.yaml may be given.
     const YamlNode* xbypass = nullptr;
     const YamlNode* afpacket = nullptr;
+    const YamlNode* afxdp = nullptr;
     const YamlNode* afpacket_key = nullptr;
     const YamlNode* xbypass_key = nullptr;
+    const YamlNode* afxdp_key = nullptr;
     for (const auto& kv : root.entries) {
         const YamlNodePtr& k = kv.first;
         const YamlNodePtr& v = kv.second;
-        const YamlNode** slot = k->value == "xbypass" ? &xbypass : k->value == "af-packet" ? &afpacket : nullptr;
+        const YamlNode** slot = k->value == "xbypass"     ? &xbypass
+                                : k->value == "af-packet" ? &afpacket
+                                : k->value == "af-xdp"    ? &afxdp
+                                                          : nullptr;
         if (!slot) continue;
         if (*slot) {
             diags.error("XB1010", "section '" + k->value + "' appears twice at the top level",
@@ -997,7 +1100,7 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
             continue;
         }
         *slot = v.get();
-        (k->value == "xbypass" ? xbypass_key : afpacket_key) = k.get();
+        (k->value == "xbypass" ? xbypass_key : k->value == "af-packet" ? afpacket_key : afxdp_key) = k.get();
     }
     if (xbypass) {
         cfg.source = ConfigSource::Xbypass;
@@ -1006,6 +1109,12 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
                           "configure the interfaces in 'xbypass.interfaces' only, or remove the 'xbypass' section "
                           "to use af-packet",
                           afpacket_key->loc, "af-packet");
+        }
+        if (afxdp) {
+            diags.warning("XB1210", "the 'af-xdp' section is ignored because an 'xbypass' section is present",
+                          "set 'capture: af-xdp' on the interfaces in 'xbypass.interfaces' instead, or remove the "
+                          "'xbypass' section to use af-packet and af-xdp",
+                          afxdp_key->loc, "af-xdp");
         }
         if (xbypass->is_scalar() && xbypass->is_null()) {
             diags.error("XB1101", "the 'xbypass' section is empty: no interface is configured",
@@ -1022,12 +1131,15 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
                         "add at least one entry '- interface: NAME' under 'interfaces:'",
                         list ? list->loc : xbypass_key->loc, "xbypass.interfaces");
         }
-    } else if (afpacket) {
-        cfg.source = ConfigSource::AfPacket;
-        cfg.interfaces = read_af_packet(r, *afpacket);
+    } else if (afpacket || afxdp) {
+        cfg.source = afpacket ? ConfigSource::AfPacket : ConfigSource::AfXdp;
+        if (afpacket) cfg.interfaces = read_af_packet(r, *afpacket);
+        if (afxdp) read_af_xdp(r, *afxdp, cfg.interfaces);
         if (cfg.interfaces.empty() && !diags.has_errors()) {
-            diags.error("XB1101", "no interface is configured in 'af-packet' (only a default entry, or none)",
-                        "add an entry '- interface: NAME' to the af-packet list", afpacket_key->loc, "af-packet");
+            std::string section = afpacket ? "af-packet" : "af-xdp";
+            diags.error("XB1101", "no interface is configured in '" + section + "' (only a default entry, or none)",
+                        "add an entry '- interface: NAME' to the " + section + " list",
+                        (afpacket ? afpacket_key : afxdp_key)->loc, section);
         }
     } else {
         diags.error("XB1101", "neither an 'xbypass' nor an 'af-packet' section is present: no interface is configured",

@@ -429,6 +429,115 @@ TEST(Capture, AfPacketDefaultEntryCannotPutEveryInterfaceInOneGroup) {
     EXPECT_TRUE(l.diagnostics.contains("XB1137")) << l.diagnostics.to_text();
 }
 
+TEST(AfXdp, OnlyAfXdpInterfacesAreCapturedWithAfXdpAndBypassOn) {
+    auto l = load(
+        "af-xdp:\n"
+        "  - interface: eth0\n"
+        "    force-xdp-mode: drv\n"
+        "    busy-poll-budget: 64\n"
+        "  - interface: eth1\n"
+        "    threads: 2\n"
+        "    vendor-knob: 1\n"
+        "  - interface: default\n"
+        "    threads: 4\n"
+        "    enable-busy-poll: yes\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    EXPECT_EQ(l.config.source, ConfigSource::AfXdp);
+    EXPECT_EQ(config_source_name(l.config.source), "af-xdp");
+    ASSERT_EQ(l.config.interfaces.size(), 2u);
+    const auto& a = l.config.interfaces[0];
+    const auto& b = l.config.interfaces[1];
+    EXPECT_EQ(a.name, "eth0");
+    EXPECT_EQ(a.capture.method, CaptureMethod::AfXdp);
+    EXPECT_TRUE(a.bypass);
+    EXPECT_EQ(a.threads, 4u);  // from the default entry
+    EXPECT_EQ(a.origin_of("threads")->key_path, "af-xdp[2].threads");
+    EXPECT_EQ(a.origin_of("capture")->key_path, "af-xdp[0]");
+    EXPECT_EQ(a.origin_of("interface")->location.line, 2u);
+    EXPECT_EQ(b.threads, 2u);
+    EXPECT_EQ(b.origin_of("threads")->location.line, 6u);
+    // Every other key is accepted and listed as not used, at its line.
+    std::vector<unsigned> lines;
+    for (const auto& d : l.diagnostics) {
+        EXPECT_EQ(d.code, "XB1211") << d.to_text();
+        EXPECT_EQ(d.severity, Severity::Info);
+        lines.push_back(d.location.line);
+    }
+    EXPECT_EQ(lines, (std::vector<unsigned>{3, 4, 7, 10}));
+}
+
+TEST(AfXdp, AddsToAfPacket) {
+    auto l = load(
+        "af-packet:\n"
+        "  - interface: eth0\n"
+        "    xdp-mode: driver\n"
+        "    threads: 8\n"
+        "  - interface: eth1\n"
+        "    bypass: no\n"
+        "  - interface: eth3\n"
+        "af-xdp:\n"
+        "  - interface: eth0\n"
+        "    threads: 2\n"
+        "  - interface: eth1\n"
+        "  - interface: eth2\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    EXPECT_EQ(l.config.source, ConfigSource::AfPacket);
+    ASSERT_EQ(l.config.interfaces.size(), 4u);
+    const InterfaceConfig* eth0 = l.config.find("eth0");
+    const InterfaceConfig* eth1 = l.config.find("eth1");
+    const InterfaceConfig* eth2 = l.config.find("eth2");
+    const InterfaceConfig* eth3 = l.config.find("eth3");
+    ASSERT_TRUE(eth0 && eth1 && eth2 && eth3);
+    // In both lists: af-packet's settings, af-xdp's capture and threads; bypass on unless af-packet sets it.
+    EXPECT_EQ(eth0->datapath, Datapath::XdpNative);
+    EXPECT_EQ(eth0->capture.method, CaptureMethod::AfXdp);
+    EXPECT_EQ(eth0->threads, 2u);
+    EXPECT_TRUE(eth0->bypass);
+    EXPECT_EQ(eth1->capture.method, CaptureMethod::AfXdp);
+    EXPECT_FALSE(eth1->bypass);
+    EXPECT_EQ(eth2->capture.method, CaptureMethod::AfXdp);
+    EXPECT_TRUE(eth2->bypass);
+    EXPECT_EQ(eth3->capture.method, CaptureMethod::AfPacket);
+    EXPECT_FALSE(eth3->bypass);
+}
+
+TEST(AfXdp, IgnoredNextToAnXbypassSection) {
+    auto l = load("af-xdp:\n  - interface: eth9\nxbypass:\n  interfaces:\n    - interface: eth0\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    ASSERT_EQ(l.config.interfaces.size(), 1u);
+    EXPECT_EQ(l.config.interfaces[0].capture.method, CaptureMethod::Auto);
+    ASSERT_EQ(l.diagnostics.size(), 1u);
+    EXPECT_EQ(l.diagnostics.begin()->code, "XB1210");
+    EXPECT_EQ(l.diagnostics.begin()->severity, Severity::Warning);
+    EXPECT_EQ(l.diagnostics.begin()->location.line, 1u);
+}
+
+TEST(AfXdp, Refusals) {
+    struct R {
+        const char* text;
+        const char* code;
+        unsigned line;
+    };
+    const std::vector<R> cases = {
+        {"af-xdp:\n  - interface: default\n    threads: 2\n", "XB1101", 1},
+        {"af-xdp:\n  - interface: eth0\n  - interface: eth0\n", "XB1114", 3},
+        {"af-xdp:\n  - interface: eth0\n  - interface: default\n  - interface: default\n", "XB1207", 4},
+        {"af-xdp:\n  - threads: 2\n", "XB1116", 2},
+        {"af-xdp:\n  - interface: eth0\n    threads: 0\n", "XB1109", 3},
+        {"af-xdp:\n  interface: eth0\n", "XB1105", 2},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.text);
+        auto l = load(c.text);
+        EXPECT_FALSE(l.accepted());
+        ASSERT_TRUE(l.diagnostics.contains(c.code)) << l.diagnostics.to_text();
+        for (const auto& d : l.diagnostics)
+            if (d.code == c.code) {
+                EXPECT_EQ(d.location.line, c.line) << d.to_text();
+            }
+    }
+}
+
 TEST(Model, SchemaKeysListEverything) {
     auto keys = xbypass_schema_keys();
     EXPECT_EQ(keys.size(), 6u + 18u + 4u);
