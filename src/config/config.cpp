@@ -53,6 +53,7 @@ std::string_view config_source_name(ConfigSource s) {
         case ConfigSource::None: return "none";
         case ConfigSource::Xbypass: return "xbypass";
         case ConfigSource::AfPacket: return "af-packet";
+        case ConfigSource::AfXdp: return "af-xdp";
     }
     return "none";
 }

@@ -22,13 +22,14 @@ constexpr unsigned kMaxCpuId = 8191;
 enum class Datapath { Auto, XdpNative, XdpGeneric, Tc, Offload };
 enum class OnUnsupported { Reject, Fallback };
 enum class Coexist { Refuse, Multiprog, Replace };
-// Which section of the file the interfaces came from.
-enum class ConfigSource { None, Xbypass, AfPacket };
+// Which section of the file the interfaces came from (AfPacket also when an af-xdp list adds to it;
+// AfXdp when only Suricata's af-xdp list is present).
+enum class ConfigSource { None, Xbypass, AfPacket, AfXdp };
 
 std::string_view datapath_name(Datapath d);          // "auto", "xdp-native", "xdp-generic", "tc", "offload"
 std::string_view on_unsupported_name(OnUnsupported o);  // "reject", "fallback"
 std::string_view coexist_name(Coexist c);            // "refuse", "multiprog", "replace"
-std::string_view config_source_name(ConfigSource s);  // "none", "xbypass", "af-packet"
+std::string_view config_source_name(ConfigSource s);  // "none", "xbypass", "af-packet", "af-xdp"
 
 // Where a value was written.
 struct KeyOrigin {
@@ -56,6 +57,16 @@ constexpr uint32_t kThreadsAuto = 0;
 // af-xdp ring keys). Planned like the datapath: see plan::CapturePlan.
 enum class CaptureMethod { Auto, AfPacket, AfXdp };
 std::string_view capture_method_name(CaptureMethod m);  // "auto", "af-packet", "af-xdp"
+
+// Limits of the capture ring keys (doc/configuration.md says why).
+constexpr uint32_t kMinRingSize = 64;
+constexpr uint32_t kMaxRingSize = 65536;
+constexpr uint32_t kBlockSizeUnit = 4096;            // the page size TPACKET_V3 blocks are made of
+constexpr uint32_t kMaxBlockSize = 4u * 1024 * 1024;  // largest block the page allocator gives in one piece
+constexpr uint16_t kDefaultClusterId = 99;            // Suricata's; later interfaces without one get 98, 97...
+
+// The fanout modes xbypass's AF_PACKET capture supports, as Suricata spells them.
+const std::vector<std::string_view>& capture_cluster_types();
 
 struct CaptureConfig {
     CaptureMethod method = CaptureMethod::Auto;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <set>
 
@@ -257,6 +258,9 @@ const std::vector<std::pair<std::string_view, LogLevel>> kLogLevels = {
 const std::vector<std::pair<std::string_view, Datapath>> kXdpModes = {
     {"driver", Datapath::XdpNative}, {"soft", Datapath::XdpGeneric}, {"hw", Datapath::Offload},
     {"none", Datapath::Auto}};
+const std::vector<std::pair<std::string_view, CaptureMethod>> kCaptureMethods = {
+    {"auto", CaptureMethod::Auto}, {"af-packet", CaptureMethod::AfPacket}, {"af-xdp", CaptureMethod::AfXdp}};
+// Every cluster type Suricata knows (af-packet); xbypass's capture supports capture_cluster_types().
 const std::vector<std::string_view> kClusterTypes = {"cluster_flow", "cluster_cpu",       "cluster_qm",
                                                      "cluster_ebpf", "cluster_round_robin", "cluster_rollover",
                                                      "cluster_random"};
@@ -265,17 +269,24 @@ const std::vector<std::string_view> kGlobalKeys = {"log-level", "log-file", "sta
                                                    "eve-log", "interfaces"};
 const std::vector<std::string_view> kInterfaceKeys = {
     "interface",    "bypass",   "datapath",        "on-unsupported", "cpu-redirect", "flow-table", "vlan-tracking",
-    "ips-peer",     "custom-program", "coexist",   "pinned-maps",    "pinned-maps-name", "threads"};
+    "ips-peer",     "custom-program", "coexist",   "pinned-maps",    "pinned-maps-name", "threads",
+    "capture",      "ring-size", "block-size",     "cluster-id",     "cluster-type"};
 const std::vector<std::string_view> kFlowTableKeys = {"size", "timeout", "percpu", "lru"};
 
 // af-packet keys xbypass maps, and the other keys Suricata (6.x/7.x) knows in that section.
 const std::vector<std::string_view> kAfPacketMapped = {
     "interface", "xdp-mode", "xdp-filter-file", "xdp-cpu-redirect", "bypass", "pinned-maps", "pinned-maps-name",
-    "use-percpu-hash", "copy-mode", "copy-iface", "threads", "cluster-type"};
+    "use-percpu-hash", "copy-mode", "copy-iface", "threads", "cluster-type", "cluster-id", "ring-size", "block-size"};
 const std::vector<std::string_view> kAfPacketSuricataOnly = {
-    "cluster-id", "defrag", "use-mmap", "mmap-locked", "tpacket-v3", "ring-size", "block-size", "block-timeout",
+    "defrag", "use-mmap", "mmap-locked", "tpacket-v3", "block-timeout",
     "use-emergency-flush", "buffer-size", "disable-promisc", "checksum-checks", "bpf-filter", "rollover",
     "ebpf-lb-file", "ebpf-filter-file", "mtu", "disable-hwtimestamp", "v-tap"};
+
+// Suricata 7's af-xdp keys: xbypass uses interface and threads (and captures those interfaces with
+// AF_XDP); the others are reported as not used.
+const std::vector<std::string_view> kAfXdpSuricataOnly = {
+    "disable-promisc",  "force-xdp-mode",   "force-bind-mode",   "mem-unaligned",       "enable-busy-poll",
+    "busy-poll-time",   "busy-poll-budget", "gro-flush-timeout", "napi-defer-hard-irq"};
 
 constexpr uint64_t kMaxFlowTableSize = 1u << 24;
 constexpr uint64_t kMaxTimeout = 86400;
@@ -292,6 +303,124 @@ std::optional<uint32_t> read_threads(Reader& r, const YamlNode& v, const std::st
     auto n = r.number(v, path, 1, kMaxThreads, "or auto");
     if (!n) return std::nullopt;
     return static_cast<uint32_t>(*n);
+}
+
+bool power_of_two(uint64_t v) { return v && !(v & (v - 1)); }
+
+std::optional<uint32_t> read_ring_size(Reader& r, const YamlNode& v, const std::string& path) {
+    auto n = r.number(v, path, 0, std::numeric_limits<uint64_t>::max(), "frames");
+    if (!n) return std::nullopt;
+    if (*n < kMinRingSize || *n > kMaxRingSize) {
+        r.diags().error("XB1131",
+                        "'" + path + "' is " + std::to_string(*n) + " frames, outside " + std::to_string(kMinRingSize) +
+                            ".." + std::to_string(kMaxRingSize) +
+                            ": a smaller ring overflows on the first burst (packets dropped before the engine "
+                            "sees them), a larger one pins memory no receive queue drains (65536 frames of 4 KiB "
+                            "are 256 MiB per thread)",
+                        "use a power of two in " + std::to_string(kMinRingSize) + ".." + std::to_string(kMaxRingSize) +
+                            " (default 2048)",
+                        v.loc, path);
+        return std::nullopt;
+    }
+    if (!power_of_two(*n)) {
+        r.diags().error("XB1130",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            ", not a power of two: AF_XDP rings must be powers of two (the kernel refuses other "
+                            "ring sizes), and the same value sizes the AF_PACKET ring",
+                        "use a power of two such as 1024, 2048 or 4096", v.loc, path);
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(*n);
+}
+
+std::optional<uint32_t> read_block_size(Reader& r, const YamlNode& v, const std::string& path) {
+    auto n = r.number(v, path, 0, std::numeric_limits<uint64_t>::max(), "bytes");
+    if (!n) return std::nullopt;
+    if (*n > kMaxBlockSize) {
+        r.diags().error("XB1134",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            " bytes, above 4 MiB (4194304): the kernel takes each TPACKET_V3 block from contiguous "
+                            "pages, 4 MiB at most (order 10), and falls back to slower vmalloc memory or refuses the "
+                            "ring beyond; a block also reaches the engine only when full, so huge blocks delay packets",
+                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+        return std::nullopt;
+    }
+    if (*n == 0 || *n % kBlockSizeUnit) {
+        r.diags().error("XB1132",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            " bytes, not a multiple of the 4096-byte page: the kernel refuses TPACKET_V3 blocks "
+                            "that are not whole pages",
+                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+        return std::nullopt;
+    }
+    if (!power_of_two(*n)) {
+        r.diags().error("XB1133",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            " bytes, not a power of two: the kernel allocates each block as a power-of-two number "
+                            "of pages, so the rest of every block would be wasted memory",
+                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(*n);
+}
+
+std::optional<uint16_t> read_cluster_id(Reader& r, const YamlNode& v, const std::string& path) {
+    auto n = r.number(v, path, 0, std::numeric_limits<uint64_t>::max());
+    if (!n) return std::nullopt;
+    if (*n > 65535) {
+        r.diags().error("XB1135",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            ", outside 0..65535: the AF_PACKET fanout group id is 16 bits (PACKET_FANOUT takes "
+                            "id | type << 16), a larger value would name another group",
+                        "use a number in 0..65535, one per interface (default 99)", v.loc, path);
+        return std::nullopt;
+    }
+    return static_cast<uint16_t>(*n);
+}
+
+// `af_packet`: a value Suricata does not know is XB1202 there (Suricata only warns), XB1110 in the
+// xbypass section; a Suricata type xbypass's capture cannot do is XB1136 in both.
+std::optional<std::string> read_cluster_type(Reader& r, const YamlNode& v, const std::string& path, bool af_packet) {
+    auto s = r.scalar(v, path);
+    if (!s) return std::nullopt;
+    std::string m = lower(*s);
+    const auto& supported = capture_cluster_types();
+    if (std::find(supported.begin(), supported.end(), m) != supported.end()) return m;
+    if (std::find(kClusterTypes.begin(), kClusterTypes.end(), m) != kClusterTypes.end()) {
+        r.diags().error("XB1136",
+                        "'" + path + "' is " + m + ", which xbypass's AF_PACKET capture does not do" +
+                            (m == "cluster_ebpf" ? " (it needs Suricata's ebpf-lb-file program)" : ""),
+                        "use one of " + join(supported), v.loc, path);
+        return std::nullopt;
+    }
+    std::string near = suggest(m, supported);
+    std::string did = near.empty() ? std::string() : "; did you mean '" + near + "'?";
+    if (af_packet)
+        r.diags().error("XB1202", "'" + path + "' is '" + *s + "'; Suricata would only warn about it" + did,
+                        "use one of " + join(supported), v.loc, path);
+    else
+        r.diags().error("XB1110", "'" + path + "' is '" + *s + "', which is not one of " + join(supported) + did,
+                        "use one of " + join(supported), v.loc, path);
+    return std::nullopt;
+}
+
+// The capture ring keys, same names in both sections. Returns false when `key` is not one of them.
+bool read_capture_key(Reader& r, std::string_view key, const YamlNode& keynode, const YamlNode& v,
+                      const std::string& path, InterfaceConfig& cfg, bool af_packet) {
+    auto mark = [&] { set_origin(cfg.origins, std::string(key), keynode, path); };
+    CaptureConfig& c = cfg.capture;
+    if (key == "ring-size") {
+        if (auto n = read_ring_size(r, v, path)) c.ring_size = *n, mark();
+    } else if (key == "block-size") {
+        if (auto n = read_block_size(r, v, path)) c.block_size = *n, mark();
+    } else if (key == "cluster-id") {
+        if (auto n = read_cluster_id(r, v, path)) c.cluster_id = *n, mark();
+    } else if (key == "cluster-type") {
+        if (auto t = read_cluster_type(r, v, path, af_packet)) c.cluster_type = *t, mark();
+    } else {
+        return false;
+    }
+    return true;
 }
 
 // The interface keys common to both sections, by their xbypass names. Returns false when `key` is
@@ -354,6 +483,9 @@ std::optional<InterfaceConfig> read_xbypass_interface(Reader& r, const YamlNode&
             if (auto n = r.interface_name(*v, p)) cfg.name = *n, mark();
             named = true;  // an invalid name is reported; the entry is then dropped below
         } else if (read_common_interface_key(r, key, *k, *v, p, cfg, key)) {
+        } else if (read_capture_key(r, key, *k, *v, p, cfg, false)) {
+        } else if (key == "capture") {
+            if (auto m = r.choice(*v, p, kCaptureMethods)) cfg.capture.method = *m, mark();
         } else if (key == "datapath") {
             if (auto d = r.choice(*v, p, kDatapaths)) cfg.datapath = *d, mark();
         } else if (key == "on-unsupported") {
@@ -496,17 +628,7 @@ AfPacketEntry read_af_packet_entry(Reader& r, const YamlNode& entry, const std::
                 out.copy_iface = *n;
                 out.copy_iface_origin = KeyOrigin{k->loc, p};
             }
-        } else if (key == "cluster-type") {
-            auto s = r.scalar(*v, p);
-            if (!s) continue;
-            std::string m = lower(*s);
-            if (std::find(kClusterTypes.begin(), kClusterTypes.end(), m) == kClusterTypes.end()) {
-                std::string near = suggest(m, kClusterTypes);
-                r.diags().error("XB1202",
-                                "'" + p + "' is '" + *s + "'; Suricata would only warn about it" +
-                                    (near.empty() ? std::string() : "; did you mean '" + near + "'?"),
-                                "use one of " + join(kClusterTypes), v->loc, p);
-            }
+        } else if (read_capture_key(r, key, *k, *v, p, cfg, true)) {
         } else if (std::find(kAfPacketSuricataOnly.begin(), kAfPacketSuricataOnly.end(), key) !=
                    kAfPacketSuricataOnly.end()) {
             r.diags().info("XB1200", "'" + p + "' is a Suricata af-packet key not used by xbypass",
@@ -544,6 +666,10 @@ void apply_af_packet_default(AfPacketEntry& e, const AfPacketEntry& def) {
     inherit("pinned-maps", [&] { c.pinned_maps = d.pinned_maps; });
     inherit("pinned-maps-name", [&] { c.pinned_maps_name = d.pinned_maps_name; });
     inherit("threads", [&] { c.threads = d.threads; });
+    inherit("ring-size", [&] { c.capture.ring_size = d.capture.ring_size; });
+    inherit("block-size", [&] { c.capture.block_size = d.capture.block_size; });
+    inherit("cluster-id", [&] { c.capture.cluster_id = d.capture.cluster_id; });
+    inherit("cluster-type", [&] { c.capture.cluster_type = d.capture.cluster_type; });
     if (!e.copy_mode && def.copy_mode) e.copy_mode = def.copy_mode, e.copy_mode_origin = def.copy_mode_origin;
     if (!e.copy_iface && def.copy_iface) e.copy_iface = def.copy_iface, e.copy_iface_origin = def.copy_iface_origin;
 }
@@ -581,6 +707,8 @@ std::vector<InterfaceConfig> read_af_packet(Reader& r, const YamlNode& section) 
     for (auto& e : entries) {
         // Suricata's af-packet bypass is off unless asked for.
         if (!e.cfg.origins.count("bypass")) e.cfg.bypass = false;
+        // An af-packet entry is captured by AF_PACKET, as Suricata would.
+        e.cfg.capture.method = CaptureMethod::AfPacket;
         if (def) apply_af_packet_default(e, *def);
         const std::string& p = e.cfg.origin.key_path;
         if (e.copy_mode && !e.copy_iface) {
@@ -609,6 +737,98 @@ std::vector<InterfaceConfig> read_af_packet(Reader& r, const YamlNode& section) 
         out.push_back(std::move(e.cfg));
     }
     return out;
+}
+
+// --- Suricata af-xdp --------------------------------------------------------------------------
+
+struct AfXdpEntry {
+    std::string name;                // empty for the default entry
+    KeyOrigin origin;                // the entry
+    KeyOrigin name_origin;           // its interface key
+    std::optional<uint32_t> threads;
+    KeyOrigin threads_origin;
+};
+
+// Suricata 7's af-xdp list: the interfaces it names are captured with AF_XDP. They are added to the
+// af-packet interfaces (an interface in both keeps its af-packet settings, with capture af-xdp and
+// af-xdp's threads when set); one only in af-xdp gets the defaults with bypass on, because with
+// AF_XDP the bypass program is what feeds the sockets (flows are bypassed only when the engine asks).
+void read_af_xdp(Reader& r, const YamlNode& section, std::vector<InterfaceConfig>& ifaces) {
+    const std::string path = "af-xdp";
+    if (section.is_scalar() && section.is_null()) return;
+    if (!r.expect_sequence(section, path)) return;
+    std::vector<AfXdpEntry> entries;
+    std::optional<AfXdpEntry> def;
+    for (size_t i = 0; i < section.items.size(); ++i) {
+        const YamlNode& item = *section.items[i];
+        std::string p = indexed(path, i);
+        if (!r.expect_mapping(item, p)) continue;
+        r.check_duplicate_keys(item, p);
+        if (!item.find("interface")) {
+            r.diags().error("XB1116", "af-xdp entry '" + p + "' has no 'interface' key",
+                            "add 'interface: NAME' (or 'interface: default') to the entry", item.loc, p);
+            continue;
+        }
+        AfXdpEntry e;
+        e.origin = KeyOrigin{item.loc, p};
+        bool is_default = false, named = false;
+        for (const auto& kv : item.entries) {
+            const YamlNode& k = *kv.first;
+            const YamlNode& v = *kv.second;
+            std::string kp = child(p, k.value);
+            if (k.value == "interface") {
+                if (v.is_scalar() && v.value == "default") is_default = true;
+                else if (auto n = r.interface_name(v, kp)) e.name = *n, e.name_origin = KeyOrigin{k.loc, kp}, named = true;
+            } else if (k.value == "threads") {
+                if (auto t = read_threads(r, v, kp)) e.threads = *t, e.threads_origin = KeyOrigin{k.loc, kp};
+            } else if (std::find(kAfXdpSuricataOnly.begin(), kAfXdpSuricataOnly.end(), k.value) !=
+                       kAfXdpSuricataOnly.end()) {
+                r.diags().info("XB1211", "'" + kp + "' is a Suricata af-xdp key not used by xbypass",
+                               "nothing to do; xbypass binds its own AF_XDP sockets", k.loc, kp);
+            } else {
+                r.diags().info("XB1211", "'" + kp + "' is not used by xbypass",
+                               "nothing to do unless you expected xbypass to use it (it uses interface and threads)",
+                               k.loc, kp);
+            }
+        }
+        if (is_default) {
+            if (def) {
+                r.diags().error("XB1207",
+                                "'" + p + "' is a second 'interface: default' entry (the first is at line " +
+                                    std::to_string(def->origin.location.line) + ")",
+                                "keep a single default entry", item.loc, p);
+                continue;
+            }
+            def = std::move(e);
+        } else if (named) {
+            auto dup = std::find_if(entries.begin(), entries.end(), [&](const AfXdpEntry& o) { return o.name == e.name; });
+            if (dup != entries.end()) {
+                r.diags().error("XB1114",
+                                "interface '" + e.name + "' is configured twice in af-xdp (first at line " +
+                                    std::to_string(dup->origin.location.line) + ")",
+                                "merge the two entries into one", item.loc, p);
+                continue;
+            }
+            entries.push_back(std::move(e));
+        }
+    }
+    for (auto& e : entries) {
+        if (!e.threads && def && def->threads) e.threads = def->threads, e.threads_origin = def->threads_origin;
+        auto it = std::find_if(ifaces.begin(), ifaces.end(), [&](const InterfaceConfig& c) { return c.name == e.name; });
+        if (it == ifaces.end()) {
+            InterfaceConfig cfg;
+            cfg.name = e.name;
+            cfg.origin = e.origin;
+            cfg.origins["interface"] = e.name_origin;
+            ifaces.push_back(std::move(cfg));
+            it = std::prev(ifaces.end());
+        }
+        InterfaceConfig& cfg = *it;
+        if (!cfg.origins.count("bypass")) cfg.bypass = true;
+        cfg.capture.method = CaptureMethod::AfXdp;
+        cfg.origins["capture"] = e.origin;
+        if (e.threads) cfg.threads = *e.threads, cfg.origins["threads"] = e.threads_origin;
+    }
 }
 
 // --- checks across keys and entries ---------------------------------------------------------
@@ -654,8 +874,37 @@ void check_custom_program(Reader& r, InterfaceConfig& cfg, const std::string& ba
     }
 }
 
+// AF_PACKET fanout groups: a group id is per network namespace and holds the sockets of one interface,
+// so two interfaces with one id cannot both capture (the second join fails with EINVAL). Interfaces
+// that do not set cluster-id get 99, 98, ... (skipping the ids set explicitly), in list order.
+void assign_cluster_ids(Reader& r, std::vector<InterfaceConfig>& ifaces) {
+    std::map<uint16_t, const InterfaceConfig*> taken;
+    for (const auto& cfg : ifaces) {
+        if (!cfg.origins.count("cluster-id") || cfg.capture.method == CaptureMethod::AfXdp) continue;
+        auto [it, fresh] = taken.emplace(cfg.capture.cluster_id, &cfg);
+        if (fresh) continue;
+        const KeyOrigin& o = cfg.origins.at("cluster-id");
+        r.diags().error("XB1137",
+                        "interfaces '" + it->second->name + "' and '" + cfg.name + "' both use cluster-id " +
+                            std::to_string(cfg.capture.cluster_id) + " (first at line " +
+                            std::to_string(it->second->origins.at("cluster-id").location.line) +
+                            "): a fanout group holds the sockets of one interface, so the second cannot capture",
+                        "give each interface its own cluster-id, or remove the key to number them 99, 98, ...",
+                        o.location, o.key_path);
+    }
+    uint32_t next = kDefaultClusterId;
+    for (auto& cfg : ifaces) {
+        if (cfg.origins.count("cluster-id")) continue;
+        while (taken.count(static_cast<uint16_t>(next)) && next > 0) --next;
+        cfg.capture.cluster_id = static_cast<uint16_t>(next);
+        taken.emplace(cfg.capture.cluster_id, &cfg);
+        if (next > 0) --next;
+    }
+}
+
 void check_interfaces(Reader& r, std::vector<InterfaceConfig>& ifaces, const std::string& base_dir,
                       const LoadOptions& options) {
+    assign_cluster_ids(r, ifaces);
     std::map<std::string, const InterfaceConfig*> by_name;
     for (auto& cfg : ifaces) {
         const SourceLocation& name_loc = cfg.location_of("interface");
@@ -803,6 +1052,12 @@ std::vector<std::string> xbypass_schema_keys() {
     return keys;
 }
 
+const std::vector<std::string_view>& capture_cluster_types() {
+    static const std::vector<std::string_view> types = {"cluster_flow", "cluster_cpu", "cluster_qm",
+                                                        "cluster_rollover", "cluster_round_robin"};
+    return types;
+}
+
 std::vector<std::string> af_packet_mapped_keys() {
     return {kAfPacketMapped.begin(), kAfPacketMapped.end()};
 }
@@ -827,12 +1082,17 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
     // Only our two sections matter; a whole suricata.yaml may be given.
     const YamlNode* xbypass = nullptr;
     const YamlNode* afpacket = nullptr;
+    const YamlNode* afxdp = nullptr;
     const YamlNode* afpacket_key = nullptr;
     const YamlNode* xbypass_key = nullptr;
+    const YamlNode* afxdp_key = nullptr;
     for (const auto& kv : root.entries) {
         const YamlNodePtr& k = kv.first;
         const YamlNodePtr& v = kv.second;
-        const YamlNode** slot = k->value == "xbypass" ? &xbypass : k->value == "af-packet" ? &afpacket : nullptr;
+        const YamlNode** slot = k->value == "xbypass"     ? &xbypass
+                                : k->value == "af-packet" ? &afpacket
+                                : k->value == "af-xdp"    ? &afxdp
+                                                          : nullptr;
         if (!slot) continue;
         if (*slot) {
             diags.error("XB1010", "section '" + k->value + "' appears twice at the top level",
@@ -840,7 +1100,7 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
             continue;
         }
         *slot = v.get();
-        (k->value == "xbypass" ? xbypass_key : afpacket_key) = k.get();
+        (k->value == "xbypass" ? xbypass_key : k->value == "af-packet" ? afpacket_key : afxdp_key) = k.get();
     }
     if (xbypass) {
         cfg.source = ConfigSource::Xbypass;
@@ -849,6 +1109,12 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
                           "configure the interfaces in 'xbypass.interfaces' only, or remove the 'xbypass' section "
                           "to use af-packet",
                           afpacket_key->loc, "af-packet");
+        }
+        if (afxdp) {
+            diags.warning("XB1210", "the 'af-xdp' section is ignored because an 'xbypass' section is present",
+                          "set 'capture: af-xdp' on the interfaces in 'xbypass.interfaces' instead, or remove the "
+                          "'xbypass' section to use af-packet and af-xdp",
+                          afxdp_key->loc, "af-xdp");
         }
         if (xbypass->is_scalar() && xbypass->is_null()) {
             diags.error("XB1101", "the 'xbypass' section is empty: no interface is configured",
@@ -865,12 +1131,15 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
                         "add at least one entry '- interface: NAME' under 'interfaces:'",
                         list ? list->loc : xbypass_key->loc, "xbypass.interfaces");
         }
-    } else if (afpacket) {
-        cfg.source = ConfigSource::AfPacket;
-        cfg.interfaces = read_af_packet(r, *afpacket);
+    } else if (afpacket || afxdp) {
+        cfg.source = afpacket ? ConfigSource::AfPacket : ConfigSource::AfXdp;
+        if (afpacket) cfg.interfaces = read_af_packet(r, *afpacket);
+        if (afxdp) read_af_xdp(r, *afxdp, cfg.interfaces);
         if (cfg.interfaces.empty() && !diags.has_errors()) {
-            diags.error("XB1101", "no interface is configured in 'af-packet' (only a default entry, or none)",
-                        "add an entry '- interface: NAME' to the af-packet list", afpacket_key->loc, "af-packet");
+            std::string section = afpacket ? "af-packet" : "af-xdp";
+            diags.error("XB1101", "no interface is configured in '" + section + "' (only a default entry, or none)",
+                        "add an entry '- interface: NAME' to the " + section + " list",
+                        (afpacket ? afpacket_key : afxdp_key)->loc, section);
         }
     } else {
         diags.error("XB1101", "neither an 'xbypass' nor an 'af-packet' section is present: no interface is configured",

@@ -127,7 +127,7 @@ std::vector<std::string> why_not(const PlanInput& in, const Subject& s, Datapath
 }
 
 const ProgramRequirements* select_program(const PlanInput& in, const config::InterfaceConfig& ic, Hook hook,
-                                          bool cpu, bool ips) {
+                                          bool cpu, bool ips, bool xsk) {
     if (!ic.custom_program.empty()) {
         auto it = in.custom.find(ic.custom_program);
         if (it == in.custom.end()) return nullptr;
@@ -136,8 +136,66 @@ const ProgramRequirements* select_program(const PlanInput& in, const config::Int
         return nullptr;
     }
     for (const auto& r : in.builtin)
-        if (r.hook == hook && r.cpu_redirect == cpu && r.ips_forward == ips) return &r;
+        if (r.hook == hook && r.cpu_redirect == cpu && r.ips_forward == ips && r.xsk_capture == xsk) return &r;
     return nullptr;
+}
+
+// "map type xskmap is not available (probe: no)" (the words why_not uses), or "" when it is.
+std::string xskmap_missing(const probe::KernelCaps& k) {
+    const probe::Probed* mt = k.map_type("xskmap");
+    Support s = mt ? mt->supported : Support::Unknown;
+    return s == Support::Yes ? std::string() : "map type xskmap is not available (probe: " + support_word(s) + ")";
+}
+
+std::string queues_text(const probe::InterfaceCaps& dev) {
+    return dev.rx_queues ? std::to_string(dev.rx_queues) + " receive queue" + (dev.rx_queues == 1 ? "" : "s")
+                         : "1 receive queue (its queue count is unknown, taken as 1)";
+}
+
+CapturePlan capture_defaults(const config::InterfaceConfig& ic, const probe::InterfaceCaps& dev) {
+    CapturePlan c;
+    c.requested = ic.capture.method;
+    c.rx_queues = dev.rx_queues;
+    c.ring_size = ic.capture.ring_size;
+    c.block_size = ic.capture.block_size;
+    c.cluster_id = ic.capture.cluster_id;
+    c.cluster_type = ic.capture.cluster_type;
+    return c;
+}
+
+// AF_PACKET: auto threads = one per receive queue, at most one per online CPU.
+CapturePlan af_packet_plan(const PlanInput& in, const config::InterfaceConfig& ic, const probe::InterfaceCaps& dev,
+                           std::vector<std::string> why_not_af_xdp) {
+    CapturePlan c = capture_defaults(ic, dev);
+    c.method = Capture::AfPacket;
+    if (ic.threads == config::kThreadsAuto) {
+        uint32_t q = std::max<uint32_t>(dev.rx_queues, 1);
+        auto cpus = static_cast<uint32_t>(in.kernel.online_cpus.size());
+        c.threads = cpus ? std::min(q, cpus) : q;
+    } else {
+        c.threads = ic.threads;
+    }
+    c.why_not_af_xdp = std::move(why_not_af_xdp);
+    return c;
+}
+
+// AF_XDP: one socket per receive queue (the callers checked that explicit threads match the queues).
+CapturePlan af_xdp_plan(const config::InterfaceConfig& ic, const probe::InterfaceCaps& dev, Datapath dp,
+                        std::vector<std::string>& notes) {
+    CapturePlan c = capture_defaults(ic, dev);
+    c.method = Capture::AfXdp;
+    c.threads = std::max<uint32_t>(dev.rx_queues, 1);
+    if (!dev.rx_queues)
+        notes.push_back("the receive queue count of " + dev.name + " is unknown: taken as 1 (one AF_XDP socket, queue 0)");
+    bool zc_feature = dev.xdp_features && (*dev.xdp_features & netdev::XDP_ACT_XSK_ZEROCOPY);
+    c.zerocopy = dp == Datapath::XdpNative && zc_feature;
+    if (c.zerocopy)
+        notes.push_back("AF_XDP in zero-copy mode: native XDP and " + dev.name + " reports xsk-zerocopy");
+    else if (dp != Datapath::XdpNative)
+        notes.push_back("AF_XDP in copy mode: generic XDP copies every frame into the socket's memory");
+    else
+        notes.push_back("AF_XDP in copy mode: " + dev.name + " does not report xsk-zerocopy");
+    return c;
 }
 
 std::vector<Datapath> candidates(config::Datapath requested, config::OnUnsupported on_unsupported) {
@@ -250,10 +308,74 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
         p.pin_dir = pin_path + "/" + (ic.pinned_maps_name.empty() ? name : ic.pinned_maps_name);
     }
 
+    const bool nothing_to_load = !ic.bypass && !ic.cpu_redirect.enabled() && ic.ips_peer.empty();
+    // capture: af-xdp asked for by an engine: what rules it out whatever the datapath.
+    const bool want_xsk = in.engine_capture && ic.capture.method == config::CaptureMethod::AfXdp;
+    if (want_xsk) {
+        bool refused = false;
+        auto refuse = [&](const char* code, const std::string& message, const std::string& hint) {
+            d.error(code, message, hint, where("capture"), key_path("capture"));
+            refused = true;
+        };
+        if (nothing_to_load)
+            refuse("XB4047",
+                   "capture af-xdp on " + name + ", but bypass is off and nothing is redirected, so no XDP program "
+                   "runs to send packets into AF_XDP sockets",
+                   "set bypass: yes, or use capture: af-packet (or auto)");
+        if (ic.datapath == config::Datapath::Tc)
+            refuse("XB4040",
+                   "capture af-xdp on " + name + " needs an XDP datapath, and datapath is tc: AF_XDP sockets receive "
+                   "only what an XDP program redirects to them",
+                   "use datapath: auto, xdp-native or xdp-generic, or capture: af-packet");
+        if (ic.cpu_redirect.enabled())
+            refuse("XB4041",
+                   "capture af-xdp and cpu-redirect on " + name + ": a miss can go to one place only, a CPU's cpumap "
+                   "or an AF_XDP socket",
+                   "remove cpu-redirect (AF_XDP spreads the load by receive queue, one socket per queue), or use "
+                   "capture: af-packet");
+        if (!ic.custom_program.empty())
+            refuse("XB4042",
+                   "capture af-xdp with custom-program on " + name + ": only the built-in xsk programs redirect "
+                   "misses into xbypass's AF_XDP sockets",
+                   "remove custom-program, or use capture: af-packet");
+        if (ic.coexist == config::Coexist::Multiprog)
+            refuse("XB4043",
+                   "capture af-xdp with coexist: multiprog on " + name + ": the libxdp dispatcher runs the next "
+                   "program only after XDP_PASS, so misses redirected into AF_XDP sockets would never reach the "
+                   "programs after ours",
+                   "use coexist: refuse or replace, or capture: af-packet");
+        if (std::string why = xskmap_missing(in.kernel); !why.empty())
+            refuse("XB4044", "capture af-xdp on " + name + " needs AF_XDP sockets, and " + why,
+                   "use capture: af-packet (or auto), or a kernel built with CONFIG_XDP_SOCKETS=y");
+        uint32_t queues = std::max<uint32_t>(dev->rx_queues, 1);
+        if (ic.threads != config::kThreadsAuto && ic.threads > queues)
+            refuse("XB4045",
+                   "capture af-xdp with threads " + std::to_string(ic.threads) + " on " + name + ", which has " +
+                       queues_text(*dev) + ": AF_XDP binds one socket per queue, so " +
+                       std::to_string(ic.threads - queues) + " thread(s) would have no queue",
+                   "set threads to " + std::to_string(queues) + " (or auto), or raise the queues with `ethtool -L " +
+                       name + " combined " + std::to_string(ic.threads) + "`");
+        if (ic.threads != config::kThreadsAuto && ic.threads < queues)
+            refuse("XB4046",
+                   "capture af-xdp with threads " + std::to_string(ic.threads) + " on " + name + ", which has " +
+                       queues_text(*dev) + ": the misses of the queues without a socket would go to the stack, and "
+                       "the engine would never see them",
+                   "set threads to " + std::to_string(queues) + " (or auto), or reduce the queues with `ethtool -L " +
+                       name + " combined " + std::to_string(ic.threads) + "`");
+        if (refused) return;
+    }
+
     // Nothing to load: no bypass, no redirect, no forwarding.
-    if (!ic.bypass && !ic.cpu_redirect.enabled() && ic.ips_peer.empty()) {
+    if (nothing_to_load) {
         p.datapath = Datapath::None;
         p.notes.push_back("bypass is off and nothing is redirected: no program is attached");
+        if (in.engine_capture)
+            p.capture = af_packet_plan(
+                in, ic, *dev,
+                ic.capture.method == config::CaptureMethod::Auto
+                    ? std::vector<std::string>{"bypass is off and nothing is redirected: no XDP program runs to "
+                                               "send packets into AF_XDP sockets"}
+                    : std::vector<std::string>{});
         if (ok) out.interfaces.push_back(std::move(p));
         return;
     }
@@ -312,12 +434,20 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
     Subject subject{ic, *dev, peer, p.cpus};
     std::vector<std::string> warnings;
     const ProgramRequirements* chosen_req = nullptr;
-    for (Datapath dp : candidates(ic.datapath, ic.on_unsupported)) {
+    // With capture af-xdp only the XDP datapaths can work (datapath tc was refused above), and each is
+    // judged with the xsk variant's requirements. Otherwise the datapath is chosen as without capture,
+    // and AF_XDP is used on it when it can be (below): the fastest datapath first, then AF_XDP on it.
+    std::vector<Datapath> tried = candidates(ic.datapath, ic.on_unsupported);
+    const bool tc_possible = std::find(tried.begin(), tried.end(), Datapath::Tc) != tried.end();
+    if (want_xsk) tried.erase(std::remove(tried.begin(), tried.end(), Datapath::Tc), tried.end());
+    for (Datapath dp : tried) {
         Considered c{dp, false, {}};
         Hook hook = dp == Datapath::Tc ? Hook::Tc : Hook::Xdp;
-        const ProgramRequirements* req = select_program(in, ic, hook, cpu, ips);
+        const ProgramRequirements* req = select_program(in, ic, hook, cpu, ips, want_xsk);
         if (!req) {
-            if (p.custom)
+            if (want_xsk)
+                c.why_not.push_back("no built-in program redirects misses into AF_XDP sockets for this combination");
+            else if (p.custom)
                 c.why_not.push_back("the custom program has no " + std::string(hook == Hook::Tc ? "tc" : "XDP") +
                                     " program");
             else if (hook == Hook::Tc && cpu)
@@ -363,6 +493,14 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
             if (!all.empty()) all += "; ";
             all += std::string(datapath_name(c.datapath)) + ": " + join(c.why_not, ", ");
         }
+        if (want_xsk && tc_possible) {
+            d.error("XB4040",
+                    "capture af-xdp needs an XDP datapath, and none can work on " + name + " (" + all +
+                        "); only tc could",
+                    "use capture: af-packet (or auto) to capture with AF_PACKET, or remove what the device cannot do",
+                    where("capture"), key_path("capture"));
+            return;
+        }
         bool pinned = ic.datapath != config::Datapath::Auto;
         std::string code = p.custom ? "XB4014" : pinned ? "XB4002" : "XB4004";
         std::string what = p.custom ? "custom program " + ic.custom_program + " cannot run on " + name
@@ -381,6 +519,48 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
     if (p.datapath == Datapath::Tc) {
         p.replace.reset();  // others' XDP programs are left alone
         p.multiprog = false;
+    }
+    if (in.engine_capture) {
+        if (want_xsk) {
+            p.capture = af_xdp_plan(ic, *dev, p.datapath, p.notes);
+        } else if (ic.capture.method == config::CaptureMethod::AfPacket) {
+            p.capture = af_packet_plan(in, ic, *dev, {});
+        } else {
+            // auto: AF_XDP on the chosen datapath when everything it needs is there.
+            std::vector<std::string> why;
+            auto add = [&](std::string r) {
+                if (std::find(why.begin(), why.end(), r) == why.end()) why.push_back(std::move(r));
+            };
+            const ProgramRequirements* xsk = nullptr;
+            if (p.datapath == Datapath::Tc) {
+                add("the bypass runs in tc, and AF_XDP sockets receive only what an XDP program redirects to them");
+            } else {
+                if (cpu) add("cpu-redirect sends the misses to CPUs, and a miss can go to one place only");
+                if (p.custom) add("the custom program does not redirect misses into xbypass's AF_XDP sockets");
+                if (p.multiprog)
+                    add("coexist: multiprog: the libxdp dispatcher runs the next program only after XDP_PASS");
+                if (std::string m = xskmap_missing(in.kernel); !m.empty()) add(m);
+                if (!cpu && !p.custom) {
+                    xsk = select_program(in, ic, Hook::Xdp, false, ips, true);
+                    if (!xsk)
+                        add("no built-in program redirects misses into AF_XDP sockets for this combination");
+                    else
+                        for (auto& r : why_not(in, subject, p.datapath, *xsk, nullptr)) add(std::move(r));
+                }
+                uint32_t queues = std::max<uint32_t>(dev->rx_queues, 1);
+                if (ic.threads != config::kThreadsAuto && ic.threads != queues)
+                    add("threads is " + std::to_string(ic.threads) + " and " + name + " has " + queues_text(*dev) +
+                        ": AF_XDP needs one socket per queue");
+            }
+            if (why.empty() && xsk) {
+                p.program = xsk->program;
+                p.capture = af_xdp_plan(ic, *dev, p.datapath, p.notes);
+            } else {
+                p.capture = af_packet_plan(in, ic, *dev, std::move(why));
+            }
+        }
+    } else {
+        p.capture.requested = ic.capture.method;
     }
     if (p.replace)
         d.warning("XB4012", "coexist: replace: " + foreign_desc + " and will be replaced",
@@ -456,6 +636,24 @@ std::string plan_to_text(const Plan& plan, const PlanInput& in) {
             out += c.chosen ? "chosen" : "not possible: " + join(c.why_not, "; ");
             out += "\n";
         }
+        if (in.engine_capture) {
+            const CapturePlan& c = p.capture;
+            out += "  capture: " + std::string(capture_name(c.method)) + " (requested " +
+                   std::string(config::capture_method_name(c.requested)) + "), " + std::to_string(c.threads) +
+                   " thread" + (c.threads == 1 ? "" : "s");
+            std::string q = c.rx_queues ? std::to_string(c.rx_queues) : std::string("unknown");
+            if (c.method == Capture::AfXdp) {
+                out += " on queue" + std::string(c.threads == 1 ? " 0" : "s 0-" + std::to_string(c.threads - 1)) +
+                       " (receive queues: " + q + "), " + (c.zerocopy ? "zero-copy" : "copy mode") + ", rings of " +
+                       std::to_string(c.ring_size) + " frames";
+            } else {
+                out += " (receive queues: " + q + "), fanout group " + std::to_string(c.cluster_id) + " " +
+                       c.cluster_type + ", rings of " + std::to_string(c.ring_size) + " frames in blocks of " +
+                       std::to_string(c.block_size) + " bytes";
+            }
+            out += "\n";
+            if (!c.why_not_af_xdp.empty()) out += "    af-xdp: not possible: " + join(c.why_not_af_xdp, "; ") + "\n";
+        }
         if (p.pinned_maps) out += "  pinned maps: " + p.pin_dir + "\n";
         for (const auto& n : p.notes) out += "  note: " + n + "\n";
     }
@@ -482,6 +680,17 @@ std::string plan_to_json(const Plan& plan, const PlanInput& in) {
             w.field("mode", probe::xdp_attach_mode_name(p.replace->mode)).end_object();
         }
         w.field("multiprog", p.multiprog);
+        if (in.engine_capture) {
+            const CapturePlan& c = p.capture;
+            w.key("capture").begin_object().field("method", capture_name(c.method));
+            w.field("requested", config::capture_method_name(c.requested)).field("threads", c.threads);
+            w.field("rx_queues", c.rx_queues).field("zerocopy", c.zerocopy).field("ring_size", c.ring_size);
+            w.field("block_size", c.block_size).field("cluster_id", static_cast<uint32_t>(c.cluster_id));
+            w.field("cluster_type", c.cluster_type);
+            w.key("why_not_af_xdp").begin_array();
+            for (const auto& r : c.why_not_af_xdp) w.value(r);
+            w.end_array().end_object();
+        }
         w.key("considered").begin_array();
         for (const auto& c : p.considered) {
             w.begin_object().field("datapath", datapath_name(c.datapath)).field("chosen", c.chosen);

@@ -52,6 +52,10 @@ struct PlanInput {
     probe::KernelCaps kernel;
     std::vector<ProgramRequirements> builtin;                // the built-in variants
     std::map<std::string, std::vector<ProgramRequirements>> custom;  // by custom-program path, one per hook
+    // An engine captures through the plugin: plan the capture method too (AF_XDP may pick an xsk
+    // program variant). false (`xbypass run`/`check`): capture keeps its defaults and no xsk variant
+    // is ever chosen.
+    bool engine_capture = false;
 };
 
 // One datapath the planner looked at, in speed order.
@@ -77,6 +81,7 @@ struct CapturePlan {
     Capture method = Capture::AfPacket;
     config::CaptureMethod requested = config::CaptureMethod::Auto;
     uint32_t threads = 1;          // receive handles (AF_XDP: one per receive queue, queues 0..threads-1)
+    uint32_t rx_queues = 0;        // the device's receive queues as probed; 0 = unknown
     bool zerocopy = false;         // AF_XDP bound in zero-copy mode (the device reports xsk-zerocopy)
     uint32_t ring_size = 2048;
     uint32_t block_size = 32768;   // AF_PACKET

@@ -168,6 +168,7 @@ TEST(Model, AfPacketMapsOntoTheModelWithDefaults) {
         "    copy-mode: ips\n"
         "    copy-iface: eth0\n"
         "    use-percpu-hash: no\n"
+        "    cluster-id: 98\n"
         "  - interface: default\n"
         "    bypass: yes\n"
         "    xdp-cpu-redirect: [\"1-2\"]\n"
@@ -176,7 +177,9 @@ TEST(Model, AfPacketMapsOntoTheModelWithDefaults) {
         "    pinned-maps-name: pinned\n"
         "    threads: auto\n"
         "    cluster-type: cluster_qm\n"
-        "    ring-size: 2048\n");
+        "    ring-size: 4096\n"
+        "    block-size: 65536\n"
+        "    tpacket-v3: yes\n");
     ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
     EXPECT_EQ(l.config.source, ConfigSource::AfPacket);
     ASSERT_EQ(l.config.interfaces.size(), 2u);
@@ -197,12 +200,23 @@ TEST(Model, AfPacketMapsOntoTheModelWithDefaults) {
     // Origins name the af-packet key the value came from, in the default entry when inherited.
     EXPECT_EQ(a.origin_of("datapath")->key_path, "af-packet[0].xdp-mode");
     EXPECT_EQ(a.origin_of("cpu-redirect")->key_path, "af-packet[2].xdp-cpu-redirect");
-    EXPECT_EQ(a.origin_of("cpu-redirect")->location.line, 16u);
+    EXPECT_EQ(a.origin_of("cpu-redirect")->location.line, 17u);
     EXPECT_EQ(a.origin_of("ips-peer")->key_path, "af-packet[0].copy-iface");
     EXPECT_EQ(b.origin_of("flow-table.percpu")->key_path, "af-packet[1].use-percpu-hash");
     EXPECT_EQ(l.config.find("eth1"), &b);
     EXPECT_EQ(l.config.find("eth2"), nullptr);
-    // ring-size is understood as a Suricata key and reported as not used.
+    // The capture keys are used: an af-packet entry is captured with AF_PACKET, its ring keys
+    // inherited from the default entry like the others.
+    EXPECT_EQ(a.capture.method, CaptureMethod::AfPacket);
+    EXPECT_EQ(b.capture.method, CaptureMethod::AfPacket);
+    EXPECT_EQ(a.capture.cluster_type, "cluster_qm");
+    EXPECT_EQ(a.capture.ring_size, 4096u);
+    EXPECT_EQ(a.origin_of("ring-size")->key_path, "af-packet[2].ring-size");
+    EXPECT_EQ(a.capture.block_size, 65536u);
+    // cluster-id 98 is taken by eth1, so eth0 (without one) gets 99 and nothing collides.
+    EXPECT_EQ(b.capture.cluster_id, 98u);
+    EXPECT_EQ(a.capture.cluster_id, 99u);
+    // tpacket-v3 is understood as a Suricata key and reported as not used.
     ASSERT_TRUE(l.diagnostics.contains("XB1200"));
     EXPECT_EQ(l.diagnostics.count(Severity::Info), 1u);
 }
@@ -251,9 +265,282 @@ TEST(Model, CpuListErrorPointsAtTheToken) {
     EXPECT_EQ(d.location.column, 24u);  // the '7' after the opening quote
 }
 
+TEST(Capture, KeysReadWithTheirOrigins) {
+    auto l = load(
+        "xbypass:\n"
+        "  interfaces:\n"
+        "    - interface: eth0\n"
+        "      capture: AF-XDP\n"
+        "      ring-size: 64\n"
+        "      block-size: 4194304\n"
+        "      cluster-id: 0\n"
+        "      cluster-type: Cluster_Round_Robin\n"
+        "      threads: 4\n"
+        "    - interface: eth1\n"
+        "      capture: af-packet\n"
+        "      ring-size: 65536\n"
+        "      block-size: 4096\n"
+        "      cluster-id: 65535\n"
+        "    - interface: eth2\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    EXPECT_TRUE(l.diagnostics.empty()) << l.diagnostics.to_text();
+    const auto& a = l.config.interfaces.at(0);
+    EXPECT_EQ(a.capture.method, CaptureMethod::AfXdp);
+    EXPECT_EQ(a.capture.ring_size, 64u);
+    EXPECT_EQ(a.capture.block_size, 4194304u);
+    EXPECT_EQ(a.capture.cluster_id, 0u);
+    EXPECT_EQ(a.capture.cluster_type, "cluster_round_robin");
+    EXPECT_EQ(a.threads, 4u);
+    ASSERT_TRUE(a.origin_of("capture"));
+    EXPECT_EQ(a.origin_of("capture")->key_path, "xbypass.interfaces[0].capture");
+    EXPECT_EQ(a.origin_of("capture")->location.line, 4u);
+    EXPECT_EQ(a.origin_of("cluster-type")->location.line, 8u);
+    const auto& b = l.config.interfaces.at(1);
+    EXPECT_EQ(b.capture.method, CaptureMethod::AfPacket);
+    EXPECT_EQ(b.capture.ring_size, 65536u);
+    EXPECT_EQ(b.capture.block_size, 4096u);
+    EXPECT_EQ(b.capture.cluster_id, 65535u);
+    EXPECT_EQ(b.capture.cluster_type, "cluster_flow");
+    const auto& c = l.config.interfaces.at(2);
+    EXPECT_EQ(c.capture.method, CaptureMethod::Auto);
+    EXPECT_EQ(c.capture.ring_size, 2048u);
+    EXPECT_EQ(c.capture.block_size, 32768u);
+    EXPECT_EQ(c.capture.cluster_id, 99u);  // the first default id
+    EXPECT_EQ(c.origin_of("capture"), nullptr);
+}
+
+TEST(Capture, DefaultClusterIdsCountDownAndSkipExplicitOnes) {
+    auto l = load(
+        "xbypass:\n"
+        "  interfaces:\n"
+        "    - interface: eth0\n"
+        "    - interface: eth1\n"
+        "      cluster-id: 98\n"
+        "    - interface: eth2\n"
+        "    - interface: eth3\n"
+        "      cluster-id: 99\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    std::vector<unsigned> ids;
+    for (const auto& i : l.config.interfaces) ids.push_back(i.capture.cluster_id);
+    EXPECT_EQ(ids, (std::vector<unsigned>{97, 98, 96, 99}));
+}
+
+struct CaptureRefusal {
+    const char* name;
+    const char* entry;  // lines below "- interface: eth0", each indented by 6
+    const char* code;
+    unsigned line;
+    unsigned column;
+    const char* key_path;
+    const char* message_part;
+};
+
+// Each static refusal of a capture key, with its code and where it points.
+TEST(Capture, StaticRefusals) {
+    const std::vector<CaptureRefusal> cases = {
+        {"capture_unknown", "capture: pcap", "XB1110", 4, 16, "xbypass.interfaces[0].capture", "af-packet"},
+        {"ring_not_power_of_two", "ring-size: 1000", "XB1130", 4, 18, "xbypass.interfaces[0].ring-size",
+         "AF_XDP rings must be powers of two"},
+        {"ring_too_small", "ring-size: 32", "XB1131", 4, 18, "xbypass.interfaces[0].ring-size", "overflows"},
+        {"ring_too_large", "ring-size: 131072", "XB1131", 4, 18, "xbypass.interfaces[0].ring-size", "256 MiB"},
+        {"ring_not_a_number", "ring-size: 2k", "XB1108", 4, 18, "xbypass.interfaces[0].ring-size", "whole number"},
+        {"block_not_page_multiple", "block-size: 5000", "XB1132", 4, 19, "xbypass.interfaces[0].block-size",
+         "not a multiple of the 4096-byte page"},
+        {"block_zero", "block-size: 0", "XB1132", 4, 19, "xbypass.interfaces[0].block-size", "4096-byte page"},
+        {"block_not_power_of_two", "block-size: 12288", "XB1133", 4, 19, "xbypass.interfaces[0].block-size",
+         "not a power of two"},
+        {"block_too_large", "block-size: 8388608", "XB1134", 4, 19, "xbypass.interfaces[0].block-size", "above 4 MiB"},
+        {"cluster_id_too_large", "cluster-id: 65536", "XB1135", 4, 19, "xbypass.interfaces[0].cluster-id",
+         "16 bits"},
+        {"cluster_id_negative", "cluster-id: -1", "XB1109", 4, 19, "xbypass.interfaces[0].cluster-id", "outside"},
+        {"cluster_type_unknown", "cluster-type: cluster_flo", "XB1110", 4, 21, "xbypass.interfaces[0].cluster-type",
+         "did you mean 'cluster_flow'?"},
+        {"cluster_type_ebpf", "cluster-type: cluster_ebpf", "XB1136", 4, 21, "xbypass.interfaces[0].cluster-type",
+         "ebpf-lb-file"},
+        {"cluster_type_random", "cluster-type: cluster_random", "XB1136", 4, 21, "xbypass.interfaces[0].cluster-type",
+         "does not do"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        auto l = load(std::string("xbypass:\n  interfaces:\n    - interface: eth0\n      ") + c.entry + "\n");
+        ASSERT_FALSE(l.accepted());
+        ASSERT_EQ(l.diagnostics.size(), 1u) << l.diagnostics.to_text();
+        const Diagnostic& d = *l.diagnostics.begin();
+        EXPECT_EQ(d.code, c.code) << d.to_text();
+        EXPECT_EQ(d.severity, Severity::Error);
+        EXPECT_EQ(d.location.line, c.line);
+        EXPECT_EQ(d.location.column, c.column);
+        EXPECT_EQ(d.key_path, c.key_path);
+        EXPECT_NE(d.message.find(c.message_part), std::string::npos) << d.message;
+        EXPECT_FALSE(d.hint.empty());
+    }
+}
+
+TEST(Capture, AfPacketRingKeysAreCheckedTheSameWay) {
+    auto l = load("af-packet:\n  - interface: eth0\n    ring-size: 3000\n    cluster-type: cluster_ebpf\n");
+    ASSERT_FALSE(l.accepted());
+    EXPECT_TRUE(l.diagnostics.contains("XB1130")) << l.diagnostics.to_text();
+    EXPECT_TRUE(l.diagnostics.contains("XB1136")) << l.diagnostics.to_text();
+    for (const auto& d : l.diagnostics) {
+        if (d.code == "XB1130") {
+            EXPECT_EQ(d.key_path, "af-packet[0].ring-size");
+        }
+        if (d.code == "XB1136") {
+            EXPECT_EQ(d.location.line, 4u);
+        }
+    }
+}
+
+TEST(Capture, TwoInterfacesInOneFanoutGroupAreRefused) {
+    auto l = load(
+        "xbypass:\n"
+        "  interfaces:\n"
+        "    - interface: eth0\n"
+        "      cluster-id: 7\n"
+        "    - interface: eth1\n"
+        "      cluster-id: 7\n");
+    ASSERT_FALSE(l.accepted());
+    ASSERT_EQ(l.diagnostics.size(), 1u) << l.diagnostics.to_text();
+    const Diagnostic& d = *l.diagnostics.begin();
+    EXPECT_EQ(d.code, "XB1137");
+    EXPECT_EQ(d.location.line, 6u);
+    EXPECT_EQ(d.key_path, "xbypass.interfaces[1].cluster-id");
+    EXPECT_NE(d.message.find("first at line 4"), std::string::npos) << d.message;
+    // An af-xdp interface joins no fanout group: its cluster-id collides with nothing.
+    auto ok = load(
+        "xbypass:\n"
+        "  interfaces:\n"
+        "    - interface: eth0\n"
+        "      cluster-id: 7\n"
+        "    - interface: eth1\n"
+        "      capture: af-xdp\n"
+        "      cluster-id: 7\n");
+    EXPECT_TRUE(ok.accepted()) << ok.diagnostics.to_text();
+}
+
+TEST(Capture, AfPacketDefaultEntryCannotPutEveryInterfaceInOneGroup) {
+    auto l = load(
+        "af-packet:\n"
+        "  - interface: eth0\n"
+        "  - interface: eth1\n"
+        "  - interface: default\n"
+        "    cluster-id: 99\n");
+    ASSERT_FALSE(l.accepted());
+    EXPECT_TRUE(l.diagnostics.contains("XB1137")) << l.diagnostics.to_text();
+}
+
+TEST(AfXdp, OnlyAfXdpInterfacesAreCapturedWithAfXdpAndBypassOn) {
+    auto l = load(
+        "af-xdp:\n"
+        "  - interface: eth0\n"
+        "    force-xdp-mode: drv\n"
+        "    busy-poll-budget: 64\n"
+        "  - interface: eth1\n"
+        "    threads: 2\n"
+        "    vendor-knob: 1\n"
+        "  - interface: default\n"
+        "    threads: 4\n"
+        "    enable-busy-poll: yes\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    EXPECT_EQ(l.config.source, ConfigSource::AfXdp);
+    EXPECT_EQ(config_source_name(l.config.source), "af-xdp");
+    ASSERT_EQ(l.config.interfaces.size(), 2u);
+    const auto& a = l.config.interfaces[0];
+    const auto& b = l.config.interfaces[1];
+    EXPECT_EQ(a.name, "eth0");
+    EXPECT_EQ(a.capture.method, CaptureMethod::AfXdp);
+    EXPECT_TRUE(a.bypass);
+    EXPECT_EQ(a.threads, 4u);  // from the default entry
+    EXPECT_EQ(a.origin_of("threads")->key_path, "af-xdp[2].threads");
+    EXPECT_EQ(a.origin_of("capture")->key_path, "af-xdp[0]");
+    EXPECT_EQ(a.origin_of("interface")->location.line, 2u);
+    EXPECT_EQ(b.threads, 2u);
+    EXPECT_EQ(b.origin_of("threads")->location.line, 6u);
+    // Every other key is accepted and listed as not used, at its line.
+    std::vector<unsigned> lines;
+    for (const auto& d : l.diagnostics) {
+        EXPECT_EQ(d.code, "XB1211") << d.to_text();
+        EXPECT_EQ(d.severity, Severity::Info);
+        lines.push_back(d.location.line);
+    }
+    EXPECT_EQ(lines, (std::vector<unsigned>{3, 4, 7, 10}));
+}
+
+TEST(AfXdp, AddsToAfPacket) {
+    auto l = load(
+        "af-packet:\n"
+        "  - interface: eth0\n"
+        "    xdp-mode: driver\n"
+        "    threads: 8\n"
+        "  - interface: eth1\n"
+        "    bypass: no\n"
+        "  - interface: eth3\n"
+        "af-xdp:\n"
+        "  - interface: eth0\n"
+        "    threads: 2\n"
+        "  - interface: eth1\n"
+        "  - interface: eth2\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    EXPECT_EQ(l.config.source, ConfigSource::AfPacket);
+    ASSERT_EQ(l.config.interfaces.size(), 4u);
+    const InterfaceConfig* eth0 = l.config.find("eth0");
+    const InterfaceConfig* eth1 = l.config.find("eth1");
+    const InterfaceConfig* eth2 = l.config.find("eth2");
+    const InterfaceConfig* eth3 = l.config.find("eth3");
+    ASSERT_TRUE(eth0 && eth1 && eth2 && eth3);
+    // In both lists: af-packet's settings, af-xdp's capture and threads; bypass on unless af-packet sets it.
+    EXPECT_EQ(eth0->datapath, Datapath::XdpNative);
+    EXPECT_EQ(eth0->capture.method, CaptureMethod::AfXdp);
+    EXPECT_EQ(eth0->threads, 2u);
+    EXPECT_TRUE(eth0->bypass);
+    EXPECT_EQ(eth1->capture.method, CaptureMethod::AfXdp);
+    EXPECT_FALSE(eth1->bypass);
+    EXPECT_EQ(eth2->capture.method, CaptureMethod::AfXdp);
+    EXPECT_TRUE(eth2->bypass);
+    EXPECT_EQ(eth3->capture.method, CaptureMethod::AfPacket);
+    EXPECT_FALSE(eth3->bypass);
+}
+
+TEST(AfXdp, IgnoredNextToAnXbypassSection) {
+    auto l = load("af-xdp:\n  - interface: eth9\nxbypass:\n  interfaces:\n    - interface: eth0\n");
+    ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
+    ASSERT_EQ(l.config.interfaces.size(), 1u);
+    EXPECT_EQ(l.config.interfaces[0].capture.method, CaptureMethod::Auto);
+    ASSERT_EQ(l.diagnostics.size(), 1u);
+    EXPECT_EQ(l.diagnostics.begin()->code, "XB1210");
+    EXPECT_EQ(l.diagnostics.begin()->severity, Severity::Warning);
+    EXPECT_EQ(l.diagnostics.begin()->location.line, 1u);
+}
+
+TEST(AfXdp, Refusals) {
+    struct R {
+        const char* text;
+        const char* code;
+        unsigned line;
+    };
+    const std::vector<R> cases = {
+        {"af-xdp:\n  - interface: default\n    threads: 2\n", "XB1101", 1},
+        {"af-xdp:\n  - interface: eth0\n  - interface: eth0\n", "XB1114", 3},
+        {"af-xdp:\n  - interface: eth0\n  - interface: default\n  - interface: default\n", "XB1207", 4},
+        {"af-xdp:\n  - threads: 2\n", "XB1116", 2},
+        {"af-xdp:\n  - interface: eth0\n    threads: 0\n", "XB1109", 3},
+        {"af-xdp:\n  interface: eth0\n", "XB1105", 2},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.text);
+        auto l = load(c.text);
+        EXPECT_FALSE(l.accepted());
+        ASSERT_TRUE(l.diagnostics.contains(c.code)) << l.diagnostics.to_text();
+        for (const auto& d : l.diagnostics)
+            if (d.code == c.code) {
+                EXPECT_EQ(d.location.line, c.line) << d.to_text();
+            }
+    }
+}
+
 TEST(Model, SchemaKeysListEverything) {
     auto keys = xbypass_schema_keys();
-    EXPECT_EQ(keys.size(), 6u + 13u + 4u);
+    EXPECT_EQ(keys.size(), 6u + 18u + 4u);
     EXPECT_NE(std::find(keys.begin(), keys.end(), "interfaces[].flow-table.lru"), keys.end());
     EXPECT_NE(std::find(keys.begin(), keys.end(), "eve-log"), keys.end());
 }

@@ -2,6 +2,7 @@
 // Pure logic: capabilities are written by hand here; the kernel-facing probe has its own tests.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "common/netdev_uapi.h"
@@ -80,8 +81,19 @@ std::vector<ProgramRequirements> builtin() {
         if (ips) r.helpers.push_back("bpf_redirect");
         return r;
     };
-    return {xdp("xdp_ids", false, false), xdp("xdp_ids_cpu", true, false), xdp("xdp_ips", false, true),
-            xdp("xdp_ips_cpu", true, true), tc("tc_ids", false), tc("tc_ips", true)};
+    // AF_XDP capture in the bypass pass: misses are redirected into an XSKMAP slot per receive queue.
+    auto xsk = [&](const char* name, bool ips) {
+        ProgramRequirements r = xdp(name, false, ips);
+        r.xsk_capture = true;
+        r.map_types.push_back("xskmap");
+        if (!ips) r.helpers.push_back("bpf_redirect_map");
+        r.devices.push_back({false, nd::XDP_ACT_REDIRECT, "redirecting misses into AF_XDP sockets"});
+        return r;
+    };
+    // The xsk variants come first so that a planner ignoring xsk_capture would pick them.
+    return {xsk("xdp_ids_xsk", false), xsk("xdp_ips_xsk", true), xdp("xdp_ids", false, false),
+            xdp("xdp_ids_cpu", true, false), xdp("xdp_ips", false, true), xdp("xdp_ips_cpu", true, true),
+            tc("tc_ids", false), tc("tc_ips", true)};
 }
 
 PlanInput base_input(std::optional<uint64_t> features = kVeth) {
@@ -353,6 +365,11 @@ TEST_P(PlanTable, Decides) {
         // multiprog goes through the dispatcher exactly when the bypass runs in XDP.
         bool through_dispatcher = iface(in).coexist == config::Coexist::Multiprog && c.expected != Datapath::Tc;
         EXPECT_EQ(plan.interfaces[0].multiprog, through_dispatcher);
+        // Without an engine no xsk variant is ever chosen, and the capture keeps its defaults.
+        EXPECT_EQ(plan.interfaces[0].program.find("_xsk"), std::string::npos) << plan.interfaces[0].program;
+        EXPECT_EQ(plan.interfaces[0].capture.method, Capture::AfPacket);
+        EXPECT_TRUE(plan.interfaces[0].capture.why_not_af_xdp.empty());
+        EXPECT_EQ(plan_to_text(plan, in).find("capture:"), std::string::npos);
     }
     if (c.warning_code) {
         EXPECT_TRUE(plan.diagnostics.contains(c.warning_code)) << diags;
@@ -373,6 +390,364 @@ TEST_P(PlanTable, Decides) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, PlanTable, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+// --- capture (engine_capture) -------------------------------------------------------------------
+
+constexpr unsigned kCaptureLine = 9;
+
+PlanInput engine_input() {
+    PlanInput in = base_input();
+    in.engine_capture = true;
+    dev(in).rx_queues = 2;
+    in.kernel.online_cpus = {0, 1, 2, 3};
+    return in;
+}
+
+void capture(PlanInput& in, config::CaptureMethod m) {
+    iface(in).capture.method = m;
+    iface(in).origins["capture"] = {{"test.yaml", kCaptureLine, 7}, "xbypass.interfaces[0].capture"};
+}
+
+void set_map_type(PlanInput& in, const char* name, Support s) {
+    for (auto& m : in.kernel.map_types)
+        if (m.name == name) m.supported = s;
+}
+
+struct CaptureCase {
+    const char* name;
+    std::function<void(PlanInput&)> setup;
+    const char* error_code;        // non-null: rejected with this code (pointing at `capture` for XB404x)
+    Datapath datapath;             // when accepted
+    Capture method;
+    const char* program;
+    uint32_t threads;
+    bool zerocopy;
+    const char* why_not_af_xdp;    // non-null: a reason in CapturePlan::why_not_af_xdp contains it; null: none
+    const char* text;              // non-null: the error message, a note or a datapath reason contains it
+};
+
+using config::CaptureMethod;
+
+const CaptureCase kCaptureCases[] = {
+    // auto: the fastest datapath, then AF_XDP on it when possible.
+    {"auto_native_veth_af_xdp_copy_mode", [](PlanInput&) {}, nullptr, Datapath::XdpNative, Capture::AfXdp,
+     "xdp_ids_xsk", 2, false, nullptr, "copy mode: eth0 does not report xsk-zerocopy"},
+    {"auto_native_zerocopy", [](PlanInput& in) { dev(in).xdp_features = kVeth | nd::XDP_ACT_XSK_ZEROCOPY; }, nullptr,
+     Datapath::XdpNative, Capture::AfXdp, "xdp_ids_xsk", 2, true, nullptr, "zero-copy mode"},
+    {"auto_generic_af_xdp_is_copy_mode_even_with_zerocopy_bit",
+     [](PlanInput& in) { iface(in).datapath = config::Datapath::XdpGeneric; dev(in).xdp_features = kVeth | nd::XDP_ACT_XSK_ZEROCOPY; },
+     nullptr, Datapath::XdpGeneric, Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr, "generic XDP copies"},
+    {"auto_generic_only_device_af_xdp", [](PlanInput& in) { dev(in).xdp_features = 0; }, nullptr, Datapath::XdpGeneric,
+     Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr, nullptr},
+    {"auto_native_without_redirect_keeps_native_and_af_packet",
+     [](PlanInput& in) { dev(in).xdp_features = nd::XDP_ACT_BASIC; }, nullptr, Datapath::XdpNative, Capture::AfPacket,
+     "xdp_ids", 2, false, "lacks redirect, which redirecting misses into AF_XDP sockets needs", nullptr},
+    {"auto_tc_af_packet", [](PlanInput& in) { iface(in).datapath = config::Datapath::Tc; }, nullptr, Datapath::Tc,
+     Capture::AfPacket, "tc_ids", 2, false, "the bypass runs in tc", nullptr},
+    {"auto_tc_only_possible_af_packet",
+     [](PlanInput& in) {
+         for (auto& p : in.kernel.prog_types)
+             if (p.name == "xdp") p.supported = Support::No;
+     },
+     nullptr, Datapath::Tc, Capture::AfPacket, "tc_ids", 2, false, "the bypass runs in tc", nullptr},
+    {"auto_cpu_redirect_af_packet",
+     [](PlanInput& in) { dev(in).xdp_features = kTap; iface(in).cpu_redirect.cpus = {0, 1}; }, nullptr,
+     Datapath::XdpNative, Capture::AfPacket, "xdp_ids_cpu", 2, false, "a miss can go to one place only", nullptr},
+    {"auto_custom_program_af_packet",
+     [](PlanInput& in) {
+         iface(in).custom_program = "/x/f.o";
+         ProgramRequirements r;
+         r.program = "/x/f.o";
+         r.custom = true;
+         in.custom["/x/f.o"] = {r};
+     },
+     nullptr, Datapath::XdpNative, Capture::AfPacket, "/x/f.o", 2, false, "custom program does not redirect", nullptr},
+    {"auto_multiprog_af_packet",
+     [](PlanInput& in) {
+         in.kernel.freplace.supported = Support::Yes;
+         iface(in).coexist = config::Coexist::Multiprog;
+     },
+     nullptr, Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 2, false, "libxdp dispatcher", nullptr},
+    {"auto_kernel_without_xskmap_af_packet", [](PlanInput& in) { set_map_type(in, "xskmap", Support::No); }, nullptr,
+     Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 2, false, "map type xskmap is not available (probe: no)",
+     nullptr},
+    {"auto_xskmap_not_probed_is_not_assumed",
+     [](PlanInput& in) {
+         auto& m = in.kernel.map_types;
+         m.erase(std::remove_if(m.begin(), m.end(), [](const probe::Probed& p) { return p.name == "xskmap"; }), m.end());
+     },
+     nullptr, Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 2, false, "xskmap is not available (probe: unknown)",
+     nullptr},
+    {"auto_native_unknown_features_goes_generic_with_af_xdp", [](PlanInput& in) { dev(in).xdp_features.reset(); },
+     nullptr, Datapath::XdpGeneric, Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr, nullptr},
+    {"auto_threads_not_matching_queues_af_packet", [](PlanInput& in) { iface(in).threads = 3; }, nullptr,
+     Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 3, false, "threads is 3 and eth0 has 2 receive queues", nullptr},
+    {"auto_threads_matching_queues_af_xdp", [](PlanInput& in) { iface(in).threads = 2; }, nullptr, Datapath::XdpNative,
+     Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr, nullptr},
+    {"auto_ips_pair_af_xdp",
+     [](PlanInput& in) { dev(in).xdp_features = kTap; add_peer(in, kTap); }, nullptr, Datapath::XdpNative,
+     Capture::AfXdp, "xdp_ips_xsk", 2, false, nullptr, nullptr},
+    {"auto_no_xsk_variant_af_packet",
+     [](PlanInput& in) {
+         auto& b = in.builtin;
+         b.erase(std::remove_if(b.begin(), b.end(), [](const ProgramRequirements& r) { return r.xsk_capture; }), b.end());
+     },
+     nullptr, Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 2, false, "no built-in program redirects misses",
+     nullptr},
+    {"auto_bypass_off_af_packet", [](PlanInput& in) { iface(in).bypass = false; }, nullptr, Datapath::None,
+     Capture::AfPacket, "", 2, false, "bypass is off", nullptr},
+    {"auto_queues_unknown_one_socket",
+     [](PlanInput& in) { dev(in).rx_queues = 0; }, nullptr, Datapath::XdpNative, Capture::AfXdp, "xdp_ids_xsk", 1,
+     false, nullptr, "receive queue count of eth0 is unknown: taken as 1"},
+    // af-packet: threads auto = min(queues, online CPUs).
+    {"af_packet_threads_auto_limited_by_cpus",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfPacket); dev(in).rx_queues = 8; }, nullptr, Datapath::XdpNative,
+     Capture::AfPacket, "xdp_ids", 4, false, nullptr, nullptr},
+    {"af_packet_threads_auto_cpus_unknown_uses_queues",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfPacket); dev(in).rx_queues = 8; in.kernel.online_cpus.clear(); },
+     nullptr, Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 8, false, nullptr, nullptr},
+    {"af_packet_threads_auto_queues_unknown_one",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfPacket); dev(in).rx_queues = 0; }, nullptr, Datapath::XdpNative,
+     Capture::AfPacket, "xdp_ids", 1, false, nullptr, nullptr},
+    {"af_packet_threads_explicit",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfPacket); iface(in).threads = 7; }, nullptr, Datapath::XdpNative,
+     Capture::AfPacket, "xdp_ids", 7, false, nullptr, nullptr},
+    {"af_packet_with_cpu_redirect_is_fine",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfPacket); dev(in).xdp_features = kTap; iface(in).cpu_redirect.cpus = {1}; },
+     nullptr, Datapath::XdpNative, Capture::AfPacket, "xdp_ids_cpu", 2, false, nullptr, nullptr},
+    // af-xdp asked for: the fastest XDP datapath the xsk variant works on, or a refusal at `capture`.
+    {"af_xdp_native", [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); }, nullptr, Datapath::XdpNative,
+     Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr, nullptr},
+    {"af_xdp_native_zerocopy",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); dev(in).xdp_features = kTap | nd::XDP_ACT_XSK_ZEROCOPY; },
+     nullptr, Datapath::XdpNative, Capture::AfXdp, "xdp_ids_xsk", 2, true, nullptr, "zero-copy"},
+    {"af_xdp_without_redirect_goes_generic",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); dev(in).xdp_features = nd::XDP_ACT_BASIC; }, nullptr,
+     Datapath::XdpGeneric, Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr,
+     "lacks redirect, which redirecting misses into AF_XDP sockets needs"},
+    {"af_xdp_pinned_native_without_redirect_rejected",
+     [](PlanInput& in) {
+         capture(in, CaptureMethod::AfXdp);
+         dev(in).xdp_features = nd::XDP_ACT_BASIC;
+         iface(in).datapath = config::Datapath::XdpNative;
+     },
+     "XB4002", Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "lacks redirect"},
+    {"af_xdp_pinned_native_fallback_generic",
+     [](PlanInput& in) {
+         capture(in, CaptureMethod::AfXdp);
+         dev(in).xdp_features = nd::XDP_ACT_BASIC;
+         iface(in).datapath = config::Datapath::XdpNative;
+         iface(in).on_unsupported = config::OnUnsupported::Fallback;
+     },
+     nullptr, Datapath::XdpGeneric, Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr, nullptr},
+    {"af_xdp_threads_equal_queues",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); iface(in).threads = 2; }, nullptr, Datapath::XdpNative,
+     Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr, nullptr},
+    {"af_xdp_with_tc_rejected",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); iface(in).datapath = config::Datapath::Tc; }, "XB4040",
+     Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "datapath is tc"},
+    {"af_xdp_when_only_tc_works_rejected",
+     [](PlanInput& in) {
+         capture(in, CaptureMethod::AfXdp);
+         for (auto& p : in.kernel.prog_types)
+             if (p.name == "xdp") p.supported = Support::No;
+     },
+     "XB4040", Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "only tc could"},
+    {"af_xdp_with_cpu_redirect_rejected",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); iface(in).cpu_redirect.cpus = {0}; }, "XB4041",
+     Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "a miss can go to one place only"},
+    {"af_xdp_with_custom_program_rejected",
+     [](PlanInput& in) {
+         capture(in, CaptureMethod::AfXdp);
+         iface(in).custom_program = "/x/f.o";
+         ProgramRequirements r;
+         r.program = "/x/f.o";
+         r.custom = true;
+         in.custom["/x/f.o"] = {r};
+     },
+     "XB4042", Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "custom-program"},
+    {"af_xdp_with_multiprog_rejected",
+     [](PlanInput& in) {
+         capture(in, CaptureMethod::AfXdp);
+         in.kernel.freplace.supported = Support::Yes;
+         iface(in).coexist = config::Coexist::Multiprog;
+     },
+     "XB4043", Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "XDP_PASS"},
+    {"af_xdp_kernel_without_xskmap_rejected",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); set_map_type(in, "xskmap", Support::No); }, "XB4044",
+     Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "xskmap is not available (probe: no)"},
+    {"af_xdp_more_threads_than_queues_rejected",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); iface(in).threads = 4; }, "XB4045", Datapath::None,
+     Capture::AfPacket, "", 0, false, nullptr, "2 thread(s) would have no queue"},
+    {"af_xdp_threads_with_unknown_queues_rejected",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); iface(in).threads = 2; dev(in).rx_queues = 0; }, "XB4045",
+     Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "queue count is unknown, taken as 1"},
+    {"af_xdp_fewer_threads_than_queues_rejected",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); iface(in).threads = 1; }, "XB4046", Datapath::None,
+     Capture::AfPacket, "", 0, false, nullptr, "`ethtool -L eth0 combined 1`"},
+    {"af_xdp_bypass_off_rejected",
+     [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); iface(in).bypass = false; }, "XB4047", Datapath::None,
+     Capture::AfPacket, "", 0, false, nullptr, "bypass is off"},
+    {"af_xdp_ips_pair", [](PlanInput& in) { capture(in, CaptureMethod::AfXdp); dev(in).xdp_features = kTap; add_peer(in, kTap); },
+     nullptr, Datapath::XdpNative, Capture::AfXdp, "xdp_ips_xsk", 2, false, nullptr, nullptr},
+};
+
+class CaptureTable : public ::testing::TestWithParam<CaptureCase> {};
+
+TEST_P(CaptureTable, Decides) {
+    const CaptureCase& c = GetParam();
+    PlanInput in = engine_input();
+    c.setup(in);
+    Plan plan = make_plan(in);
+    std::string diags = plan.diagnostics.to_text();
+    std::string all = diags;
+    for (const auto& p : plan.interfaces) {
+        for (const auto& k : p.considered)
+            for (const auto& r : k.why_not) all += r + "\n";
+        for (const auto& n : p.notes) all += n + "\n";
+    }
+    for (const auto& d : plan.diagnostics) all += d.hint + "\n";
+    if (c.text) {
+        EXPECT_NE(all.find(c.text), std::string::npos) << all;
+    }
+    if (c.error_code) {
+        EXPECT_FALSE(plan.accepted()) << diags;
+        EXPECT_TRUE(plan.diagnostics.contains(c.error_code)) << "expected " << c.error_code << ", got:\n" << diags;
+        EXPECT_TRUE(plan.interfaces.empty());
+        for (const auto& d : plan.diagnostics) {
+            if (d.code.rfind("XB404", 0) != 0) continue;
+            EXPECT_EQ(d.location.line, kCaptureLine) << d.to_text();
+            EXPECT_EQ(d.key_path, "xbypass.interfaces[0].capture") << d.to_text();
+            EXPECT_FALSE(d.hint.empty());
+        }
+        return;
+    }
+    ASSERT_TRUE(plan.accepted()) << diags;
+    ASSERT_EQ(plan.interfaces.size(), 1u);
+    const InterfacePlan& p = plan.interfaces[0];
+    std::string text = plan_to_text(plan, in);
+    EXPECT_EQ(datapath_name(p.datapath), datapath_name(c.datapath)) << text;
+    EXPECT_EQ(capture_name(p.capture.method), capture_name(c.method)) << text;
+    EXPECT_EQ(p.program, c.program) << text;
+    EXPECT_EQ(p.capture.threads, c.threads) << text;
+    EXPECT_EQ(p.capture.zerocopy, c.zerocopy) << text;
+    EXPECT_EQ(p.capture.requested, iface(in).capture.method);
+    if (c.why_not_af_xdp) {
+        std::string why;
+        for (const auto& r : p.capture.why_not_af_xdp) why += r + "\n";
+        EXPECT_NE(why.find(c.why_not_af_xdp), std::string::npos) << why;
+        EXPECT_NE(text.find("    af-xdp: not possible: "), std::string::npos) << text;
+    } else {
+        EXPECT_TRUE(p.capture.why_not_af_xdp.empty()) << p.capture.why_not_af_xdp.front();
+        EXPECT_EQ(text.find("af-xdp: not possible"), std::string::npos) << text;
+    }
+    EXPECT_NE(text.find("  capture: " + std::string(capture_name(c.method))), std::string::npos) << text;
+    // AF_XDP always runs the xsk variant, AF_PACKET never.
+    EXPECT_EQ(p.program.find("_xsk") != std::string::npos, p.capture.method == Capture::AfXdp) << p.program;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CaptureTable, ::testing::ValuesIn(kCaptureCases),
+                         [](const ::testing::TestParamInfo<CaptureCase>& i) { return std::string(i.param.name); });
+
+TEST(Capture, EveryReasonOnceWhenSeveralRuleAfXdpOut) {
+    PlanInput in = engine_input();
+    set_map_type(in, "xskmap", Support::No);
+    iface(in).threads = 5;
+    Plan plan = make_plan(in);
+    ASSERT_TRUE(plan.accepted()) << plan.diagnostics.to_text();
+    const auto& why = plan.interfaces[0].capture.why_not_af_xdp;
+    // xskmap (said once, though the xsk variant needs it too) and the threads.
+    ASSERT_EQ(why.size(), 2u) << plan_to_text(plan, in);
+    EXPECT_EQ(why[0], "map type xskmap is not available (probe: no)");
+    EXPECT_NE(why[1].find("threads is 5"), std::string::npos);
+}
+
+TEST(Capture, RingAndFanoutCopiedFromTheConfig) {
+    PlanInput in = engine_input();
+    capture(in, CaptureMethod::AfPacket);
+    iface(in).capture.ring_size = 4096;
+    iface(in).capture.block_size = 65536;
+    iface(in).capture.cluster_id = 42;
+    iface(in).capture.cluster_type = "cluster_qm";
+    Plan plan = make_plan(in);
+    ASSERT_TRUE(plan.accepted()) << plan.diagnostics.to_text();
+    const CapturePlan& c = plan.interfaces[0].capture;
+    EXPECT_EQ(c.ring_size, 4096u);
+    EXPECT_EQ(c.block_size, 65536u);
+    EXPECT_EQ(c.cluster_id, 42u);
+    EXPECT_EQ(c.cluster_type, "cluster_qm");
+    EXPECT_EQ(c.rx_queues, 2u);
+    std::string text = plan_to_text(plan, in);
+    EXPECT_NE(text.find("  capture: af-packet (requested af-packet), 2 threads (receive queues: 2), fanout group 42 "
+                        "cluster_qm, rings of 4096 frames in blocks of 65536 bytes\n"),
+              std::string::npos)
+        << text;
+    std::string json = plan_to_json(plan, in);
+    EXPECT_NE(json.find(R"("capture":{"method":"af-packet","requested":"af-packet","threads":2,"rx_queues":2,)"
+                        R"("zerocopy":false,"ring_size":4096,"block_size":65536,"cluster_id":42,)"
+                        R"("cluster_type":"cluster_qm","why_not_af_xdp":[]})"),
+              std::string::npos)
+        << json;
+}
+
+TEST(Capture, TextAndJsonSayWhyNotAfXdp) {
+    PlanInput in = engine_input();
+    dev(in).xdp_features = nd::XDP_ACT_BASIC;
+    Plan plan = make_plan(in);
+    ASSERT_TRUE(plan.accepted()) << plan.diagnostics.to_text();
+    std::string text = plan_to_text(plan, in);
+    EXPECT_NE(text.find("  capture: af-packet (requested auto), 2 threads"), std::string::npos) << text;
+    EXPECT_NE(text.find("    af-xdp: not possible: eth0 lacks redirect"), std::string::npos) << text;
+    std::string json = plan_to_json(plan, in);
+    EXPECT_NE(json.find(R"("why_not_af_xdp":["eth0 lacks redirect)"), std::string::npos) << json;
+}
+
+TEST(Capture, TextOfAnAfXdpPlan) {
+    PlanInput in = engine_input();
+    dev(in).rx_queues = 4;
+    dev(in).xdp_features = kVeth | nd::XDP_ACT_XSK_ZEROCOPY;
+    Plan plan = make_plan(in);
+    ASSERT_TRUE(plan.accepted()) << plan.diagnostics.to_text();
+    std::string text = plan_to_text(plan, in);
+    EXPECT_NE(text.find("  chosen: xdp-native, program xdp_ids_xsk\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("  capture: af-xdp (requested auto), 4 threads on queues 0-3 (receive queues: 4), zero-copy, "
+                        "rings of 2048 frames\n"),
+              std::string::npos)
+        << text;
+    std::string json = plan_to_json(plan, in);
+    EXPECT_NE(json.find(R"("method":"af-xdp","requested":"auto","threads":4,"rx_queues":4,"zerocopy":true)"),
+              std::string::npos)
+        << json;
+}
+
+TEST(Capture, WithoutAnEngineNothingAboutCaptureIsPlannedOrRefused) {
+    // The same input that an engine would have refused (XB4041): `xbypass run` plans as before.
+    PlanInput in = engine_input();
+    in.engine_capture = false;
+    capture(in, CaptureMethod::AfXdp);
+    dev(in).xdp_features = kTap;
+    iface(in).cpu_redirect.cpus = {0};
+    Plan plan = make_plan(in);
+    ASSERT_TRUE(plan.accepted()) << plan.diagnostics.to_text();
+    EXPECT_EQ(plan.interfaces[0].program, "xdp_ids_cpu");
+    EXPECT_EQ(plan_to_text(plan, in).find("capture"), std::string::npos);
+    EXPECT_EQ(plan_to_json(plan, in).find("\"capture\""), std::string::npos);
+    in.engine_capture = true;
+    EXPECT_TRUE(make_plan(in).diagnostics.contains("XB4041"));
+}
+
+TEST(Capture, SeveralRefusalsAreAllReported) {
+    PlanInput in = engine_input();
+    capture(in, CaptureMethod::AfXdp);
+    iface(in).cpu_redirect.cpus = {0};
+    iface(in).datapath = config::Datapath::Tc;
+    iface(in).threads = 1;
+    Plan plan = make_plan(in);
+    EXPECT_FALSE(plan.accepted());
+    EXPECT_TRUE(plan.diagnostics.contains("XB4040"));
+    EXPECT_TRUE(plan.diagnostics.contains("XB4041"));
+    EXPECT_TRUE(plan.diagnostics.contains("XB4046"));
+}
 
 TEST(Plan, FasterDatapathsCarryTheirReasons) {
     PlanInput in = base_input(0);  // ifb-like
