@@ -102,7 +102,7 @@ std::vector<plan::ProgramRequirements> custom_requirements(const std::string& pa
 Assessment assess(const config::Config& config, const AssessOptions& options) {
     Assessment a;
     a.input.config = config;
-    (void)options;  // capture planning: see PlanInput
+    a.input.engine_capture = options.engine_capture;
     a.input.kernel = probe::probe_kernel();
     // Kernel facts matter only through the plan (e.g. no freplace rejects coexist: multiprog as
     // XB4011); on their own they are logged, and `xbypass probe` shows them all.

@@ -88,7 +88,7 @@ struct InterfaceCaps {
     std::optional<uint32_t> xdp_zc_max_segs;         // Linux >= 6.6
     std::optional<uint64_t> xdp_rx_metadata_features;  // bitmask of xb::netdev::XdpRxMetadata, Linux >= 6.8
 
-    uint32_t rx_queues = 0;
+    uint32_t rx_queues = 0;  // in use (ethtool channels), else as allocated (rtnetlink)
     uint32_t tx_queues = 0;
     uint32_t mtu = 0;
     OperState oper_state = OperState::Unknown;

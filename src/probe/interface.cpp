@@ -135,6 +135,13 @@ void probe_ethtool(Context& ctx, InterfaceCaps& c) {
                                "cannot read the driver of " + c.name + " (ETHTOOL_GDRVINFO): " + std::strerror(err),
                                "run as root with CAP_NET_ADMIN in the interface's network namespace"));
     }
+    // The receive queues in use (ethtool -l's current rx + combined): rtnetlink's count is the
+    // queues allocated, which on veth is one per CPU while only one receives (an AF_XDP socket on
+    // a queue past the ones in use cannot bind). Drivers without channels keep rtnetlink's count.
+    ethtool_channels ch{};
+    ch.cmd = ETHTOOL_GCHANNELS;
+    if (ethtool_ioctl(ctx.ethtool_fd.get(), c.name, &ch) == 0 && ch.rx_count + ch.combined_count > 0)
+        c.rx_queues = ch.rx_count + ch.combined_count;
     ethtool_value gro{};
     gro.cmd = ETHTOOL_GGRO;
     if (int err = ethtool_ioctl(ctx.ethtool_fd.get(), c.name, &gro); err == 0) {

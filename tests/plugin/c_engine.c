@@ -114,6 +114,8 @@ static int refused(const char *config, const char *netns) {
     opts.netns = netns;
     opts.log = on_log;
     int rc = xb_open(config, &opts, &p, &d);
+    char why[512];
+    snprintf(why, sizeof why, "%s", xb_last_error());
     size_t n = xb_diagnostics_count(d), errors = 0;
     for (size_t i = 0; i < n; i++) {
         struct xb_diagnostic x;
@@ -124,7 +126,7 @@ static int refused(const char *config, const char *netns) {
         if (x.severity == XB_SEVERITY_ERROR && x.code[0] == 'X') errors++;
     }
     xb_diagnostics_free(d);
-    printf("c_engine: xb_open returned %d (%s): %s\n", rc, xb_strerror(rc), xb_last_error());
+    printf("c_engine: xb_open returned %d (%s): %s\n", rc, xb_strerror(rc), why);
     if (rc != XB_ERR_REJECTED || p != NULL || errors == 0) {
         fprintf(stderr, "c_engine: expected a refusal with at least one error diagnostic\n");
         xb_close(p);
@@ -185,6 +187,11 @@ int main(int argc, char **argv) {
         }
     }
 
+    /* A fanout group spreads flows over the threads that have joined: packets queued before the last
+     * thread joined may sit on another thread, so flows are followed from the kernel time on. */
+    struct timespec joined;
+    clock_gettime(CLOCK_REALTIME, &joined);
+    uint64_t all_joined_ns = (uint64_t)joined.tv_sec * 1000000000ull + (uint64_t)joined.tv_nsec;
     /* flow_thread[k]: the capture thread that saw flow k (0: bypass_port, 1: other_port) first. */
     int flow_thread[2] = {-1, -1};
     long before[2] = {0, 0}, after[2] = {0, 0};
@@ -203,8 +210,10 @@ int main(int argc, char **argv) {
                 int port = udp_dport(&pkts[i]);
                 int k = port == bypass_port ? 0 : port == other_port ? 1 : -1;
                 if (k < 0) continue;
-                if (flow_thread[k] < 0) flow_thread[k] = (int)t;
-                if (flow_thread[k] != (int)t) split = 1;
+                if (pkts[i].ts_ns > all_joined_ns) {
+                    if (flow_thread[k] < 0) flow_thread[k] = (int)t;
+                    if (flow_thread[k] != (int)t) split = 1;
+                }
                 if (settled) after[k]++;
                 else before[k]++;
                 if (k == 0 && !bypassed && before[0] >= 10) {

@@ -27,7 +27,7 @@ result() {  # result NAME STATUS
 
 # --- install and build as a user would ---------------------------------------------------------
 root="$work/root"
-make -C "$build" install-libLTLIBRARIES install-includeHEADERS install-pkgconfigDATA DESTDIR="$root" \
+make -C "$build" install-libLTLIBRARIES install-xbypassincludeHEADERS install-pkgconfigDATA DESTDIR="$root" \
   >"$work/install.log" 2>&1 || { cat "$work/install.log"; echo "c_engine.sh: make install failed"; exit 1; }
 pc=$(find "$root" -name xbypass.pc | head -1)
 [ -n "$pc" ] || { echo "c_engine.sh: no xbypass.pc was installed"; exit 1; }
