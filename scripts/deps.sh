@@ -32,7 +32,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit $?
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "deps: missing packages: ${missing[*]} — run as root (sudo scripts/deps.sh)" >&2
+  echo "deps: missing packages: ${missing[*]} — run as root (as root: scripts/deps.sh)" >&2
   exit 1
 fi
 echo "deps: installing ${missing[*]}"

@@ -14,7 +14,7 @@ build=${XB_BUILD_DIR:-$top/build/quickstart}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-if [ "$(id -u)" -ne 0 ]; then echo "quickstart: run as root (sudo scripts/quickstart.sh)" >&2; exit 1; fi
+if [ "$(id -u)" -ne 0 ]; then echo "quickstart: run as root (from a root shell: scripts/quickstart.sh)" >&2; exit 1; fi
 
 say "dependencies and build"
 bash scripts/deps.sh
