@@ -1,5 +1,7 @@
 #include "harness/sandbox.h"
 
+#include <fstream>
+
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <signal.h>
@@ -184,6 +186,14 @@ CommandResult Sandbox::try_exec_in(const std::string& ns, const std::string& cmd
 
 std::string Sandbox::exec_in(const std::string& ns, const std::string& cmd) {
     return must("nsenter --net=/run/netns/" + shell_quote(ns) + " sh -c " + shell_quote(cmd));
+}
+
+void Sandbox::disable_ipv6(const std::string& ns) {
+    run_in(ns, [] {
+        // /proc/sys/net is the calling thread's network namespace; a kernel without IPv6 has none.
+        for (const char* which : {"all", "default"})
+            std::ofstream(std::string("/proc/sys/net/ipv6/conf/") + which + "/disable_ipv6") << "1\n";
+    });
 }
 
 void Sandbox::run_in(const std::string& ns, const std::function<void()>& fn) {

@@ -59,6 +59,9 @@ public:
     // <tag>peer. Returns the first namespace's name.
     std::string add_veth_netns(std::string_view tag);
     void add_address(const std::string& ns, const std::string& dev, const std::string& cidr);
+    // No IPv6 in ns (for devices made after this call too): no router solicitations, MLD or DAD
+    // frames that would land in a test's exact packet counts.
+    void disable_ipv6(const std::string& ns);
     // "aa:bb:cc:dd:ee:ff" of a device.
     std::string mac_address(const std::string& ns, const std::string& dev);
     // A permanent neighbour entry (no ARP/ND needed to reach ip).

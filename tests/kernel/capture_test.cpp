@@ -64,7 +64,7 @@ struct VethPair {
     explicit VethPair(const std::string& tag) {
         capture = sb.add_netns(tag);
         sender = sb.add_netns(tag + "tx");
-        for (const auto& ns : {capture, sender}) sb.run_in(ns, [] { disable_ipv6(); });
+        for (const auto& ns : {capture, sender}) sb.disable_ipv6(ns);
         sb.add_veth(capture, "v0", sender, "v1");
         sb.link_up(capture, "v0");
         sb.link_up(sender, "v1");
@@ -75,12 +75,6 @@ struct VethPair {
         sender_mac = mac_bytes(sb.mac_address(sender, "v1"));
         capture_ifindex = sb.ifindex(capture, "v0");
         sender_ifindex = sb.ifindex(sender, "v1");
-    }
-
-    static void disable_ipv6() {
-        // /proc/sys/net is the calling thread's network namespace.
-        for (const char* which : {"all", "default"})
-            std::ofstream(std::string("/proc/sys/net/ipv6/conf/") + which + "/disable_ipv6") << "1\n";
     }
 
     Result<std::unique_ptr<Receiver>> open(const std::string& ns, AfPacketOptions o) {

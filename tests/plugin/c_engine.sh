@@ -34,19 +34,23 @@ pc=$(find "$root" -name xbypass.pc | head -1)
 export PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_PATH="$(dirname "$pc")"
 flags=$(pkg-config --cflags --libs xbypass) || { echo "c_engine.sh: pkg-config xbypass failed"; exit 1; }
 echo "pkg-config xbypass: $flags"
-# shellcheck disable=SC2086 # flags are words
-gcc -std=c99 -Wall -Wextra -Werror -pedantic "$here/c_engine.c" $flags -o "$work/c_engine" 2>"$work/cc.log" || {
-  cat "$work/cc.log"; echo "c_engine.sh: the C engine does not compile against the installed header"; exit 1; }
 lib=$(find "$root" -name 'libxbypass.so.1' | head -1)
+# A sanitizer build's library calls into ASan/UBSan's runtimes, which libtool does not record as
+# its dependencies: the engine is then built with the same sanitizers (its own choice of build mode).
+sanitize=""
+case "$(nm -D --undefined-only "$lib")" in *__asan_*) sanitize="-fsanitize=address,undefined" ;; esac
+# shellcheck disable=SC2086 # flags are words
+gcc $sanitize -std=c99 -Wall -Wextra -Werror -pedantic "$here/c_engine.c" $flags -o "$work/c_engine" 2>"$work/cc.log" || {
+  cat "$work/cc.log"; echo "c_engine.sh: the C engine does not compile against the installed header"; exit 1; }
 export LD_LIBRARY_PATH="$(dirname "$lib")"
-# A sanitizer build's library needs ASan's runtime loaded first.
-if ldd "$lib" | grep -q libasan; then export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"; fi
 engine="$work/c_engine"
 
 # --- the network ---------------------------------------------------------------------------------
 ip netns add "$tx" && ip netns add "$cap" || exit 1
 ip -n "$tx" link add t0 type veth peer name c0 netns "$cap"
-for ns in "$tx" "$cap"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null 2>&1 || true; done
+for ns in "$tx" "$cap"; do
+  nsenter --net="/run/netns/$ns" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6' 2>/dev/null || true
+done
 ip -n "$tx" addr add 10.210.0.1/24 dev t0
 ip -n "$cap" addr add 10.210.0.2/24 dev c0
 ip -n "$tx" link set t0 up
