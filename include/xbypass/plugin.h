@@ -251,6 +251,20 @@ XB_API int xb_bypass(xb_plugin *plugin, const char *interface, const struct xb_f
  * was not bypassed. Thread-safe. */
 XB_API int xb_unbypass(xb_plugin *plugin, const char *interface, const struct xb_flow *flow);
 
+/* The kernel's counts of a bypassed flow: what it dropped or forwarded for the engine. */
+struct xb_flow_counts {
+    size_t sz;              /* set by the caller */
+    uint64_t pkts_forward;  /* the direction of the flow given */
+    uint64_t bytes_forward;
+    uint64_t pkts_reverse;  /* the other direction */
+    uint64_t bytes_reverse;
+    uint64_t last_seen_ns;  /* CLOCK_MONOTONIC of the last packet in either direction (or of the bypass) */
+};
+/* Reads the kernel's counts of a bypassed flow (both directions). XB_ERR_NOENT when the flow is not
+ * in the flow table (never bypassed, unbypassed, or expired). Thread-safe. */
+XB_API int xb_bypass_counts(xb_plugin *plugin, const char *interface, const struct xb_flow *flow,
+                            struct xb_flow_counts *out);
+
 /* ---- statistics ------------------------------------------------------------------------------- */
 
 struct xb_stats {

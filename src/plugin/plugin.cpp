@@ -607,6 +607,28 @@ int xb_unbypass(xb_plugin* p, const char* interface, const struct xb_flow* flow)
     });
 }
 
+int xb_bypass_counts(xb_plugin* p, const char* interface, const struct xb_flow* flow, struct xb_flow_counts* out) {
+    return guarded([&]() -> int {
+        if (!p) return fail(XB_ERR_INVAL, "plugin is NULL");
+        if (int rc = check_flow(flow); rc) return rc;
+        plugin::Interface* i = p->find(interface);
+        if (!i) return fail(XB_ERR_NOENT, std::string("no interface ") + (interface ? interface : "(NULL)") + " in this plugin");
+        const session::RunningInterface* ri = p->started.session->find(i->name);
+        if (!ri || !ri->program) return fail(XB_ERR_NOTSUP, i->name + " runs no built-in bypass program");
+        datapath::FlowKey key = to_key(*flow);
+        auto table = ri->program->flow_table();
+        auto fwd = table.lookup(key);
+        auto rev = table.lookup(datapath::reverse_flow_key(key));
+        if (!fwd && !rev) return fail(XB_ERR_NOENT, datapath::flow_key_to_string(key) + " is not bypassed");
+        xb_flow_counts full{};
+        full.sz = sizeof full;
+        if (fwd) full.pkts_forward = fwd->packets, full.bytes_forward = fwd->bytes;
+        if (rev) full.pkts_reverse = rev->packets, full.bytes_reverse = rev->bytes;
+        full.last_seen_ns = std::max(fwd ? fwd->last_seen_ns : 0, rev ? rev->last_seen_ns : 0);
+        return write_result(full, out, "out");
+    });
+}
+
 int xb_stats_get(xb_plugin* p, const char* interface, struct xb_stats* out) {
     return guarded([&]() -> int {
         if (!p) return fail(XB_ERR_INVAL, "plugin is NULL");
