@@ -21,6 +21,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "harness/run_helpers.h"
@@ -410,6 +411,52 @@ TEST(Misuse, WrongOrderAndBadArgumentsReturnTheirCodes) {
     EXPECT_XB(xb_open(conf.path.c_str(), &opts, &none, nullptr), XB_ERR_SYSTEM);
     EXPECT_EQ(none, nullptr);
     EXPECT_EQ(attached(net.sb, net.cap, "v0"), "");
+}
+
+// opts.log_level governs every line of xb_open, the start-up block included, and the callback gets them.
+TEST(Logging, TheOpenersLevelAppliesFromTheFirstLine) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    TempFile conf("xbypass:\n  log-level: debug\n  stats-interval: 0\n  interfaces:\n    - interface: v0\n"
+                  "      capture: af-packet\n");
+    struct Lines {
+        std::mutex mu;
+        std::vector<std::pair<int, std::string>> all;
+    } lines;
+    xb_open_opts opts{};
+    opts.sz = sizeof opts;
+    opts.netns = net.cap.c_str();
+    opts.log_level = XB_LOG_WARNING;
+    opts.log_user = &lines;
+    opts.log = [](int level, const char* module, const char* message, void* user) {
+        auto* l = static_cast<Lines*>(user);
+        std::lock_guard lock(l->mu);
+        l->all.emplace_back(level, std::string(module) + ": " + message);
+    };
+    xb_plugin* p = nullptr;
+    ASSERT_EQ(xb_open(conf.path.c_str(), &opts, &p, nullptr), 0) << xb_last_error();
+    xb_close(p);
+    auto take = [&] {
+        std::lock_guard lock(lines.mu);
+        return std::exchange(lines.all, {});
+    };
+    for (const auto& [level, text] : take()) EXPECT_LE(level, XB_LOG_WARNING) << text;
+    // At notice the start-up block is there (and reaches the callback).
+    opts.log_level = XB_LOG_NOTICE;
+    ASSERT_EQ(xb_open(conf.path.c_str(), &opts, &p, nullptr), 0) << xb_last_error();
+    xb_close(p);
+    bool plan_line = false;
+    for (const auto& [level, text] : take()) {
+        EXPECT_LE(level, XB_LOG_NOTICE) << text;
+        plan_line |= text.rfind("plan: ", 0) == 0;
+    }
+    EXPECT_TRUE(plan_line) << "no start-up block line reached the callback";
+    // Without a callback the library logs to stderr again, not to the callback of an earlier open.
+    opts.log = nullptr;
+    opts.log_user = nullptr;
+    ASSERT_EQ(xb_open(conf.path.c_str(), &opts, &p, nullptr), 0) << xb_last_error();
+    xb_close(p);
+    EXPECT_TRUE(take().empty()) << "an xb_open without a callback still logged to the previous one";
 }
 
 // --- 3. several threads at once -------------------------------------------------------------------
