@@ -320,6 +320,8 @@ int xb_open(const char* config_path, const struct xb_open_opts* opts_in, xb_plug
                 std::string m(module), t(msg);
                 fn(from_log_level(l), m.c_str(), t.c_str(), user);
             });
+        } else {
+            logger.set_sink({});  // NULL: stderr, not an earlier xb_open's callback (its user data may be gone)
         }
         auto p = std::make_unique<xb_plugin>();
         p->capture = !(opts.flags & XB_OPEN_NO_CAPTURE);
@@ -342,6 +344,7 @@ int xb_open(const char* config_path, const struct xb_open_opts* opts_in, xb_plug
         req.config_file = config_path;
         if (opts.interface) req.interface = opts.interface;
         req.engine_capture = p->capture;
+        if (opts.log_level) req.log_level = to_log_level(opts.log_level);  // also for the start-up lines
         p->started = session::start(req);
         if (opts.log_level) logger.set_level(to_log_level(opts.log_level));
         if (diags) *diags = make_diagnostics(p->started.diagnostics);

@@ -43,7 +43,7 @@ Startup start(const StartRequest& request) {
     }
     auto& logger = Logger::instance();
     if (request.configure_logger) {
-        logger.set_level(out.config.global.log_level);
+        logger.set_level(request.log_level.value_or(out.config.global.log_level));
         if (!out.config.global.log_file.empty()) {
             if (auto st = logger.open_file(out.config.global.log_file); !st) {
                 out.diagnostics.error("XB0005", st.error().message, "make the log-file's directory exist and writable",

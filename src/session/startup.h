@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/diagnostic.h"
@@ -17,6 +18,7 @@ struct StartRequest {
     std::string interface;        // run on this interface only (its entry, else the first applied to it)
     bool engine_capture = false;  // an engine receives the packets through the plugin: plan capture
     bool configure_logger = true; // apply the configuration's log-level and log-file to the logger
+    std::optional<LogLevel> log_level;  // with configure_logger: this level instead of the configuration's
 };
 
 struct Startup {
