@@ -17,10 +17,13 @@
 // the per-round ratios (so that a noisy moment of the VM weighs on both sides or on none), the pps
 // columns are the medians of the rounds. The namespaces are removed on every exit (also on
 // SIGINT/SIGTERM); leftovers of a killed run are swept at start. Exits non-zero only on setup errors.
-// Usage: capture_bench [--rounds N] [--window-ms N] [--flows N] (root).
+// Usage: capture_bench [--rounds N] [--window-ms N] [--flows N] [--xsk-ring N] [--verbose] (root).
+// --xsk-ring: ring entries of a second AF_XDP case (default 16384; the first uses the defaults).
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_xdp.h>
 #include <net/if.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -60,6 +63,7 @@ namespace {
 // --- namespaces -----------------------------------------------------------------------------------
 
 std::string g_tx_ns, g_rx_ns;  // set once created; removed by cleanup()
+bool g_verbose = false;        // --verbose: per-run details on stderr
 
 int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 
@@ -198,6 +202,11 @@ public:
     virtual void drain(size_t i, const std::atomic<bool>& stop, std::atomic<uint64_t>& count) = 0;
     // Packets the datapath dropped as bypassed (0 without a bypass program); read after the run.
     virtual uint64_t bypass_drops() { return 0; }
+    // Packets the kernel dropped because the capture's ring was full (or had no free frame) over
+    // the whole run; read after the drain threads are gone.
+    virtual uint64_t ring_drops() = 0;
+    // The bypass program's counters, for the record: "xsk-redirect N redirect-fail N ..." (or "").
+    virtual std::string datapath_counters() { return ""; }
 };
 
 class PcapCapture : public Capture {
@@ -209,6 +218,7 @@ public:
         return std::unique_ptr<Capture>(new PcapCapture(h));
     }
     ~PcapCapture() override { bench::pcap_close(h_); }
+    uint64_t ring_drops() override { return bench::pcap_drops(h_); }
     void drain(size_t, const std::atomic<bool>& stop, std::atomic<uint64_t>& count) override {
         bench::pcap_drain(h_, stop, count);
     }
@@ -216,6 +226,14 @@ public:
 private:
     explicit PcapCapture(bench::PcapHandle* h) : h_(h) {}
     bench::PcapHandle* h_;
+};
+
+// No capture at all: what the generator offers when v1 only runs GRO and the stack drops the frames.
+class NoCapture : public Capture {
+public:
+    size_t threads() const override { return 0; }
+    void drain(size_t, const std::atomic<bool>&, std::atomic<uint64_t>&) override {}
+    uint64_t ring_drops() override { return 0; }
 };
 
 void drain_receiver(capture::Receiver& rx, const std::atomic<bool>& stop, std::atomic<uint64_t>& count) {
@@ -231,6 +249,10 @@ void drain_receiver(capture::Receiver& rx, const std::atomic<bool>& stop, std::a
         rx.release();
         count.store(n, std::memory_order_relaxed);
     }
+    if (g_verbose)
+        if (auto st = rx.stats(); st.ok())
+            std::fprintf(stderr, "  receiver: %llu packets in %llu batches, %llu dropped\n",
+                         (unsigned long long)st->received, (unsigned long long)st->batches, (unsigned long long)st->dropped);
 }
 
 datapath::FlowKey flow_key(unsigned i) {
@@ -275,6 +297,17 @@ struct Datapath {
         auto c = prog->read_counters();
         return c.ok() ? (*c)[XB_CNT_DROP] : 0;
     }
+    std::string counters() {
+        if (!prog) return "";
+        auto c = prog->read_counters();
+        if (!c.ok()) return "";
+        std::string s;
+        for (int i = 0; i < XB_CNT_MAX; ++i)
+            if ((*c)[static_cast<enum xb_counter>(i)])
+                s += std::string(datapath::counter_name(static_cast<enum xb_counter>(i))) + " " +
+                     std::to_string((*c)[static_cast<enum xb_counter>(i)]) + " ";
+        return s;
+    }
 };
 
 class AfPacketCapture : public Capture {
@@ -303,6 +336,13 @@ public:
         drain_receiver(*rx_[i], stop, count);
     }
     uint64_t bypass_drops() override { return dp_.drops(); }
+    uint64_t ring_drops() override {
+        uint64_t d = 0;
+        for (auto& r : rx_)
+            if (auto s = r->stats(); s.ok()) d += s->dropped;
+        return d;
+    }
+    std::string datapath_counters() override { return dp_.counters(); }
 
 private:
     Datapath dp_;
@@ -311,7 +351,9 @@ private:
 
 class AfXdpCapture : public Capture {
 public:
-    static std::unique_ptr<Capture> open(unsigned bypass_flows, std::string& err) {
+    // ring 0: AfXdpOptions' defaults (2048 rx/fill entries, 4096 frames of 4096 bytes); else ring
+    // entries with twice as many frames of 2048 bytes.
+    static std::unique_ptr<Capture> open(unsigned bypass_flows, uint32_t ring, std::string& err) {
         std::unique_ptr<AfXdpCapture> c(new AfXdpCapture);
         if (!c->dp_.load(1, bypass_flows, err)) return nullptr;
         capture::AfXdpOptions o;
@@ -319,6 +361,11 @@ public:
         o.queue = 0;
         o.xsk_map_fd = c->dp_.prog->map_fd("xb_xsk_map");
         o.bind = capture::XskBind::Copy;
+        if (ring) {
+            o.ring_size = ring;
+            o.frame_count = 2 * ring;
+            o.frame_size = 2048;
+        }
         auto r = capture::open_af_xdp(o);
         if (!r.ok()) {
             err = "open_af_xdp v1 queue 0: " + r.error().message;
@@ -331,6 +378,19 @@ public:
         drain_receiver(*rx_, stop, count);
     }
     uint64_t bypass_drops() override { return dp_.drops(); }
+    uint64_t ring_drops() override {
+        if (g_verbose) {
+            xdp_statistics st{};
+            socklen_t len = sizeof st;
+            if (getsockopt(rx_->fd(), SOL_XDP, XDP_STATISTICS, &st, &len) == 0)
+                std::fprintf(stderr, "  xsk: rx_dropped %llu rx_invalid %llu rx_ring_full %llu fill_empty %llu\n",
+                             (unsigned long long)st.rx_dropped, (unsigned long long)st.rx_invalid_descs,
+                             (unsigned long long)st.rx_ring_full, (unsigned long long)st.rx_fill_ring_empty_descs);
+        }
+        auto s = rx_->stats();
+        return s.ok() ? s->dropped : 0;
+    }
+    std::string datapath_counters() override { return dp_.counters(); }
 
 private:
     Datapath dp_;  // declared first: the receiver (and its xsk map slot) goes before the program
@@ -344,6 +404,8 @@ struct Sample {
     double offered_pps = 0;  // frames the generator ran, in the window
     uint64_t delivered = 0;  // packets in the window
     uint64_t bypass_drops = 0;  // XDP drops of bypassed packets over the whole run
+    double ring_drop_pps = 0;   // ring drops over the whole run (settle + window), per second
+    std::string counters;       // the bypass program's counters over the whole run
 };
 
 using Opener = std::function<std::unique_ptr<Capture>(std::string&)>;
@@ -364,6 +426,7 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
         for (auto& c : counts) s += c.load(std::memory_order_relaxed);
         return s;
     };
+    const auto start = Clock::now();
     gen.start();
     std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
     const auto t0 = Clock::now();
@@ -372,6 +435,7 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
     const auto t1 = Clock::now();
     const uint64_t c1 = total(), s1 = gen.sent();
     gen.stop();
+    const double run_secs = std::chrono::duration<double>(Clock::now() - start).count();
     stop = true;
     for (auto& t : drains) t.join();
     if (!gen.error().empty()) {
@@ -383,6 +447,11 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
     out.pps = static_cast<double>(c1 - c0) / secs;
     out.offered_pps = static_cast<double>(s1 - s0) / secs;
     out.bypass_drops = cap->bypass_drops();
+    out.ring_drop_pps = static_cast<double>(cap->ring_drops()) / run_secs;
+    out.counters = cap->datapath_counters();
+    if (g_verbose)
+        std::fprintf(stderr, "  run: %.0f pps of %.0f offered, ring drops %.0f/s %s\n", out.pps, out.offered_pps,
+                     out.ring_drop_pps, out.counters.c_str());
     return true;
 }
 
@@ -390,6 +459,16 @@ double median(std::vector<double> v) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// /proc/loadavg: the machine may be shared; the numbers say how much else ran.
+std::string loadavg() {
+    char buf[128] = {};
+    FILE* f = std::fopen("/proc/loadavg", "r");
+    if (!f) return "?\n";
+    if (!std::fgets(buf, sizeof buf, f)) buf[0] = 0;
+    std::fclose(f);
+    return buf;
 }
 
 int fail(const std::string& msg) {
@@ -403,9 +482,17 @@ int fail(const std::string& msg) {
 int main(int argc, char** argv) {
     int rounds = 5, window_ms = 2000, settle_ms = 300;
     unsigned flows = 64;
+    uint32_t big_ring = 16384;
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--verbose") == 0) g_verbose = true;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (std::strcmp(argv[i], "--verbose") == 0) {
+            --i;
+            continue;
+        }
         if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::max(1, std::atoi(argv[i + 1]));
         else if (std::strcmp(argv[i], "--window-ms") == 0) window_ms = std::max(100, std::atoi(argv[i + 1]));
+        else if (std::strcmp(argv[i], "--xsk-ring") == 0) big_ring = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
         else if (std::strcmp(argv[i], "--flows") == 0) flows = static_cast<unsigned>(std::clamp(std::atoi(argv[i + 1]), 1, 1000));
     }
     libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
@@ -443,20 +530,36 @@ int main(int argc, char** argv) {
         Opener open;
     };
     const Opener pcap = [](std::string& e) { return PcapCapture::open(e); };
+    const std::string big_ring_name = "af-xdp copy ring " + std::to_string(big_ring);
     const std::vector<Method> methods = {
         {"af-packet 1 thread", [](std::string& e) { return AfPacketCapture::open(1, 0, e); }},
         {"af-packet 2 threads", [](std::string& e) { return AfPacketCapture::open(2, 0, e); }},
-        {"af-xdp copy", [](std::string& e) { return AfXdpCapture::open(0, e); }},
+        {"af-xdp copy", [](std::string& e) { return AfXdpCapture::open(0, 0, e); }},
+        {big_ring_name.c_str(), [big_ring](std::string& e) { return AfXdpCapture::open(0, big_ring, e); }},
     };
 
     std::printf("capture_bench: veth v0 -> v1 (1 rx queue), %u UDP flows of %zu-byte frames, XDP_TX live frames "
                 "batch 64 on CPU 0, receivers from CPU 1; %d rounds of %d ms (settle %d ms)\n",
                 flows, frame.size(), rounds, window_ms, settle_ms);
-    std::printf("%-22s %14s %14s %14s %10s\n", "method", "pps", "libpcap pps", "offered pps", "ratio");
+    std::printf("load average before: %s", loadavg().c_str());
+    std::printf("%-22s %12s %12s %12s %12s %12s %8s\n", "method", "pps", "libpcap pps", "offered pps", "drops/s",
+                "pcap drops/s", "ratio");
+    {
+        std::vector<double> alone;
+        for (int r = 0; r < 3; ++r) {
+            Sample s;
+            if (!run_once([](std::string&) { return std::unique_ptr<Capture>(new NoCapture); }, gen, settle_ms,
+                          window_ms, s, err))
+                return fail(err);
+            alone.push_back(s.offered_pps);
+        }
+        std::printf("generator alone (no capture, v1 GRO + stack drop): %.0f pps offered (median of 3)\n", median(alone));
+    }
+    double ratio_xdp_big = 0;
     double ratio_xdp = 0, ratio_afp1 = 0, afp1_pps = 0, afp2_pps = 0;
     int rc = 0;
     for (const auto& m : methods) {
-        std::vector<double> ratios, pps, base_pps, offered;
+        std::vector<double> ratios, pps, base_pps, offered, drops, base_drops;
         for (int r = 0; r < rounds; ++r) {
             Sample base, s;
             if (!run_once(pcap, gen, settle_ms, window_ms, base, err) ||
@@ -467,19 +570,23 @@ int main(int argc, char** argv) {
             base_pps.push_back(base.pps);
             pps.push_back(s.pps);
             offered.push_back(s.offered_pps);
+            drops.push_back(s.ring_drop_pps);
+            base_drops.push_back(base.ring_drop_pps);
             if (base.pps > 0) ratios.push_back(s.pps / base.pps);
         }
         if (rc) break;
         const double ratio = median(ratios);
-        std::printf("%-22s %14.0f %14.0f %14.0f %9.2fx\n", m.name, median(pps), median(base_pps), median(offered), ratio);
+        std::printf("%-22s %12.0f %12.0f %12.0f %12.0f %12.0f %7.2fx\n", m.name, median(pps), median(base_pps),
+                    median(offered), median(drops), median(base_drops), ratio);
         std::fflush(stdout);
         if (std::strcmp(m.name, "af-xdp copy") == 0) ratio_xdp = ratio;
+        if (m.name == big_ring_name) ratio_xdp_big = ratio;
         if (std::strcmp(m.name, "af-packet 1 thread") == 0) ratio_afp1 = ratio, afp1_pps = median(pps);
         if (std::strcmp(m.name, "af-packet 2 threads") == 0) afp2_pps = median(pps);
     }
     if (rc == 0) {
         const std::vector<Method> bypass = {
-            {"af-xdp copy", [flows](std::string& e) { return AfXdpCapture::open(flows, e); }},
+            {"af-xdp copy", [flows](std::string& e) { return AfXdpCapture::open(flows, 0, e); }},
             {"af-packet + xdp_ids", [flows](std::string& e) { return AfPacketCapture::open(1, flows, e); }},
         };
         for (const auto& m : bypass) {
@@ -494,10 +601,11 @@ int main(int argc, char** argv) {
                         static_cast<unsigned long long>(s.bypass_drops));
         }
     }
+    if (rc == 0) std::printf("load average after: %s", loadavg().c_str());
     if (rc == 0) {
-        std::printf("goals (reported, not asserted): af-xdp >= 2x libpcap: %.2fx %s; af-packet 1 thread >= 1x: %.2fx %s; "
-                    "2 threads / 1 thread: %.2fx\n",
-                    ratio_xdp, ratio_xdp >= 2 ? "met" : "NOT met", ratio_afp1, ratio_afp1 >= 1 ? "met" : "NOT met",
+        std::printf("goals (reported, not asserted): af-xdp >= 2x libpcap: %.2fx %s (ring %u: %.2fx); "
+                    "af-packet 1 thread >= 1x: %.2fx %s; 2 threads / 1 thread: %.2fx\n",
+                    ratio_xdp, ratio_xdp >= 2 ? "met" : "NOT met", big_ring, ratio_xdp_big, ratio_afp1, ratio_afp1 >= 1 ? "met" : "NOT met",
                     afp1_pps > 0 ? afp2_pps / afp1_pps : 0.0);
     }
     gen.stop();

@@ -30,6 +30,11 @@ void pcap_drain(PcapHandle* h, const std::atomic<bool>& stop, std::atomic<uint64
     }
 }
 
+uint64_t pcap_drops(PcapHandle* h) {
+    pcap_stat st{};
+    return pcap_stats(h->p, &st) == 0 ? st.ps_drop : 0;
+}
+
 void pcap_close(PcapHandle* h) {
     if (!h) return;
     ::pcap_close(h->p);

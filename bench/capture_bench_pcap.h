@@ -14,6 +14,8 @@ struct PcapHandle;
 PcapHandle* pcap_open(const std::string& ifname, int timeout_ms, std::string& err);
 // pcap_next_ex until stop (or an error), storing the running packet count into count.
 void pcap_drain(PcapHandle* h, const std::atomic<bool>& stop, std::atomic<uint64_t>& count);
+// pcap_stats ps_drop: packets the ring had no room for.
+uint64_t pcap_drops(PcapHandle* h);
 void pcap_close(PcapHandle* h);
 
 }  // namespace xb::bench
