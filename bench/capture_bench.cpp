@@ -17,7 +17,10 @@
 // the per-round ratios (so that a noisy moment of the VM weighs on both sides or on none), the pps
 // columns are the medians of the rounds. The namespaces are removed on every exit (also on
 // SIGINT/SIGTERM); leftovers of a killed run are swept at start. Exits non-zero only on setup errors.
-// Usage: capture_bench [--rounds N] [--window-ms N] [--flows N] [--xsk-ring N] [--verbose] (root).
+// With --threaded-napi, v1's NAPI poll runs in its kernel thread pinned to CPU 1 instead: then CPU 0
+// only generates, and CPU 1 carries the whole receive path (kernel and user space) of one receiver.
+// Usage: capture_bench [--rounds N] [--window-ms N] [--flows N] [--xsk-ring N] [--threaded-napi]
+//        [--verbose] (root).
 // --xsk-ring: ring entries of a second AF_XDP case (default 16384; the first uses the defaults).
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -118,6 +121,61 @@ bool setup_namespaces(std::string& err) {
         }
     }
     return true;
+}
+
+// Pids of kernel threads named exactly `name` (or starting with it, with prefix).
+std::vector<int> threads_named(const std::string& name, bool prefix) {
+    std::vector<int> out;
+    DIR* d = opendir("/proc");
+    if (!d) return out;
+    while (dirent* e = readdir(d)) {
+        int pid = std::atoi(e->d_name);
+        if (pid <= 0) continue;
+        char buf[64] = {};
+        FILE* f = std::fopen(("/proc/" + std::string(e->d_name) + "/comm").c_str(), "r");
+        if (!f) continue;
+        if (std::fgets(buf, sizeof buf, f)) {
+            std::string comm(buf);
+            if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+            if (prefix ? comm.rfind(name, 0) == 0 : comm == name) out.push_back(pid);
+        }
+        std::fclose(f);
+    }
+    closedir(d);
+    return out;
+}
+
+// --threaded-napi: v1's NAPI poll in a kernel thread of its own ("napi/v1-<id>"), pinned to CPU 1
+// with the receivers, instead of the generator's softirq on CPU 0.
+std::string g_napi_thread;  // its name, once known
+
+bool enable_threaded_napi(std::string& err) {
+    auto before = threads_named("napi/v1-", true);
+    if (sh("ip netns exec " + g_rx_ns + " sh -c 'echo 1 > /sys/class/net/v1/threaded'") != 0) {
+        err = "cannot enable threaded NAPI on v1";
+        return false;
+    }
+    for (int pid : threads_named("napi/v1-", true)) {
+        if (std::find(before.begin(), before.end(), pid) != before.end()) continue;
+        char buf[64] = {};
+        FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "r");
+        if (f && std::fgets(buf, sizeof buf, f)) g_napi_thread = std::string(buf, std::strcspn(buf, "\n"));
+        if (f) std::fclose(f);
+    }
+    if (g_napi_thread.empty()) {
+        err = "threaded NAPI on v1: no new napi/v1-* kernel thread appeared";
+        return false;
+    }
+    return true;
+}
+
+// Pins the NAPI thread (found by name: it is recreated when v1's NAPI is) to CPU 1.
+void pin_napi_thread() {
+    if (g_napi_thread.empty()) return;
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(1 % std::max(1u, std::thread::hardware_concurrency()), &s);
+    for (int pid : threads_named(g_napi_thread, false)) (void)sched_setaffinity(pid, sizeof s, &s);
 }
 
 void pin_to(unsigned cpu) {
@@ -413,6 +471,7 @@ using Opener = std::function<std::unique_ptr<Capture>(std::string&)>;
 bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, Sample& out, std::string& err) {
     std::unique_ptr<Capture> cap = open(err);
     if (!cap) return false;
+    pin_napi_thread();
     std::atomic<bool> stop{false};
     std::vector<std::atomic<uint64_t>> counts(cap->threads());
     std::vector<std::thread> drains;
@@ -483,10 +542,12 @@ int main(int argc, char** argv) {
     int rounds = 5, window_ms = 2000, settle_ms = 300;
     unsigned flows = 64;
     uint32_t big_ring = 16384;
+    bool threaded_napi = false;
     for (int i = 1; i < argc; ++i)
         if (std::strcmp(argv[i], "--verbose") == 0) g_verbose = true;
+        else if (std::strcmp(argv[i], "--threaded-napi") == 0) threaded_napi = true;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (std::strcmp(argv[i], "--verbose") == 0) {
+        if (std::strcmp(argv[i], "--verbose") == 0 || std::strcmp(argv[i], "--threaded-napi") == 0) {
             --i;
             continue;
         }
@@ -505,6 +566,7 @@ int main(int argc, char** argv) {
 
     std::string err;
     if (!setup_namespaces(err)) return fail(err);
+    if (threaded_napi && !enable_threaded_napi(err)) return fail(err);
 
     xb_txgen* txgen = xb_txgen__open();
     if (!txgen) return fail(std::string("cannot open the load generator: ") + std::strerror(errno));
@@ -539,11 +601,10 @@ int main(int argc, char** argv) {
     };
 
     std::printf("capture_bench: veth v0 -> v1 (1 rx queue), %u UDP flows of %zu-byte frames, XDP_TX live frames "
-                "batch 64 on CPU 0, receivers from CPU 1; %d rounds of %d ms (settle %d ms)\n",
-                flows, frame.size(), rounds, window_ms, settle_ms);
+                "batch 64 on CPU 0, receivers from CPU 1; %d rounds of %d ms (settle %d ms); v1 NAPI: %s\n",
+                flows, frame.size(), rounds, window_ms, settle_ms,
+                threaded_napi ? ("thread " + g_napi_thread + " on CPU 1").c_str() : "softirq of the generator (CPU 0)");
     std::printf("load average before: %s", loadavg().c_str());
-    std::printf("%-22s %12s %12s %12s %12s %12s %8s\n", "method", "pps", "libpcap pps", "offered pps", "drops/s",
-                "pcap drops/s", "ratio");
     {
         std::vector<double> alone;
         for (int r = 0; r < 3; ++r) {
@@ -555,6 +616,8 @@ int main(int argc, char** argv) {
         }
         std::printf("generator alone (no capture, v1 GRO + stack drop): %.0f pps offered (median of 3)\n", median(alone));
     }
+    std::printf("%-22s %12s %12s %12s %12s %12s %8s\n", "method", "pps", "libpcap pps", "offered pps", "drops/s",
+                "pcap drops/s", "ratio");
     double ratio_xdp_big = 0;
     double ratio_xdp = 0, ratio_afp1 = 0, afp1_pps = 0, afp2_pps = 0;
     int rc = 0;
