@@ -9,7 +9,7 @@ PACKAGES=(
   # BPF programs and skeletons
   clang llvm bpftool linux-libc-dev libelf-dev zlib1g-dev
   # libraries
-  libbpf-dev libxdp-dev libyaml-dev libhyperscan-dev libmnl-dev
+  libbpf-dev libxdp-dev libyaml-dev libhyperscan-dev libmnl-dev libpcap-dev
   # tests, fuzzing (libFuzzer runtime), kernel test harness
   libgtest-dev libgmock-dev libclang-rt-14-dev iproute2 util-linux ethtool kmod
   # the test VM (tests/vm): a second kernel for what this one refuses (freplace, libxdp's dispatcher)
