@@ -433,6 +433,14 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
     bool ips = !ic.ips_peer.empty();
     Subject subject{ic, *dev, peer, p.cpus};
     std::vector<std::string> warnings;
+    if (in.engine_capture && ic.bypass && ic.datapath == config::Datapath::Tc && !want_xsk) {
+        d.error("XB4050",
+                "datapath tc on " + name + " with an engine capturing through the plugin: packet sockets receive a "
+                "frame before tc ingress runs, so the engine would still receive every flow the tc program bypasses",
+                "use datapath: auto or xdp-generic (generic XDP runs on every device), or bypass: no",
+                where("datapath"), key_path("datapath"));
+        return;
+    }
     const ProgramRequirements* chosen_req = nullptr;
     // With capture af-xdp only the XDP datapaths can work (datapath tc was refused above), and each is
     // judged with the xsk variant's requirements. Otherwise the datapath is chosen as without capture,
@@ -458,6 +466,11 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
             c.why_not = why_not(in, subject, dp, *req, &warnings);
         }
         if (dp != Datapath::Tc && xdp_blocked) c.why_not.push_back(foreign_desc);
+        // Packet sockets get their copy of a frame before tc ingress runs: an engine capturing with
+        // AF_PACKET would still receive every flow the tc program bypasses.
+        if (dp == Datapath::Tc && in.engine_capture && ic.bypass)
+            c.why_not.push_back("an engine capturing through the plugin receives packets before tc ingress runs, so "
+                                "a flow bypassed at tc would still reach it (generic XDP runs on every device)");
         // libxdp swaps dispatchers with XDP_FLAGS_REPLACE, which cannot change the mode.
         if (dp != Datapath::Tc && p.multiprog && foreign &&
             foreign->mode != (dp == Datapath::XdpNative ? probe::XdpAttachMode::Native : probe::XdpAttachMode::Generic))

@@ -442,14 +442,15 @@ const CaptureCase kCaptureCases[] = {
     {"auto_native_without_redirect_keeps_native_and_af_packet",
      [](PlanInput& in) { dev(in).xdp_features = nd::XDP_ACT_BASIC; }, nullptr, Datapath::XdpNative, Capture::AfPacket,
      "xdp_ids", 2, false, "lacks redirect, which redirecting misses into AF_XDP sockets needs", nullptr},
-    {"auto_tc_af_packet", [](PlanInput& in) { iface(in).datapath = config::Datapath::Tc; }, nullptr, Datapath::Tc,
-     Capture::AfPacket, "tc_ids", 2, false, "the bypass runs in tc", nullptr},
-    {"auto_tc_only_possible_af_packet",
+    // Packet sockets see frames before tc ingress: tc cannot hide a bypassed flow from the engine.
+    {"pinned_tc_refused_for_an_engine", [](PlanInput& in) { iface(in).datapath = config::Datapath::Tc; }, "XB4050",
+     Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "before tc ingress runs"},
+    {"auto_tc_only_possible_refused_for_an_engine",
      [](PlanInput& in) {
          for (auto& p : in.kernel.prog_types)
              if (p.name == "xdp") p.supported = Support::No;
      },
-     nullptr, Datapath::Tc, Capture::AfPacket, "tc_ids", 2, false, "the bypass runs in tc", nullptr},
+     "XB4004", Datapath::None, Capture::AfPacket, "", 0, false, nullptr, "before tc ingress runs"},
     {"auto_cpu_redirect_af_packet",
      [](PlanInput& in) { dev(in).xdp_features = kTap; iface(in).cpu_redirect.cpus = {0, 1}; }, nullptr,
      Datapath::XdpNative, Capture::AfPacket, "xdp_ids_cpu", 2, false, "a miss can go to one place only", nullptr},
