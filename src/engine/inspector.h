@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/eve.h"
@@ -95,7 +96,7 @@ private:
     std::unique_ptr<Matcher::Scratch> scratch_;
     FlowTracker tracker_;
     InspectorCounters counters_;
-    std::vector<Flow*> bypassed_;  // flows whose kernel counts are polled
+    std::unordered_set<Flow*> bypassed_;  // flows whose kernel counts are polled
 };
 
 }  // namespace xb::engine

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/json.h"
@@ -207,6 +208,7 @@ struct Worker {
     bool ips = false;
     xb_capture* capture = nullptr;
     std::unique_ptr<Inspector> inspector;
+    std::unordered_map<uint64_t, std::pair<xb_flow, bool>> bypassed;  // flow id -> kernel flow, to_server
     std::mutex counters_mu;
     InspectorCounters published;  // under counters_mu, for the stats thread
 
@@ -245,21 +247,6 @@ struct Worker {
         published = inspector->counters();
     }
 };
-
-xb_flow flow_of(const Flow& f, bool to_server) {
-    // The tuple of the direction asked, as the plugin wants it.
-    xb_flow x{};
-    x.sz = sizeof x;
-    x.family = f.key.family;
-    x.proto = f.key.proto;
-    const auto& a = to_server ? f.key.src : f.key.dst;
-    const auto& b = to_server ? f.key.dst : f.key.src;
-    std::memcpy(x.src_addr, a.data(), 16);
-    std::memcpy(x.dst_addr, b.data(), 16);
-    x.src_port = to_server ? f.key.sport : f.key.dport;
-    x.dst_port = to_server ? f.key.dport : f.key.sport;
-    return x;
-}
 
 int run_live(Loaded& l, const std::string& file, const std::string& netns, const std::string& iface, long duration) {
     auto api = PluginApi::load(l.config.plugin_path);
@@ -322,34 +309,42 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
             }
             InspectorHooks hooks;
             Worker* self = w.get();
-            hooks.bypass = [self](const Frame& f, Flow&, bool) {
+            hooks.bypass = [self](const Frame& f, Flow& flow, bool to_server) {
+                // The flow exactly as the interface's bypass program keys it (VLAN tracking, tags
+                // the kernel removed), kept for reading its counts and ending the bypass later.
                 xb_flow x{};
                 x.sz = sizeof x;
                 const auto* p = static_cast<const xb_packet*>(f.source);
                 if (self->api->xb_capture_flow(self->capture, p, &x) != XB_OK) return BypassOutcome::Unavailable;
                 int r = self->api->xb_bypass(self->plugin, self->interface.c_str(), &x);
-                if (r == XB_OK) return BypassOutcome::Accepted;
+                if (r == XB_OK) {
+                    self->bypassed[flow.flow_id] = {x, to_server};
+                    return BypassOutcome::Accepted;
+                }
                 if (r == XB_ERR_FULL) return BypassOutcome::Refused;
                 log_warning("bypass", self->interface + ": " + self->api->xb_last_error());
                 return BypassOutcome::Unavailable;
             };
             hooks.kernel_counts = [self](Flow& f) -> std::optional<KernelCounts> {
-                xb_flow x = flow_of(f, true);
-                x.vlan_id[0] = f.key.vlan[0];
-                x.vlan_id[1] = f.key.vlan[1];
+                auto it = self->bypassed.find(f.flow_id);
+                if (it == self->bypassed.end()) return std::nullopt;
                 xb_flow_counts c{};
                 c.sz = sizeof c;
-                if (self->api->xb_bypass_counts(self->plugin, self->interface.c_str(), &x, &c) != XB_OK) return std::nullopt;
+                if (self->api->xb_bypass_counts(self->plugin, self->interface.c_str(), &it->second.first, &c) != XB_OK)
+                    return std::nullopt;
                 KernelCounts k;
-                k.pkts_toserver = c.pkts_forward, k.bytes_toserver = c.bytes_forward;
-                k.pkts_toclient = c.pkts_reverse, k.bytes_toclient = c.bytes_reverse;
+                bool fwd_is_toserver = it->second.second;
+                k.pkts_toserver = fwd_is_toserver ? c.pkts_forward : c.pkts_reverse;
+                k.bytes_toserver = fwd_is_toserver ? c.bytes_forward : c.bytes_reverse;
+                k.pkts_toclient = fwd_is_toserver ? c.pkts_reverse : c.pkts_forward;
+                k.bytes_toclient = fwd_is_toserver ? c.bytes_reverse : c.bytes_forward;
                 return k;
             };
             hooks.unbypass = [self](Flow& f) {
-                xb_flow x = flow_of(f, true);
-                x.vlan_id[0] = f.key.vlan[0];
-                x.vlan_id[1] = f.key.vlan[1];
-                (void)self->api->xb_unbypass(self->plugin, self->interface.c_str(), &x);
+                auto it = self->bypassed.find(f.flow_id);
+                if (it == self->bypassed.end()) return;
+                (void)self->api->xb_unbypass(self->plugin, self->interface.c_str(), &it->second.first);
+                self->bypassed.erase(it);
             };
             w->inspector = std::make_unique<Inspector>(l.config, l.rules, *l.matcher, eve ? &*eve : nullptr, info.name, hooks);
             workers.push_back(std::move(w));
