@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Quickstart: the main job on a fresh Debian 12 machine, as root.
-#  1. installs the dependencies and builds xbypass;
-#  2. creates two private network namespaces joined by a veth pair (a sender and a sensor);
-#  3. runs `xbypass run` on the sensor side with the default conf/xbypass.yaml (its interface name
-#     given on the command line), bypassing one UDP flow;
-#  4. sends that flow and another one for a few seconds;
-#  5. shows the startup block and the counters: the bypassed flow dropped in the kernel, the other
-#     passed to the stack; then removes everything it made.
+# Quickstart: the main job on a fresh Debian 12 machine, from a root shell.
+#  1. installs the dependencies and builds xbypass and xids;
+#  2. makes a client and a server namespace joined by a veth pair, and a sensor namespace that gets a
+#     copy of every frame of the server's link (tc mirred: what a SPAN port gives an IDS);
+#  3. runs xids with the plugin on the sensor's interface, on the default conf/xids.yaml (its
+#     interface name given on the command line) and the example rules in conf/rules/;
+#  4. sends real traffic: a TCP transfer with a marker a rule alerts on and bypasses, a TLS-looking
+#     exchange (bypassed once encrypted both ways) and plain UDP with one probe datagram;
+#  5. shows the startup diagnostics, the alerts, and the counters: what the kernel dropped for the
+#     bypassed flows and what still reached the engine; then removes everything it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 build=${XB_BUILD_DIR:-$top/build/quickstart}
+seconds=${XB_QUICKSTART_SECONDS:-6}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -22,74 +25,82 @@ autoreconf -fi >/dev/null 2>&1
 mkdir -p "$build"
 ( cd "$build" && "$top/configure" -q )
 make -C "$build" -j2 >/dev/null
-xbypass="$build/xbypass"
-send="$build/tests/tools/xb-udp-send"
-"$xbypass" --version
+xids="$build/xids"
+export LD_LIBRARY_PATH="$build/.libs"   # the plugin, libxbypass.so.1, as xids dlopen()s it
+"$build/xbypass" --version
 
-tx=xbq-tx-$$
-sensor=xbq-sensor-$$
+client=xbq-client-$$ server=xbq-server-$$ sensor=xbq-sensor-$$
 work=$(mktemp -d)
-xb_pid=
+pids=()
 cleanup() {
-  [ -n "$xb_pid" ] && kill "$xb_pid" 2>/dev/null && wait "$xb_pid" 2>/dev/null || true
-  ip netns delete "$tx" 2>/dev/null || true
-  ip netns delete "$sensor" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for ns in "$client" "$server" "$sensor"; do ip netns delete "$ns" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 
-say "a veth pair between namespace $tx (sender, 10.200.0.1) and $sensor (sensor, 10.200.0.2)"
-ip netns add "$tx"
-ip netns add "$sensor"
-ip -n "$tx" link add qs-tx type veth peer name qs-sensor netns "$sensor"
-ip -n "$tx" addr add 10.200.0.1/24 dev qs-tx
-ip -n "$sensor" addr add 10.200.0.2/24 dev qs-sensor
-ip -n "$tx" link set qs-tx up
-ip -n "$sensor" link set qs-sensor up
-# Static neighbours (no ARP needed) and full checksums on the sender, as frames from a wire have.
-mac_sensor=$(ip -n "$sensor" -o link show qs-sensor | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
-mac_tx=$(ip -n "$tx" -o link show qs-tx | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
-ip -n "$tx" neigh replace 10.200.0.2 lladdr "$mac_sensor" dev qs-tx nud permanent
-ip -n "$sensor" neigh replace 10.200.0.1 lladdr "$mac_tx" dev qs-sensor nud permanent
-nsenter --net="/run/netns/$tx" ethtool -K qs-tx tx off >/dev/null
+say "namespaces: $client (10.77.1.1) <-> $server (10.77.1.2), mirrored to $sensor (qs-sensor)"
+for ns in "$client" "$server" "$sensor"; do
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  in_ns "$ns" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6' 2>/dev/null || true
+done
+ip -n "$client" link add qs-client type veth peer name qs-server netns "$server"
+ip -n "$server" link add qs-mirror type veth peer name qs-sensor netns "$sensor"
+ip -n "$client" addr add 10.77.1.1/24 dev qs-client
+ip -n "$server" addr add 10.77.1.2/24 dev qs-server
+for l in "$client qs-client" "$server qs-server" "$server qs-mirror" "$sensor qs-sensor"; do
+  set -- $l; ip -n "$1" link set "$2" up
+done
+# The SPAN port: both directions of the server's link, copied to the sensor.
+in_ns "$server" tc qdisc add dev qs-server clsact
+in_ns "$server" tc filter add dev qs-server ingress protocol all u32 match u32 0 0 action mirred egress mirror dev qs-mirror
+in_ns "$server" tc filter add dev qs-server egress protocol all u32 match u32 0 0 action mirred egress mirror dev qs-mirror
 
-cat > "$work/flows" <<FLOWS
-# The IDS decided this flow needs no more inspection: bypass it in the kernel.
-udp 10.200.0.1 40000 10.200.0.2 5001
-FLOWS
+# The default configuration, with the EVE log in the work directory; the interface comes from -i.
+sed -e "s|^default-log-dir: .*|default-log-dir: $work|" -e "s|^default-rule-path: .*|default-rule-path: $top/conf/rules|" \
+  "$top/conf/xids.yaml" > "$work/xids.yaml"
 
-say "xbypass run -c conf/xbypass.yaml --interface qs-sensor (startup block, then counters)"
-"$xbypass" run --netns "$sensor" -c "$top/conf/xbypass.yaml" --interface qs-sensor \
-  --flows "$work/flows" --duration 10 >"$work/xbypass.log" 2>&1 &
-xb_pid=$!
+say "xids -c conf/xids.yaml -i qs-sensor (startup diagnostics, then stats)"
+"$xids" -c "$work/xids.yaml" --netns "$sensor" -i qs-sensor >"$work/xids.log" 2>&1 &
+xids_pid=$!
+pids+=("$xids_pid")
 for _ in $(seq 100); do
-  ip -n "$sensor" link show qs-sensor | grep -q 'prog/xdp' && break
-  kill -0 "$xb_pid" 2>/dev/null || break
+  grep -q 'threads' "$work/xids.log" 2>/dev/null && break
+  kill -0 "$xids_pid" 2>/dev/null || break
   sleep 0.1
 done
-if ! ip -n "$sensor" link show qs-sensor | grep -q 'prog/xdp'; then
-  cat "$work/xbypass.log"; echo "quickstart: xbypass did not attach" >&2; exit 1
-fi
-ip -n "$sensor" link show qs-sensor | grep prog/xdp | sed 's/^ */  kernel: /'
+if ! kill -0 "$xids_pid" 2>/dev/null; then cat "$work/xids.log"; echo "quickstart: xids did not start" >&2; exit 1; fi
+sleep 0.5
+ip -n "$sensor" link show qs-sensor | grep -o 'prog/xdp.*' | sed 's/^/  kernel: /' || true
 
-say "traffic for a few seconds: flow A (bypassed, port 5001) and flow B (not bypassed, port 5002)"
-"$send" --netns "$tx" 10.200.0.1 40000 10.200.0.2 5001 3000 1000 &
-a=$!
-"$send" --netns "$tx" 10.200.0.1 40001 10.200.0.2 5002 3000 1000
-wait $a
+say "traffic for ${seconds} s: TCP transfer with a marker, TLS-looking exchange, UDP"
+in_ns "$server" python3 "$top/scripts/xids_traffic.py" server 10.77.1.2 >"$work/server.log" 2>&1 &
+pids+=("$!")
+sleep 0.5
+in_ns "$client" python3 "$top/scripts/xids_traffic.py" client 10.77.1.2 "$seconds"
+sleep 1
+kill -TERM "$xids_pid"
+wait "$xids_pid" || { cat "$work/xids.log"; echo "quickstart: xids exited with an error" >&2; exit 1; }
+cat "$work/xids.log"
 
-kill -TERM "$xb_pid"
-wait "$xb_pid" || { cat "$work/xbypass.log"; echo "quickstart: xbypass exited with an error" >&2; exit 1; }
-xb_pid=
-cat "$work/xbypass.log"
+say "alerts (EVE)"
+python3 "$top/scripts/eve_summary.py" alerts "$work/eve.json"
+
+say "bypassed flows (EVE flow records: what the engine inspected, then what the kernel took)"
+python3 "$top/scripts/eve_summary.py" bypassed "$work/eve.json"
 
 say "result"
-last=$(grep '\[stats\] qs-sensor:' "$work/xbypass.log" | tail -1)
-count() { echo "$last" | grep -o " $1=[0-9]*" | cut -d= -f2; }
-echo "  bypassed in the kernel (flow table hits, dropped before user space): hit=$(count hit) drop=$(count drop)"
-echo "  passed to the stack (flow table misses):                             miss=$(count miss) pass=$(count pass)"
-if [ "$(count hit)" -ge 3000 ] && [ "$(count pass)" -ge 3000 ]; then
-  echo "  OK: flow A was dropped in the kernel, flow B reached the stack; nothing is left attached."
+final=$(grep 'final:' "$work/xids.log" | tail -1)
+kernel=$(grep '\[stats\] kernel:' "$work/xids.log" | tail -1)
+echo "  engine: ${final#*final: }"
+echo "  ${kernel#*\[stats\] }"
+alerts=$(grep -c '"event_type":"alert"' "$work/eve.json" || true)
+drop=$(echo "$kernel" | grep -o ' drop=[0-9]*' | head -1 | cut -d= -f2)
+accepted=$(echo "$final" | grep -o 'bypass-accepted=[0-9]*' | cut -d= -f2)
+if [ "${alerts:-0}" -ge 2 ] && [ "${accepted:-0}" -ge 2 ] && [ "${drop:-0}" -gt 100 ]; then
+  echo "  OK: $alerts alerts; $accepted flows bypassed, whose later $drop packets the kernel dropped before user space."
 else
-  echo "quickstart: the counters do not show the expected bypass" >&2; exit 1
+  echo "quickstart: the alerts or the bypass counters are not what the traffic should give" >&2; exit 1
 fi
