@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the libFuzzer targets for a bounded time (config_fuzz 60 s by default, decode_fuzz 15 s) on the
+# Runs the libFuzzer targets for a bounded time (config_fuzz 60 s by default, decode_fuzz 15 s, rules_fuzz 20 s) on the
 # build in BUILD_DIR.
 # Fails on any crash, leak, timeout or sanitizer report. New inputs go to a temporary directory,
 # never into the seed corpus of the source tree.
@@ -46,4 +46,6 @@ status=0
 run_fuzzer config_fuzz "$seconds" -max_len=65536 -dict="$top/tests/fuzz/config.dict" || status=1
 # The engine's frame decoder: 15 s (XB_FUZZ_DECODE_SECONDS overrides), frames up to a jumbo MTU.
 run_fuzzer decode_fuzz "${XB_FUZZ_DECODE_SECONDS:-15}" -max_len=9100 || status=1
+# The rule parser and matcher: 20 s (XB_RULES_FUZZ_SECONDS overrides).
+run_fuzzer rules_fuzz "${XB_RULES_FUZZ_SECONDS:-20}" -max_len=65536 -dict="$top/tests/fuzz/rules.dict" || status=1
 exit $status

@@ -166,6 +166,7 @@ TEST(RuleParser, InvalidRules) {
         {R"(alert tcp any any -> any any (msg:"m"; sid:1; content:"a"; content:"b"; offset:1; within:4;))", "XB7113", 83},
         {R"(alert tcp any any -> any any (msg:"m"; sid:1; content:"a"; content:"bcd"; within:2;))", "XB7113", 75},
         {R"(alert tcp any any -> any any (msg:"m"; sid:1; content:"a"; depth:4; depth:5;))", "XB7113", 69},
+        {R"(alert tcp any any -> any any (msg:"m"; sid:1; content:"a"; content:"bc"; distance:3; within:4;))", "XB7113", 86},
         {R"(alert tcp any any -> any any (msg:"m"; sid:1; pcre:"/(a)\1/";))", "XB7114", 47},
         {R"(alert tcp any any -> any any (msg:"m"; sid:1; pcre:"/(?<=a)b/";))", "XB7114", 47},
         {R"(alert tcp any any -> any any (msg:"m"; sid:1; pcre:"/abc/R";))", "XB7114", 47},

@@ -47,10 +47,10 @@ public:
         ~Stream();
         Stream(const Stream&) = delete;
         Stream& operator=(const Stream&) = delete;
-        struct State;
 
     private:
         friend class Matcher;
+        struct State;
         Stream();
         hs_stream* stream_ = nullptr;
         bool closed_ = false;
@@ -77,6 +77,7 @@ public:
     // and the latest kRecentPositions).
     static constexpr size_t kRecentPositions = 8;
 
+private:
     struct ContentPlan {
         uint32_t length = 0;
         bool relative = false;
@@ -94,8 +95,6 @@ public:
         uint32_t rule;
         uint32_t item;  // < contents.size(): that content; else pcre (item - contents.size())
     };
-
-private:
     struct DbDeleter {
         void operator()(hs_database* db) const;
     };

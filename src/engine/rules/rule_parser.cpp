@@ -360,6 +360,11 @@ private:
                                              std::to_string(c.bytes.size()) + " bytes), so it can never match",
                            "make " + name + " at least the length of the content");
             slot = v;
+            if (c.distance && c.within && *c.within < *c.distance + c.bytes.size())
+                return err("XB7113", at, "within " + std::to_string(*c.within) + " is less than distance " +
+                                             std::to_string(*c.distance) + " plus the content's " +
+                                             std::to_string(c.bytes.size()) + " bytes, so it can never match",
+                           "make within at least distance plus the length of the content");
             return std::nullopt;
         }
         if (name == "pcre") {
