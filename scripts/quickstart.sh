@@ -32,31 +32,18 @@ export LD_LIBRARY_PATH="$build/.libs"   # the plugin, libxbypass.so.1, as xids d
 client=xbq-client-$$ server=xbq-server-$$ sensor=xbq-sensor-$$
 work=$(mktemp -d)
 pids=()
+# shellcheck source=scripts/span-net.sh
+. "$top/scripts/span-net.sh"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  for ns in "$client" "$server" "$sensor"; do ip netns delete "$ns" 2>/dev/null; done
+  span_net_down "$client" "$server" "$sensor"
   rm -rf "$work"
 }
 trap cleanup EXIT
-in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+in_ns() { span_in_ns "$@"; }
 
 say "namespaces: $client (10.77.1.1) <-> $server (10.77.1.2), mirrored to $sensor (qs-sensor)"
-for ns in "$client" "$server" "$sensor"; do
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
-  in_ns "$ns" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6' 2>/dev/null || true
-done
-ip -n "$client" link add qs-client type veth peer name qs-server netns "$server"
-ip -n "$server" link add qs-mirror type veth peer name qs-sensor netns "$sensor"
-ip -n "$client" addr add 10.77.1.1/24 dev qs-client
-ip -n "$server" addr add 10.77.1.2/24 dev qs-server
-for l in "$client qs-client" "$server qs-server" "$server qs-mirror" "$sensor qs-sensor"; do
-  set -- $l; ip -n "$1" link set "$2" up
-done
-# The SPAN port: both directions of the server's link, copied to the sensor.
-in_ns "$server" tc qdisc add dev qs-server clsact
-in_ns "$server" tc filter add dev qs-server ingress protocol all u32 match u32 0 0 action mirred egress mirror dev qs-mirror
-in_ns "$server" tc filter add dev qs-server egress protocol all u32 match u32 0 0 action mirred egress mirror dev qs-mirror
+span_net_up "$client" "$server" "$sensor" || { echo "quickstart: cannot make the namespaces" >&2; exit 1; }
 
 # The default configuration, with the EVE log in the work directory; the interface comes from -i.
 sed -e "s|^default-log-dir: .*|default-log-dir: $work|" -e "s|^default-rule-path: .*|default-rule-path: $top/conf/rules|" \
