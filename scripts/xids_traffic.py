@@ -4,6 +4,7 @@ namespace, e.g. with nsenter --net=/run/netns/NAME). Only sockets: real TCP conn
 
   xids_traffic.py server ADDR              TCP 8080 (sink), TCP 8443 (TLS-looking), UDP 5353 (sink)
   xids_traffic.py client SERVER [SECONDS]  the three exchanges below, for about SECONDS (default 6)
+                                           (XIDS_TRAFFIC_PACE: seconds between bulk chunks, 0 = flat out)
 
 Client side:
   - TCP 8080: a transfer whose first segments carry the marker XIDS-MARKER split over two writes
@@ -102,10 +103,12 @@ def client(addr, seconds):
         s.sendall(b"KER then the bulk of the transfer\n")
         sent = 0
         chunk = b"B" * 1400
+        pace = float(os.environ.get("XIDS_TRAFFIC_PACE", "0.001"))  # seconds between chunks; 0: flat out
         while time.time() < end:
             s.sendall(chunk)
             sent += len(chunk)
-            time.sleep(0.001)
+            if pace:
+                time.sleep(pace)
         s.close()
         print(f"client: tcp 8080 sent {sent} bytes after the marker", flush=True)
 
