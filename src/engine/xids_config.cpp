@@ -105,7 +105,8 @@ public:
             for (const auto& u : unused) list += (list.empty() ? "" : ", ") + u;
             d_.info("XB7204", "top-level keys not used by xids: " + list, "", root.loc);
         }
-        std::string base = resolve(dir_of(c_.file), rule_path);
+        // Rule files resolve against default-rule-path, itself relative to this file (as log dirs are).
+        std::string base = rule_path.empty() ? dir_of(c_.file) : resolve(dir_of(c_.file), rule_path);
         for (const auto& [f, loc] : rule_files) c_.rule_files.push_back(resolve(base, f));
         if (rule_files.empty())
             d_.warning("XB7202", "no rule file is configured: xids inspects nothing and alerts on nothing",
