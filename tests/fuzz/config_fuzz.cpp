@@ -3,9 +3,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "config/config.h"
+#include "engine/xids_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     xb::config::LoadOptions options;
@@ -19,5 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)d.to_text();
         (void)d.to_json();
     }
+    // The same bytes as xids.yaml: the engine's sections go through the same readers.
+    auto xids = xb::engine::load_xids_config_string(std::string(text), "fuzz.yaml");
+    if (!xids.ok() && !xids.diagnostics.has_errors()) std::abort();
+    for (const auto& d : xids.diagnostics)
+        if (d.code.size() != 6 || d.message.empty()) std::abort();
     return 0;
 }
