@@ -52,15 +52,15 @@ int run_simulate(int argc, char** argv) {
         std::string arg = argv[i];
         if (arg == "--json") continue;
         auto value = [&](std::string* out) {
-            if (i + 1 >= argc) return false;
+            if (i + 1 >= argc || !*argv[i + 1]) return false;  // an empty value is no value
             *out = argv[++i];
             return true;
         };
         std::string v;
         if (arg == "--pcap") {
-            if (!value(&pcap_path)) return usage_error("--pcap needs a file", json);
+            if (!value(&pcap_path)) return usage_error("--pcap needs a file name (not an empty one)", json);
         } else if (arg == "--flows") {
-            if (!value(&flows_path)) return usage_error("--flows needs a file", json);
+            if (!value(&flows_path)) return usage_error("--flows needs a file name (not an empty one)", json);
         } else if (arg == "--datapath") {
             if (!value(&v)) return usage_error("--datapath needs xdp or tc", json);
             if (v == "xdp") options.datapath = datapath::Hook::Xdp;
