@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "common/strings.h"
 #include "config/program_file.h"
 
 namespace xb::config {
@@ -199,19 +200,25 @@ public:
         if (!v) return std::nullopt;
         const std::string& s = *v;
         std::string why;
-        if (s.size() > kMaxInterfaceNameLength)
-            why = "is " + std::to_string(s.size()) + " characters long; the kernel allows at most " +
-                  std::to_string(kMaxInterfaceNameLength);
-        else if (s == "." || s == "..")
+        auto control = std::find_if(s.begin(), s.end(), [](char c) {
+            return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+        });
+        if (s.size() > kMaxInterfaceNameLength) {
+            why = "is " + std::to_string(s.size()) + " bytes long";
+            if (size_t chars = utf8_length(s); chars != s.size()) why += " (" + std::to_string(chars) + " characters)";
+            why += "; the kernel allows at most " + std::to_string(kMaxInterfaceNameLength) + " bytes";
+        } else if (s == "." || s == "..") {
             why = "is reserved";
-        else if (std::any_of(s.begin(), s.end(), [](char c) {
-                     return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)) ||
-                            static_cast<unsigned char>(c) < 0x20;
-                 }))
+        } else if (control != s.end()) {
+            why = "contains the control character " + printable(std::string_view(&*control, 1));
+        } else if (std::any_of(s.begin(), s.end(), [](char c) {
+                       return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c));
+                   })) {
             why = "contains '/', ':' or white space";
+        }
         if (!why.empty()) {
-            d_.error("XB1115", "interface name '" + s + "' in '" + path + "' " + why,
-                     "use the name 'ip link' shows (at most 15 characters, no '/', ':' or spaces)", n.loc, path);
+            d_.error("XB1115", "interface name '" + printable(s) + "' in '" + path + "' " + why,
+                     "use the name 'ip link' shows (at most 15 bytes, no '/', ':', spaces or control characters)", n.loc, path);
             return std::nullopt;
         }
         return s;
@@ -539,6 +546,13 @@ void read_global(Reader& r, const YamlNode& section, GlobalConfig& g) {
             if (s->empty() || (*s)[0] != '/') {
                 r.diags().error("XB1125", "'" + p + "' is '" + *s + "', not an absolute path",
                                 "use a directory on bpffs such as /sys/fs/bpf/xbypass", v->loc, p);
+                continue;
+            }
+            if (("/" + *s + "/").find("/../") != std::string::npos || ("/" + *s + "/").find("/./") != std::string::npos) {
+                r.diags().error("XB1125", "'" + p + "' is '" + printable(*s) + "', which has a '.' or '..' component",
+                                "name the directory directly, e.g. /sys/fs/bpf/xbypass: a path that only looks like "
+                                "it is on bpffs would be refused when pinning",
+                                v->loc, p);
                 continue;
             }
             g.pin_path = *s, mark();
