@@ -99,6 +99,10 @@ std::vector<plan::ProgramRequirements> custom_requirements(const std::string& pa
     return out;
 }
 
+namespace {
+Result<FileLock> lock_interface(const std::string& interface);
+}  // namespace
+
 Assessment assess(const config::Config& config, const AssessOptions& options) {
     Assessment a;
     a.input.config = config;
@@ -108,8 +112,22 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
     // XB4011); on their own they are logged, and `xbypass probe` shows them all.
     for (const auto& n : a.input.kernel.notes) {
         if (n.severity == Severity::Error) a.diagnostics.add(n);
-        else log_info("probe", n.to_text().substr(0, n.to_text().find('\n')));
+        else Logger::instance().log(n, "probe");  // at its own level: a warning is not info
     }
+    // A live run on an interface is the refusal to give first: probed, its own program would look
+    // like another tool's (XB4010). Testing the lock takes it for a moment and releases it again.
+    bool busy = false;
+    for (const auto& ic : config.interfaces) {
+        auto lock = lock_interface(ic.name);
+        if (!lock && lock.error().code == EWOULDBLOCK) {
+            a.diagnostics.error("XB5011", ic.name + ": another xbypass already runs on this interface (" +
+                                              lock.error().message + ")",
+                                "stop that run first: two runs on one interface would fight over its datapath",
+                                ic.origin.location, ic.origin.key_path);
+            busy = true;
+        }
+    }
+    if (busy) return a;
     std::set<std::string> names;
     for (const auto& ic : config.interfaces) {
         names.insert(ic.name);
@@ -222,7 +240,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
     std::unique_ptr<Session> s(new Session());
     auto fail = [&](std::string code, const plan::InterfacePlan& p, std::string message, std::string hint) {
         diags.error(std::move(code), p.interface + ": " + message, std::move(hint));
-        log_error("datapath", p.interface + ": " + message + "; rolling back every interface");
+        log_notice("datapath", p.interface + ": rolling back every interface");
         return nullptr;  // ~Session detaches and unpins what was done so far
     };
     for (const auto& p : a.plan.interfaces) {
@@ -254,8 +272,12 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                 if (!removed) return fail("XB5013", p, "cannot clear the dispatcher of an earlier run: " + removed.error().message,
                                           "remove it with `xdp-loader unload " + p.interface + " --id ID`");
                 for (uint32_t id : *removed)
-                    log_warning("datapath", p.interface + ": removed the program an earlier xbypass run left in the libxdp "
-                                            "dispatcher when it did not stop (program id " + std::to_string(id) + ")");
+                    Logger::instance().log(
+                        Diagnostic{"XB5015", Severity::Warning, {}, "",
+                                   p.interface + ": removed the program an earlier xbypass run left in the libxdp "
+                                                 "dispatcher when it did not stop (program id " + std::to_string(id) + ")",
+                                   "nothing to do; stop xbypass with SIGINT or SIGTERM so that it detaches itself"},
+                        "datapath");
             }
             auto mode = p.datapath == plan::Datapath::XdpNative ? datapath::XdpMode::Native : datapath::XdpMode::Generic;
             loader = [&joined, ifindex = p.ifindex, mode](bpf_object* obj, const std::string& program) -> Status {
@@ -322,8 +344,12 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                                   "check `tc filter show dev " + p.interface + " ingress`");
             if (att->replaced_prog_id()) {
                 ri.replaced_leftover = att->replaced_prog_id();
-                log_warning("datapath", p.interface + ": replaced the tc filter left by an earlier xbypass run that did not "
-                                        "stop (program id " + std::to_string(att->replaced_prog_id()) + ")");
+                Logger::instance().log(
+                    Diagnostic{"XB5014", Severity::Warning, {}, "",
+                               p.interface + ": replaced the tc filter left by an earlier xbypass run that did not stop "
+                                             "(program id " + std::to_string(att->replaced_prog_id()) + ")",
+                               "nothing to do; stop xbypass with SIGINT or SIGTERM so that it detaches itself"},
+                    "datapath");
             }
             s->attachments_.add(std::move(att).value());
         } else if (joined) {
@@ -339,8 +365,12 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             if (!att) return fail("XB5005", p, "cannot attach XDP: " + att.error().message,
                                   "check `ip link show dev " + p.interface + "` for another program");
             if (p.replace)
-                log_warning("datapath", p.interface + ": replaced XDP program '" + p.replace->prog_name + "' (id " +
-                                            std::to_string(p.replace->prog_id) + ")");
+                Logger::instance().log(
+                    Diagnostic{"XB5016", Severity::Warning, {}, "",
+                               p.interface + ": replaced XDP program '" + p.replace->prog_name + "' (id " +
+                                   std::to_string(p.replace->prog_id) + ") as coexist: replace asks",
+                               "nothing to do: the configuration's coexist: replace asked for it"},
+                    "datapath");
             s->attachments_.add(std::move(att).value());
         }
         if (ri.pins && ri.program) {

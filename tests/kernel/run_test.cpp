@@ -8,11 +8,13 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "config/config.h"
@@ -459,6 +461,125 @@ TEST(RunCommand, ASecondRunOnTheSameInterfaceIsRefused) {
         EXPECT_NE(r.output.find("held by pid " + std::to_string(getpid())), std::string::npos) << r.output;
         EXPECT_TRUE(first->verify()) << "the first run must keep its filter";
     });
+}
+
+// A second run in another process with XDP: refused by the interface lock (XB5011), not taken for
+// another tool's program (XB4010); `check` says the same, and the first run keeps its program.
+TEST(RunCommand, ASecondXdpRunIsRefusedByTheLockAndCheckSaysSo) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("twicexdp");
+    TempFile conf(one_interface("v0", "      datapath: xdp-generic\n"));
+    pid_t child = spawn_run(ns, conf.path);
+    ASSERT_GT(child, 0);
+    uint32_t first_id = 0;
+    EXPECT_TRUE(poll_in(sb, ns, [&] { return (first_id = test::xdp_prog_id("v0")) != 0; }));
+    for (const std::string cmd : {"run --duration 1", "check"}) {
+        auto r = test::run_command(xbypass() + " " + cmd + " --netns " + ns + " -c " + conf.path);
+        EXPECT_EQ(r.status, 1) << cmd << "\n" << r.output;
+        EXPECT_NE(r.output.find("error[XB5011]"), std::string::npos) << cmd << "\n" << r.output;
+        EXPECT_NE(r.output.find("held by pid " + std::to_string(child)), std::string::npos) << r.output;
+        EXPECT_EQ(r.output.find("XB4010"), std::string::npos) << cmd << "\n" << r.output;
+    }
+    sb.run_in(ns, [&] { EXPECT_EQ(test::xdp_prog_id("v0"), first_id) << "the first run must keep its program"; });
+    kill(child, SIGTERM);
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// --flows is read and checked before anything is attached: a bad one refuses the start (exit 1).
+TEST(RunCommand, ABadFlowsFileRefusesTheStartWithNothingAttached) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("flows");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    TempFile malformed("tcp 10.0.0.1 1 10.0.0.2 2\nudp 10.0.0.1 1 nowhere 2\n");
+    char dir[] = "/tmp/xb-run-flows-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    const std::string fifo = std::string(dir) + "/fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);  // no writer: a blocking open would hang the run
+    struct {
+        std::string flows;
+        std::string expected;
+    } cases[] = {
+        {std::string(dir) + "/missing", "error[XB3100]: cannot read the flows file '" + std::string(dir) + "/missing': No such file"},
+        {malformed.path, ":2:16: error[XB3101]: destination address 'nowhere' is not an IPv4 or IPv6 address"},
+        {dir, "it is a directory"},
+        {"/dev/zero", "it is a character device"},
+        {"/proc/self/mem", "pseudo-file"},
+        {fifo, "it is a FIFO"},
+    };
+    for (const auto& c : cases) {
+        auto r = run_xbypass(ns, conf.path, "--flows " + c.flows);
+        EXPECT_EQ(r.status, 1) << c.flows << "\n" << r.output;
+        EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.flows << "\n" << r.output;
+        EXPECT_EQ(r.output.find("verified attached"), std::string::npos) << r.output;
+        sb.run_in(ns, [] {
+            auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
+            EXPECT_TRUE(!n || *n == 0) << "nothing may be attached";
+        });
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(RunCommand, EmptyOptionValuesAndAFifoConfigurationAreRefusedAtOnce) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("empty");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    char dir[] = "/tmp/xb-run-fifo-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    const std::string fifo = std::string(dir) + "/conf.yaml";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    struct {
+        std::string args;
+        std::string expected;
+    } cases[] = {
+        {"--netns '' -c " + conf.path, "--netns needs a namespace name (not an empty one)"},
+        {"--netns " + ns + " -c " + conf.path + " --interface ''", "needs an interface name (not an empty one)"},
+        {"--netns " + ns + " -c " + conf.path + " --flows ''", "--flows needs a file name (not an empty one)"},
+        {"--netns " + ns + " -c ''", "-c needs a file name"},
+        {"--netns " + ns + " -c " + fifo, "error[XB1001]: cannot read configuration file '" + fifo + "': it is a FIFO"},
+    };
+    for (const auto& c : cases) {
+        auto r = test::run_command("timeout 20 " + xbypass() + " run --duration 1 " + c.args);
+        EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output;
+        EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.args << "\n" << r.output;
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(RunCommand, RepeatedFlowLinesAreReportedAndBypassedOnce) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("dups");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    std::string text;
+    for (int i = 0; i < 100; ++i) text += "tcp 10.0.0.1 1 10.0.0.2 2\n";
+    text += "tcp 10.0.0.2 2 10.0.0.1 1\nudp 10.0.0.1 1 10.0.0.2 2\n";
+    TempFile flows(text);
+    auto r = run_xbypass(ns, conf.path, "--flows " + flows.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find(flows.path + ":2:1: warning[XB3102]: 100 lines repeat an earlier flow"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("2 flows loaded from " + flows.path), std::string::npos) << r.output;
+}
+
+// pinned-maps with a pin-path whose directories do not exist yet (the default /sys/fs/bpf/xbypass
+// on a fresh machine): run creates them, as check promised.
+TEST(PinnedMaps, AMissingPinPathIsCreated) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("pinmk");
+    const std::string pin_path = sb.pin_dir("pinmk") + "/not/yet";
+    TempFile conf("xbypass:\n  stats-interval: 0\n  pin-path: " + pin_path +
+                  "\n  interfaces:\n    - interface: v0\n      datapath: tc\n      pinned-maps: yes\n");
+    auto checked = test::run_command(xbypass() + " check --netns " + ns + " -c " + conf.path);
+    EXPECT_EQ(checked.status, 0) << checked.output;
+    auto r = run_xbypass(ns, conf.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_TRUE(std::filesystem::exists(pin_path + "/v0/xb_flow_slots")) << r.output;
 }
 
 // tc's bpf_redirect to an ifindex that no longer exists drops the frame without a trace: the run
