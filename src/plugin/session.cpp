@@ -17,6 +17,9 @@
 
 namespace xb::session {
 
+static_assert(plan::kTcHandle == datapath::kTcHandle && plan::kTcPriority == datapath::kTcPriority,
+              "the planner checks the place the attach uses");
+
 namespace {
 
 plan::ProgramRequirements from_manifest(const datapath::Manifest& m) {

@@ -323,6 +323,48 @@ TEST(RunCommand, TcDatapathLeavesOtherFiltersAlone) {
     });
 }
 
+// Another tool's filter at xbypass's own priority and handle: `check` shows it and refuses as `run`
+// does (XB4019, the handle in hex), before anything is attached; the filter is left alone.
+TEST(RunCommand, AForeignTcFilterAtOurPlaceIsRefusedByCheckAndRun) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("tcplace");
+    auto other = test::load_trivial_tc("other_tc");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    // Elsewhere on the hook a filter is no obstacle, and check's startup block shows it.
+    uint32_t elsewhere_id = 0;
+    sb.run_in(ns, [&] {
+        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("v0"), other.get(), 1, 1), 0);
+        elsewhere_id = test::tc_filter_prog_id(if_nametoindex("v0"), 1, 1);
+    });
+    auto shown = test::run_command(xbypass() + " check --netns " + ns + " -c " + conf.path);
+    EXPECT_EQ(shown.status, 0) << shown.output;
+    EXPECT_NE(shown.output.find("attached now: tc ingress bpf 'other_tc' (id " + std::to_string(elsewhere_id) +
+                                ") pref 1 handle 0x1"),
+              std::string::npos)
+        << shown.output;
+    uint32_t other_id = 0;
+    sb.run_in(ns, [&] {
+        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("v0"), other.get(), datapath::kTcHandle, datapath::kTcPriority), 0);
+        other_id = test::tc_filter_prog_id(if_nametoindex("v0"), datapath::kTcHandle, datapath::kTcPriority);
+    });
+    ASSERT_NE(other_id, 0u);
+    const std::string refusal = "error[XB4019]: a tc filter of another tool, bpf program 'other_tc' (id " +
+                                std::to_string(other_id) + "), holds xbypass's place on v0 ingress (priority 22594, handle 0x5842)";
+    auto checked = test::run_command(xbypass() + " check --netns " + ns + " -c " + conf.path);
+    EXPECT_EQ(checked.status, 1) << checked.output;
+    EXPECT_NE(checked.output.find(refusal), std::string::npos) << checked.output;
+    auto r = run_xbypass(ns, conf.path);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find(refusal), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("XB5005"), std::string::npos) << r.output;
+    sb.run_in(ns, [&] {
+        EXPECT_EQ(test::tc_filter_prog_id(if_nametoindex("v0"), datapath::kTcHandle, datapath::kTcPriority), other_id);
+        auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
+        EXPECT_TRUE(n && *n == 2u);
+    });
+}
+
 // coexist: multiprog needs freplace (libxdp's dispatcher). Where the kernel refuses it (this
 // machine's lockdown) the run is rejected with nothing attached; where it loads, the run joins the
 // dispatcher. tests/kernel/dispatcher_test.cpp covers the second case in a VM.
