@@ -110,7 +110,13 @@ int run(int argc, char** argv) {
 
     if (!flows_file.empty()) {
         log_notice("bypass", std::to_string(started.flows.size()) + " flows loaded from " + flows_file);
-        for (const auto& f : started.flows)
+        for (const auto& f : started.flows) {
+            // Many flows take a while: a stop request (blocked, so pending) ends the loading early.
+            sigset_t pending;
+            if (sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1)) {
+                log_notice("bypass", "stop requested while bypassing the flows; the rest are not bypassed");
+                break;
+            }
             for (const auto& ri : session->interfaces()) {
                 if (!ri.program) continue;
                 auto st = session->bypass_flow(ri.plan.interface, f.key);
@@ -125,6 +131,7 @@ int run(int argc, char** argv) {
                         "bypass");
                 }
             }
+        }
     }
 
     session::Upkeep upkeep(*session, started.config.global);

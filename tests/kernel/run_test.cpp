@@ -608,6 +608,29 @@ TEST(RunCommand, RepeatedFlowLinesAreReportedAndBypassedOnce) {
     EXPECT_NE(r.output.find("2 flows loaded from " + flows.path), std::string::npos) << r.output;
 }
 
+// Bypassing many flows takes seconds: SIGTERM meanwhile stops the run at once, and it detaches.
+TEST(RunCommand, SigtermWhileBypassingManyFlowsStopsTheRun) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("manyflows");
+    TempFile conf(one_interface("v0", "      datapath: tc\n      flow-table:\n        size: 1048576\n"));
+    std::string text;
+    for (unsigned i = 0; i < 400000; ++i)
+        text += "tcp 10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+                std::to_string(i & 255) + " 1000 10.0.0.2 80\n";
+    TempFile flows(text);
+    auto r = test::run_command("timeout --preserve-status -s TERM 2 " + xbypass() + " run --netns " + ns + " -c " + conf.path +
+                               " --duration 60 --flows " + flows.path);
+    EXPECT_EQ(r.status, 0) << r.output.substr(r.output.size() > 2000 ? r.output.size() - 2000 : 0);
+    EXPECT_NE(r.output.find("400000 flows loaded"), std::string::npos);
+    EXPECT_NE(r.output.find("stop requested while bypassing the flows"), std::string::npos);
+    EXPECT_NE(r.output.find("detached; exiting"), std::string::npos);
+    sb.run_in(ns, [] {
+        auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
+        EXPECT_TRUE(!n || *n == 0);
+    });
+}
+
 // pinned-maps with a pin-path whose directories do not exist yet (the default /sys/fs/bpf/xbypass
 // on a fresh machine): run creates them, as check promised.
 TEST(PinnedMaps, AMissingPinPathIsCreated) {
