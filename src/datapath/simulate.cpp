@@ -107,8 +107,8 @@ Result<std::vector<PacketVerdict>> simulate(const SimulateOptions& options, cons
                               " bytes) could not be run through the program: " + run.error().message,
                           frame.size() <= kMaxPlainEthernetFrame
                               ? "such a frame is too short for the kernel's receive path; it never reaches the bypass"
-                              : "the kernel's test run takes frames up to about a page (less its headroom); a frame this "
-                                "large needs an MTU and driver (XDP multi-buffer) that accept it on a live interface");
+                              : "BPF_PROG_TEST_RUN refuses a frame this large (tc takes about a page, XDP what fits "
+                                "in its fragments); on a live interface it would need an MTU this large");
             out.push_back(std::move(v));
             continue;
         }
