@@ -672,6 +672,26 @@ TEST(RunCommand, AnIpsPeerThatGoesAwayFailsVerification) {
     });
 }
 
+// The interface itself deleted under a run: XB5020 says it is gone (was "runs program 0 ... not
+// ours", without a code), and the run exits 1.
+TEST(RunCommand, AnInterfaceDeletedUnderTheRunIsXB5020SayingItIsGone) {
+    XB_REQUIRE_KERNEL();
+    for (const char* datapath : {"xdp-generic", "tc"}) {
+        Sandbox sb;
+        std::string ns = sb.add_veth_netns("gone");
+        TempFile conf("xbypass:\n  stats-interval: 1\n  interfaces:\n    - interface: v0\n      datapath: " +
+                      std::string(datapath) + "\n");
+        auto r = test::run_command("sh -c '(sleep 1.5; ip -n " + ns + " link del v0) & exec timeout 30 " + xbypass() +
+                                   " run --netns " + ns + " -c " + conf.path + " --duration 20'");
+        EXPECT_EQ(r.status, 1) << datapath << "\n" << r.output;
+        EXPECT_NE(r.output.find("error[XB5020]: the datapath is no longer as planned: "), std::string::npos)
+            << datapath << "\n" << r.output;
+        EXPECT_NE(r.output.find("is gone (the interface was deleted or moved to another namespace)"), std::string::npos)
+            << datapath << "\n" << r.output;
+        EXPECT_EQ(r.output.find("runs program 0"), std::string::npos) << r.output;
+    }
+}
+
 // --- traffic ----------------------------------------------------------------------------------
 
 struct TrafficCase {
