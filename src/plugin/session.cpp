@@ -10,6 +10,7 @@
 #include <ctime>
 #include <set>
 
+#include "common/input_file.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/netdev_uapi.h"
@@ -171,6 +172,8 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
 namespace {
 
 Result<BpfObjectPtr> load_custom(const plan::InterfacePlan& p, int* prog_fd, const datapath::ObjectLoader& loader) {
+    // Read like every given file (a regular file within the size limit), then opened by libbpf.
+    if (auto in = read_input_file(p.program, kMaxBpfObjectBytes, "custom program"); !in) return in.error();
     BpfObjectPtr obj(bpf_object__open_file(p.program.c_str(), nullptr));
     if (!obj) return Error::from_errno(errno, "cannot open " + p.program);
     bpf_prog_type want = p.datapath == plan::Datapath::Tc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP;
