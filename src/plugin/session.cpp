@@ -104,7 +104,55 @@ std::vector<plan::ProgramRequirements> custom_requirements(const std::string& pa
 }
 
 namespace {
+
 Result<FileLock> lock_interface(const std::string& interface);
+
+datapath::ProgramOptions program_options(const plan::InterfacePlan& p) {
+    datapath::ProgramOptions o;
+    o.datapath = p.datapath == plan::Datapath::Tc ? datapath::Hook::Tc : datapath::Hook::Xdp;
+    o.vlan_tracking = p.vlan_tracking;
+    o.cpu_redirect = p.cpus;
+    o.ips_peer_ifindex = p.ips_peer_ifindex;
+    o.flow_table_size = p.flow_table.size;
+    o.flow_table_percpu = p.flow_table.percpu;
+    o.flow_table_lru = p.flow_table.lru;
+    o.lease_seconds = kLeaseSeconds;
+    // AF_XDP capture: the planner chose the variant that redirects misses to the sockets.
+    if (const auto* m = datapath::find_manifest(p.program); m && m->xsk_capture)
+        o.xsk_queues = std::max<uint32_t>(p.capture.threads, 1);
+    return o;
+}
+
+std::string pins_version_hint(const plan::InterfacePlan& p) {
+    return "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path";
+}
+
+std::string pins_layout_hint(const plan::InterfacePlan& p) {
+    return "configure the flow table as the earlier run did (size, per-cpu, lru), or remove the old pins (rm -r " +
+           p.pin_dir + "): the bypassed flows are then forgotten";
+}
+
+// What Session::start would refuse about the pins an earlier run left, found without loading or
+// attaching anything, so that `check` says it too (XB5006, XB5008).
+void check_existing_pins(const plan::InterfacePlan& p, const config::InterfaceConfig* ic, Diagnostics& diags) {
+    if (!p.pinned_maps || p.custom) return;
+    SourceLocation where = ic ? ic->location_of("pinned-maps") : SourceLocation{};
+    std::string key = ic && ic->origin_of("pinned-maps") ? ic->origin_of("pinned-maps")->key_path : "";
+    datapath::PinSet pins(p.pin_dir, kPinLayoutVersion);
+    pins.commit();  // it creates nothing here; never remove what an earlier run pinned
+    if (auto st = pins.check_layout_version(); !st) {
+        diags.error("XB5006", p.interface + ": " + st.error().message, pins_version_hint(p), where, key);
+        return;
+    }
+    for (const auto& spec : datapath::pinnable_maps(program_options(p))) {
+        auto existing = pins.open_existing(spec);
+        if (!existing) {
+            diags.error("XB5008", p.interface + ": " + existing.error().message, pins_layout_hint(p), where, key);
+            return;
+        }
+    }
+}
+
 }  // namespace
 
 Assessment assess(const config::Config& config, const AssessOptions& options) {
@@ -164,6 +212,7 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
     }
     a.plan = plan::make_plan(a.input);
     a.diagnostics.append(a.plan.diagnostics);
+    for (const auto& p : a.plan.interfaces) check_existing_pins(p, config.find(p.interface), a.diagnostics);
     return a;
 }
 
@@ -299,29 +348,15 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             if (!obj) return fail("XB5004", p, obj.error().message, "check the program with the kernel verifier log (log-level: debug)");
             ri.custom_object = std::move(obj).value();
         } else {
-            datapath::ProgramOptions o;
-            o.datapath = p.datapath == plan::Datapath::Tc ? datapath::Hook::Tc : datapath::Hook::Xdp;
-            o.vlan_tracking = p.vlan_tracking;
-            o.cpu_redirect = p.cpus;
-            o.ips_peer_ifindex = p.ips_peer_ifindex;
-            o.flow_table_size = p.flow_table.size;
-            o.flow_table_percpu = p.flow_table.percpu;
-            o.flow_table_lru = p.flow_table.lru;
-            o.lease_seconds = kLeaseSeconds;
-            // AF_XDP capture: the planner chose the variant that redirects misses to the sockets.
-            if (const auto* m = datapath::find_manifest(p.program); m && m->xsk_capture)
-                o.xsk_queues = std::max<uint32_t>(p.capture.threads, 1);
+            datapath::ProgramOptions o = program_options(p);
             std::vector<UniqueFd> reused;  // open until the loader has adopted them
             if (p.pinned_maps) {
                 ri.pins = std::make_unique<datapath::PinSet>(p.pin_dir, kPinLayoutVersion);
                 if (auto st = ri.pins->check_layout_version(); !st)
-                    return fail("XB5006", p, st.error().message, "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path");
+                    return fail("XB5006", p, st.error().message, pins_version_hint(p));
                 for (const auto& spec : datapath::pinnable_maps(o)) {
                     auto existing = ri.pins->open_existing(spec);
-                    if (!existing)
-                        return fail("XB5008", p, existing.error().message,
-                                    "configure the flow table as the earlier run did (size, per-cpu, lru), or remove the "
-                                    "old pins (rm -r " + p.pin_dir + "): the bypassed flows are then forgotten");
+                    if (!existing) return fail("XB5008", p, existing.error().message, pins_layout_hint(p));
                     if (!existing->has_value()) continue;
                     o.reuse_maps[spec.name] = (*existing)->get();
                     reused.push_back(std::move(**existing));

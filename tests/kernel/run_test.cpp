@@ -200,13 +200,19 @@ TEST(PinnedMaps, ARestartAdoptsThePinnedFlowTableAndAnotherLayoutIsRefused) {
             EXPECT_NE(std::find(ids.begin(), ids.end(), pinned_id), ids.end())
                 << "the attached program does not use the pinned flow table";
         }
-        // Another size: the pinned table cannot be adopted; refused before anything is attached.
+        // Another size: the pinned table cannot be adopted; refused by the assessment (so by check
+        // too), before anything is loaded or attached.
         Assessment resized = assess(load(config("      flow-table:\n        size: 4096\n")));
-        ASSERT_TRUE(resized.accepted()) << resized.diagnostics.to_text();
-        Diagnostics d;
-        EXPECT_FALSE(Session::start(resized, d));
+        EXPECT_FALSE(resized.accepted());
+        const Diagnostics& d = resized.diagnostics;
         EXPECT_TRUE(d.contains("XB5008")) << d.to_text();
         EXPECT_NE(d.to_text().find("max entries 131072, expected 8192"), std::string::npos) << d.to_text();
+        Diagnostics start_diags;
+        EXPECT_FALSE(Session::start(resized, start_diags));
+        TempFile resized_conf(config("      flow-table:\n        size: 4096\n"));
+        auto checked = test::run_command(xbypass() + " check --netns " + ns + " -c " + resized_conf.path);
+        EXPECT_EQ(checked.status, 1) << checked.output;
+        EXPECT_NE(checked.output.find("error[XB5008]: v0: pinned map"), std::string::npos) << checked.output;
         EXPECT_FALSE(xdp_state("v0").any());
         EXPECT_EQ(pinned_map_id(flows_pin), pinned_id) << "a refused start must keep the earlier pins";
     });
