@@ -37,7 +37,8 @@ constexpr std::string_view kUsage =
     "                         applied to NAME (lets a default file run on any interface)\n"
     "      --netns NAME       enter network namespace NAME (/run/netns/NAME) first; only the network\n"
     "                         namespace is entered, so bpffs stays visible\n"
-    "      --flows FILE       bypass these flows once attached (PROTO SRC SPORT DST DPORT [VLAN [VLAN]])\n"
+    "      --flows FILE       bypass these flows once attached (PROTO SRC SPORT DST DPORT [VLAN [VLAN]]);\n"
+    "                         read and checked before anything is attached: a bad file refuses the start\n"
     "      --duration SECONDS stop by itself after SECONDS\n"
     "  -h, --help             this text\n\n"
     "Exit status: 0 ran and detached cleanly, 1 rejected or failed to attach, 2 usage or I/O error.\n";

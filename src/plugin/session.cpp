@@ -160,11 +160,13 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
     a.input.config = config;
     a.input.engine_capture = options.engine_capture;
     a.input.kernel = probe::probe_kernel();
-    // Kernel facts matter only through the plan (e.g. no freplace rejects coexist: multiprog as
-    // XB4011); on their own they are logged, and `xbypass probe` shows them all.
+    // Kernel facts matter mostly through the plan (e.g. no freplace rejects coexist: multiprog as
+    // XB4011); `xbypass probe` shows them all.
     for (const auto& n : a.input.kernel.notes) {
-        if (n.severity == Severity::Error) a.diagnostics.add(n);
-        else Logger::instance().log(n, "probe");  // at its own level: a warning is not info
+        // As for the interfaces' notes below: warnings and errors are findings `check` and `run`
+        // both report (XB2020 was logged at info, out of sight), notes go to the log.
+        if (n.severity != Severity::Info) a.diagnostics.add(n);
+        else log_info("probe", n.to_text().substr(0, n.to_text().find('\n')));
     }
     // A live run on an interface is the refusal to give first: probed, its own program would look
     // like another tool's (XB4010). Testing the lock takes it for a moment and releases it again.

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "config/check.h"
 
 namespace xb::session {
 
@@ -23,7 +24,8 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
     uint64_t now = monotonic_seconds();
     next_periodic_s_ = now + interval_s_;
     next_lease_s_ = now + kLeaseRenewSeconds;
-    if (!global_.eve_log.empty()) {
+    // An eve-log the start's checks found unusable was reported there (XB0006); not twice.
+    if (!global_.eve_log.empty() && !config::output_file_problem(global_.eve_log)) {
         eve_.open(global_.eve_log, std::ios::app);
         if (!eve_)
             Logger::instance().log(Diagnostic{"XB0006", Severity::Warning, {}, "xbypass.eve-log",

@@ -400,14 +400,15 @@ TEST(RunCommand, SecondInterfaceFailingRollsBackTheFirst) {
     sb.add_veth(ns, "w0", peer, "w1");
     sb.link_up(ns, "v0");
     sb.link_up(ns, "w0");
-    // Another tool holds our tc handle and priority on w0: the plan is fine, the attach fails.
+    // Another tool takes our tc handle and priority on w0 after the plan (which would have refused
+    // it, XB4019): the attach fails.
     auto squatter = test::load_trivial_tc("squatter");
     std::string yaml =
         "xbypass:\n  stats-interval: 0\n  interfaces:\n    - interface: v0\n    - interface: w0\n      datapath: tc\n";
     sb.run_in(ns, [&] {
-        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("w0"), squatter.get(), datapath::kTcHandle, datapath::kTcPriority), 0);
         Assessment a = assess(load(yaml));
         ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("w0"), squatter.get(), datapath::kTcHandle, datapath::kTcPriority), 0);
         Diagnostics d;
         auto s = Session::start(a, d);
         EXPECT_FALSE(s);
