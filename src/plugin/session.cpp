@@ -438,7 +438,13 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
 }
 
 Session::~Session() {
-    attachments_.rollback();  // detach before the programs and maps go
+    // Detach before the programs and maps go; what stays attached is said, with a code.
+    for (const auto& e : attachments_.rollback())
+        Logger::instance().log(Diagnostic{"XB5021", Severity::Warning, {}, "",
+                                          "cannot detach: " + e.message,
+                                          "remove it by hand (ip link set dev IFACE xdp off, or tc filter del dev "
+                                          "IFACE ingress pref 22594 handle 0x5842 bpf)"},
+                               "datapath");
 }
 
 RunningInterface* Session::find(const std::string& name) {
