@@ -167,6 +167,18 @@ TEST_F(SimulateTest, InputsThatAreNotRegularFilesAreRefusedWithExitTwo) {
     }
 }
 
+TEST_F(SimulateTest, RepeatedFlowsAreCountedOnce) {
+    std::string pcap = write("c.pcap", write_pcap(sample_capture()));
+    std::string text;
+    for (int i = 0; i < 10000; ++i) text += "tcp 10.0.0.1 1234 10.0.0.2 80\n";
+    std::string flows = write("dups.txt", text);
+    auto r = test::run_command(std::string(XB_BUILDDIR) + "/xbypass simulate --pcap " + pcap + " --flows " + flows);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find(flows + ":2:1: warning[XB3102]: 9999 lines repeat an earlier flow"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("(1 flows loaded, xdp datapath)"), std::string::npos) << r.output;
+}
+
 // Frames BPF_PROG_TEST_RUN refuses: the hint tells a runt from an oversized frame.
 TEST_F(SimulateTest, RefusedFramesGetTheHintForTheirKind) {
     std::vector<PcapPacket> capture = {PcapPacket{1, 0, 0, std::vector<uint8_t>(10, 0xff)},

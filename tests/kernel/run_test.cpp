@@ -638,6 +638,33 @@ TEST(RunCommand, SigtermWhileBypassingManyFlowsStopsTheRun) {
     });
 }
 
+// run refuses, or warns about, the output files as check does (one shared check), with the location.
+TEST(RunCommand, OutputFilesAreCheckedAsCheckDoes) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("outputs");
+    char dir[] = "/tmp/xb-run-out-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    const std::string missing = std::string(dir) + "/missing/x";
+    TempFile log_conf("xbypass:\n  log-file: " + missing + "\n  interfaces:\n    - interface: v0\n      datapath: tc\n");
+    auto r = run_xbypass(ns, log_conf.path);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find(log_conf.path + ":2:3: error[XB0005]: log-file '" + missing +
+                            "' cannot be opened for appending: its directory " + dir + "/missing does not exist"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("hint: create its directory"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("verified attached"), std::string::npos) << r.output;
+    TempFile eve_conf("xbypass:\n  stats-interval: 1\n  eve-log: " + missing +
+                      "\n  interfaces:\n    - interface: v0\n      datapath: tc\n");
+    r = run_xbypass(ns, eve_conf.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    size_t first = r.output.find("warning[XB0006]");
+    EXPECT_NE(first, std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("warning[XB0006]", first + 1), std::string::npos) << "reported once:\n" << r.output;
+    std::filesystem::remove_all(dir);
+}
+
 // pinned-maps with a pin-path whose directories do not exist yet (the default /sys/fs/bpf/xbypass
 // on a fresh machine): run creates them, as check promised.
 TEST(PinnedMaps, AMissingPinPathIsCreated) {
