@@ -43,10 +43,10 @@ int run_check(int argc, char** argv) {
         } else if (a == "--static") {
             static_only = true;
         } else if (a == "--netns") {
-            if (i + 1 >= argc) return usage_error("--netns needs a namespace name");
+            if (i + 1 >= argc || !*argv[i + 1]) return usage_error("--netns needs a namespace name (not an empty one)");
             netns = argv[++i];
         } else if (a == "-c" || a == "--config") {
-            if (i + 1 >= argc) return usage_error(std::string(a) + " needs a file name");
+            if (i + 1 >= argc || !*argv[i + 1]) return usage_error(std::string(a) + " needs a file name (not an empty one)");
             file = argv[++i];
         } else if (a.rfind("--config=", 0) == 0) {
             file = std::string(a.substr(9));

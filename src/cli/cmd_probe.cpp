@@ -41,8 +41,8 @@ int run_probe(int argc, char** argv) {
         } else if (a == "--no-kernel") {
             kernel = false;
         } else if (a == "--netns") {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "xbypass probe: --netns needs a namespace name\n%.*s",
+            if (i + 1 >= argc || !*argv[i + 1]) {
+                std::fprintf(stderr, "xbypass probe: --netns needs a namespace name (not an empty one)\n%.*s",
                              static_cast<int>(kUsage.size()), kUsage.data());
                 return kExitUsage;
             }

@@ -37,7 +37,8 @@ constexpr std::string_view kUsage =
     "                         applied to NAME (lets a default file run on any interface)\n"
     "      --netns NAME       enter network namespace NAME (/run/netns/NAME) first; only the network\n"
     "                         namespace is entered, so bpffs stays visible\n"
-    "      --flows FILE       bypass these flows once attached (PROTO SRC SPORT DST DPORT [VLAN [VLAN]])\n"
+    "      --flows FILE       bypass these flows once attached (PROTO SRC SPORT DST DPORT [VLAN [VLAN]]);\n"
+    "                         read and checked before anything is attached: a bad file refuses the start\n"
     "      --duration SECONDS stop by itself after SECONDS\n"
     "  -h, --help             this text\n\n"
     "Exit status: 0 ran and detached cleanly, 1 rejected or failed to attach, 2 usage or I/O error.\n";
@@ -63,16 +64,16 @@ int run(int argc, char** argv) {
         auto need = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
         const char* v = nullptr;
         if (a == "-c" || a == "--config") {
-            if (!(v = need())) return usage_error(std::string(a) + " needs a file name");
+            if (!(v = need()) || !*v) return usage_error(std::string(a) + " needs a file name");
             file = v;
         } else if (a == "-i" || a == "--interface") {
-            if (!(v = need())) return usage_error(std::string(a) + " needs an interface name");
+            if (!(v = need()) || !*v) return usage_error(std::string(a) + " needs an interface name (not an empty one)");
             iface = v;
         } else if (a == "--netns") {
-            if (!(v = need())) return usage_error("--netns needs a namespace name");
+            if (!(v = need()) || !*v) return usage_error("--netns needs a namespace name (not an empty one)");
             netns = v;
         } else if (a == "--flows") {
-            if (!(v = need())) return usage_error("--flows needs a file name");
+            if (!(v = need()) || !*v) return usage_error("--flows needs a file name (not an empty one)");
             flows_file = v;
         } else if (a == "--duration") {
             if (!(v = need())) return usage_error("--duration needs a number of seconds");
@@ -98,6 +99,7 @@ int run(int argc, char** argv) {
     session::StartRequest request;
     request.config_file = file;
     request.interface = iface;
+    request.flows_file = flows_file;
     session::Startup started = session::start(request);
     if (!started.session) {
         // Refused before anything was logged (static checks, I/O): the diagnostics go to stderr.
@@ -108,17 +110,29 @@ int run(int argc, char** argv) {
     if (!netns.empty()) log_notice("main", "running in network namespace " + netns);
 
     if (!flows_file.empty()) {
-        Diagnostics fd;
-        auto flows = datapath::load_flows_file(flows_file, fd);
-        for (const auto& d : fd) Logger::instance().log(d, "bypass");
-        for (const auto& f : flows)
+        log_notice("bypass", std::to_string(started.flows.size()) + " flows loaded from " + flows_file);
+        for (const auto& f : started.flows) {
+            // Many flows take a while: a stop request (blocked, so pending) ends the loading early.
+            sigset_t pending;
+            if (sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1)) {
+                log_notice("bypass", "stop requested while bypassing the flows; the rest are not bypassed");
+                break;
+            }
             for (const auto& ri : session->interfaces()) {
                 if (!ri.program) continue;
                 auto st = session->bypass_flow(ri.plan.interface, f.key);
-                if (st) log_notice("bypass", ri.plan.interface + ": bypassing " + datapath::flow_key_to_string(f.key));
-                else log_error("bypass", ri.plan.interface + ": cannot bypass " + datapath::flow_key_to_string(f.key) +
-                                             ": " + st.error().message);
+                if (st) {
+                    log_notice("bypass", ri.plan.interface + ": bypassing " + datapath::flow_key_to_string(f.key));
+                } else {
+                    Logger::instance().log(
+                        Diagnostic{"XB6001", Severity::Error, SourceLocation{flows_file, f.line, 1}, "",
+                                   ri.plan.interface + ": cannot bypass " + datapath::flow_key_to_string(f.key) + ": " +
+                                       st.error().message,
+                                   "make the flow-table larger or turn lru on; the flow still reaches the IDS"},
+                        "bypass");
+                }
             }
+        }
     }
 
     session::Upkeep upkeep(*session, started.config.global);
@@ -139,7 +153,11 @@ int run(int argc, char** argv) {
             break;
         }
         if (auto st = upkeep.tick(session::Upkeep::monotonic_seconds()); !st) {
-            log_error("datapath", "the datapath is no longer as planned: " + st.error().message + "; stopping");
+            Logger::instance().log(
+                Diagnostic{"XB5020", Severity::Error, {}, "",
+                           "the datapath is no longer as planned: " + st.error().message + "; stopping",
+                           "find what changed the interface (ip link, tc filter show, another tool) and start again"},
+                "datapath");
             exit_code = kExitRejected;
             break;
         }

@@ -18,8 +18,10 @@ constexpr std::string_view kUsage =
     "every packet of the capture through it with BPF_PROG_TEST_RUN, and prints per packet the parsed\n"
     "flow key and the verdict: bypass (a hit, dropped or forwarded to the IPS peer), pass (to the\n"
     "stack and the IDS) or cpu-redirect (a miss sent to a CPU, chosen by the symmetric flow hash).\n\n"
-    "  --pcap FILE            classic pcap capture, Ethernet (pcapng: convert with editcap -F pcap)\n"
+    "  --pcap FILE            classic pcap capture, Ethernet (pcapng: convert with editcap -F pcap),\n"
+    "                         a regular file of at most 64 MiB and 1,000,000 packets\n"
     "  --flows FILE           one flow per line: PROTO SRC_IP SRC_PORT DST_IP DST_PORT [VLAN0 [VLAN1]]\n"
+    "                         (a regular file of at most 16 MiB; a repeated flow counts once)\n"
     "                         PROTO is tcp, udp or a number; '#' starts a comment\n"
     "  --datapath xdp|tc      program to run (default xdp)\n"
     "  --cpu-redirect LIST    CPUs for misses, e.g. 0-3,6 (XDP only)\n"
@@ -52,15 +54,15 @@ int run_simulate(int argc, char** argv) {
         std::string arg = argv[i];
         if (arg == "--json") continue;
         auto value = [&](std::string* out) {
-            if (i + 1 >= argc) return false;
+            if (i + 1 >= argc || !*argv[i + 1]) return false;  // an empty value is no value
             *out = argv[++i];
             return true;
         };
         std::string v;
         if (arg == "--pcap") {
-            if (!value(&pcap_path)) return usage_error("--pcap needs a file", json);
+            if (!value(&pcap_path)) return usage_error("--pcap needs a file name (not an empty one)", json);
         } else if (arg == "--flows") {
-            if (!value(&flows_path)) return usage_error("--flows needs a file", json);
+            if (!value(&flows_path)) return usage_error("--flows needs a file name (not an empty one)", json);
         } else if (arg == "--datapath") {
             if (!value(&v)) return usage_error("--datapath needs xdp or tc", json);
             if (v == "xdp") options.datapath = datapath::Hook::Xdp;

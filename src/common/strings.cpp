@@ -32,4 +32,26 @@ std::string cpu_list_text(const std::vector<unsigned>& cpus) {
     return out.empty() ? "none" : out;
 }
 
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+size_t utf8_length(std::string_view text) {
+    size_t n = 0;
+    for (char ch : text) n += (static_cast<unsigned char>(ch) & 0xc0) != 0x80;
+    return n;
+}
+
 }  // namespace xb

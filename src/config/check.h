@@ -2,6 +2,7 @@
 // first. Later stages (probe, plan) append their diagnostics to the same report.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "common/diagnostic.h"
@@ -28,6 +29,13 @@ struct CheckReport {
     std::string to_json();
 };
 
+// Loads and validates the file, then checks the output files it names (check_output_files). Both
+// `xbypass check` and the startup sequence of `run` and the plugin begin here.
 CheckReport run_static_checks(const std::string& path, const LoadOptions& options = {});
+
+// Why `path` cannot be opened for appending (without creating it), or nullopt when it can.
+std::optional<std::string> output_file_problem(const std::string& path);
+// log-file that cannot be opened: XB0005 (error); eve-log: XB0006 (warning, the stats go to the log).
+void check_output_files(const Config& config, Diagnostics& diags);
 
 }  // namespace xb::config

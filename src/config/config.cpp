@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/input_file.h"
 #include "common/owners.h"
 #include "config/schema.h"
 #include "config/yaml.h"
@@ -99,33 +100,16 @@ LoadedConfig load_config_file(const std::string& path, const LoadOptions& option
                               SourceLocation{path, 0, 0});
         return out;
     };
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return io_failure(std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return io_failure(std::strerror(errno));
-    if (S_ISDIR(st.st_mode)) return io_failure("it is a directory");
     const size_t max_bytes = YamlLimits{}.max_bytes;
-    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) {
-        out.diagnostics.error("XB1002",
-                              "the file is " + std::to_string(st.st_size) + " bytes, more than the limit of " +
-                                  std::to_string(max_bytes),
+    InputFile in = read_input_file(path, max_bytes);
+    if (in.problem == InputFileProblem::TooLarge) {
+        out.diagnostics.error("XB1002", "cannot read configuration file '" + path + "': " + in.why,
                               "check that this is the configuration file; a suricata.yaml is well under 1 MiB",
                               SourceLocation{path, 0, 0});
         return out;
     }
-    // Read at most one byte past the limit: enough for the loader to report the size.
-    const size_t cap = max_bytes + 1;
-    std::string text;
-    char buf[65536];
-    while (text.size() < cap) {
-        ssize_t n = ::read(fd.get(), buf, std::min(sizeof buf, cap - text.size()));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return io_failure(std::strerror(errno));
-        }
-        if (n == 0) break;
-        text.append(buf, static_cast<size_t>(n));
-    }
+    if (!in.ok()) return io_failure(in.why);
+    const std::string& text = in.bytes;
     std::string base_dir;
     if (auto slash = path.rfind('/'); slash != std::string::npos) base_dir = slash == 0 ? "/" : path.substr(0, slash);
     else base_dir = ".";

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/input_file.h"
 #include "common/owners.h"
 
 namespace xb::config {
@@ -59,32 +60,16 @@ bool is_attachable(bpf_prog_type t) {
 
 ProgramFileReport inspect_program_file(const std::string& path) {
     ProgramFileReport r;
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        int err = errno;
-        r.status = (err == ENOENT || err == ENOTDIR) ? ProgramFileStatus::Missing : ProgramFileStatus::Unreadable;
-        r.detail = std::strerror(err);
+    InputFile in = read_input_file(path, kMaxBpfObjectBytes);
+    if (!in.ok()) {
+        r.status = in.problem == InputFileProblem::CannotOpen && (in.error == ENOENT || in.error == ENOTDIR)
+                       ? ProgramFileStatus::Missing
+                       : ProgramFileStatus::Unreadable;
+        r.detail = in.why;
         return r;
     }
-    if (!S_ISREG(st.st_mode)) {
-        r.status = ProgramFileStatus::Unreadable;
-        r.detail = S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file";
-        return r;
-    }
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        r.status = ProgramFileStatus::Unreadable;
-        r.detail = std::strerror(errno);
-        return r;
-    }
-    unsigned char header[20] = {};
-    ssize_t got = ::read(fd.get(), header, sizeof header);
-    if (got < 0) {
-        r.status = ProgramFileStatus::Unreadable;
-        r.detail = std::strerror(errno);
-        return r;
-    }
-    if (got < static_cast<ssize_t>(sizeof header) || std::memcmp(header, "\x7f" "ELF", 4) != 0) {
+    const auto* header = reinterpret_cast<const unsigned char*>(in.bytes.data());
+    if (in.bytes.size() < 20 || std::memcmp(header, "\x7f" "ELF", 4) != 0) {
         r.status = ProgramFileStatus::NotBpfObject;
         r.detail = "it is not an ELF file";
         return r;
@@ -101,7 +86,10 @@ ProgramFileReport inspect_program_file(const std::string& path) {
     BpfObjectPtr obj;
     {
         LibbpfPrintCapture capture(&libbpf_message);
-        obj.reset(bpf_object__open_file(path.c_str(), nullptr));
+        std::string base = path.substr(path.find_last_of('/') + 1);
+        std::string name = base.substr(0, base.find('.'));
+        LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name.c_str());
+        obj.reset(bpf_object__open_mem(in.bytes.data(), in.bytes.size(), &opts));
     }
     if (!obj) {
         int err = errno;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/diagnostic.h"
+#include "common/strings.h"
 #include "config/config.h"
 #include "config/schema.h"
 #include "config/yaml.h"
@@ -205,19 +206,25 @@ public:
         if (!v) return std::nullopt;
         const std::string& s = *v;
         std::string why;
-        if (s.size() > kMaxInterfaceNameLength)
-            why = "is " + std::to_string(s.size()) + " characters long; the kernel allows at most " +
-                  std::to_string(kMaxInterfaceNameLength);
-        else if (s == "." || s == "..")
+        auto control = std::find_if(s.begin(), s.end(), [](char c) {
+            return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+        });
+        if (s.size() > kMaxInterfaceNameLength) {
+            why = "is " + std::to_string(s.size()) + " bytes long";
+            if (size_t chars = utf8_length(s); chars != s.size()) why += " (" + std::to_string(chars) + " characters)";
+            why += "; the kernel allows at most " + std::to_string(kMaxInterfaceNameLength) + " bytes";
+        } else if (s == "." || s == "..") {
             why = "is reserved";
-        else if (std::any_of(s.begin(), s.end(), [](char c) {
-                     return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)) ||
-                            static_cast<unsigned char>(c) < 0x20;
-                 }))
+        } else if (control != s.end()) {
+            why = "contains the control character " + printable(std::string_view(&*control, 1));
+        } else if (std::any_of(s.begin(), s.end(), [](char c) {
+                       return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c));
+                   })) {
             why = "contains '/', ':' or white space";
+        }
         if (!why.empty()) {
-            d_.error("XB1115", "interface name '" + s + "' in '" + path + "' " + why,
-                     "use the name 'ip link' shows (at most 15 characters, no '/', ':' or spaces)", n.loc, path);
+            d_.error("XB1115", "interface name '" + printable(s) + "' in '" + path + "' " + why,
+                     "use the name 'ip link' shows (at most 15 bytes, no '/', ':', spaces or control characters)", n.loc, path);
             return std::nullopt;
         }
         return s;

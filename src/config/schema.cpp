@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "common/strings.h"
 #include "config/program_file.h"
 #include "config/reader.h"
 
@@ -309,6 +310,13 @@ void read_global(Reader& r, const YamlNode& section, GlobalConfig& g) {
             if (s->empty() || (*s)[0] != '/') {
                 r.diags().error("XB1125", "'" + p + "' is '" + *s + "', not an absolute path",
                                 "use a directory on bpffs such as /sys/fs/bpf/xbypass", v->loc, p);
+                continue;
+            }
+            if (("/" + *s + "/").find("/../") != std::string::npos || ("/" + *s + "/").find("/./") != std::string::npos) {
+                r.diags().error("XB1125", "'" + p + "' is '" + printable(*s) + "', which has a '.' or '..' component",
+                                "name the directory directly, e.g. /sys/fs/bpf/xbypass: a path that only looks like "
+                                "it is on bpffs would be refused when pinning",
+                                v->loc, p);
                 continue;
             }
             g.pin_path = *s, mark();

@@ -1,5 +1,7 @@
 #include "datapath/attach.h"
 
+#include <net/if.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <libmnl/libmnl.h>
@@ -13,6 +15,8 @@
 #include <cstring>
 #include <ctime>
 #include <utility>
+
+#include "common/strings.h"
 
 namespace xb::datapath {
 
@@ -191,6 +195,15 @@ Status XdpAttachment::verify() const {
     auto st = query_xdp(ifindex_);
     if (!st) return st.error();
     uint32_t there = st->prog_id(mode_);
+    if (there == 0) {
+        char name[IF_NAMESIZE] = {};
+        if (!if_indextoname(static_cast<unsigned>(ifindex_), name))
+            return Error{ENODEV, "ifindex " + std::to_string(ifindex_) +
+                                     " is gone (the interface was deleted or moved to another namespace)"};
+        return Error{ESTALE, std::string(name) + " (ifindex " + std::to_string(ifindex_) + ") has no XDP program in " +
+                                 std::string(xdp_mode_name(mode_)) + " mode any more; ours was program " +
+                                 std::to_string(prog_id_)};
+    }
     if (there != prog_id_)
         return Error{ESTALE, "ifindex " + std::to_string(ifindex_) + " runs program " + std::to_string(there) + " in " +
                                  std::string(xdp_mode_name(mode_)) + " mode, not ours (" + std::to_string(prog_id_) + ")"};
@@ -368,8 +381,9 @@ Result<TcAttachment> TcAttachment::attach(int ifindex, int prog_fd, TcDirection 
             all.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
             (void)bpf_tc_hook_destroy(&all);
         }
-        return errno_error(err, "cannot attach the tc filter (handle 0x" + std::to_string(handle) + ") on ifindex " +
-                                    std::to_string(ifindex));
+        return errno_error(err, std::string(err == -EEXIST ? "another tc filter holds our " : "cannot attach the tc filter at ") +
+                                    "handle " + hex(handle) + " and priority " + std::to_string(priority) +
+                                    " on ifindex " + std::to_string(ifindex));
     }
     a.attached_ = true;
     return a;
@@ -382,7 +396,13 @@ Status TcAttachment::verify() const {
     opts.sz = sizeof opts;
     opts.handle = handle_;
     opts.priority = priority_;
-    if (int err = bpf_tc_query(&hook, &opts); err < 0) return errno_error(err, "our tc filter is not there");
+    if (int err = bpf_tc_query(&hook, &opts); err < 0) {
+        char name[IF_NAMESIZE] = {};
+        if (!if_indextoname(static_cast<unsigned>(ifindex_), name))
+            return Error{ENODEV, "ifindex " + std::to_string(ifindex_) +
+                                     " is gone (the interface was deleted or moved to another namespace)"};
+        return errno_error(err, "our tc filter on " + std::string(name) + " is not there");
+    }
     if (opts.prog_id != prog_id_)
         return Error{ESTALE, "the tc filter at our handle runs program " + std::to_string(opts.prog_id) + ", not ours (" +
                                  std::to_string(prog_id_) + ")"};

@@ -17,14 +17,15 @@ public:
     AttachmentSet() = default;
     AttachmentSet(AttachmentSet&&) noexcept = default;
     AttachmentSet& operator=(AttachmentSet&&) noexcept = default;
-    ~AttachmentSet() { rollback(); }
+    ~AttachmentSet() { (void)rollback(); }
 
     void add(XdpAttachment a) { items_.emplace_back(std::move(a)); }
     void add(TcAttachment a) { items_.emplace_back(std::move(a)); }
     void add(DispatcherAttachment a) { items_.emplace_back(std::move(a)); }
     // Verifies every attachment; the first failure is returned.
     Status verify_all() const;
-    void rollback();
+    // Detaches everything; what could not be detached (our program stays attached) is returned.
+    std::vector<Error> rollback();
     size_t size() const { return items_.size(); }
 
 private:

@@ -227,11 +227,15 @@ Status AttachmentSet::verify_all() const {
     return {};
 }
 
-void AttachmentSet::rollback() {
+std::vector<Error> AttachmentSet::rollback() {
+    std::vector<Error> failed;
     while (!items_.empty()) {
-        std::visit([](auto& a) { (void)a.detach(); }, items_.back());
+        std::visit([&](auto& a) {
+            if (auto st = a.detach(); !st) failed.push_back(st.error());
+        }, items_.back());
         items_.pop_back();
     }
+    return failed;
 }
 
 }  // namespace xb::datapath

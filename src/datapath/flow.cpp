@@ -5,10 +5,11 @@
 
 #include <charconv>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <unordered_map>
 
+#include "common/input_file.h"
 #include "common/json.h"
+#include "common/strings.h"
 #include "xb_hash.h"
 
 namespace xb::datapath {
@@ -34,8 +35,9 @@ Result<uint8_t> parse_proto(std::string_view s) {
 
 // Fills addr (4 words, network order) from an IPv4 or IPv6 literal; returns the family or 0.
 int parse_address(std::string_view text, uint32_t addr[4]) {
-    std::string s(text);
     std::memset(addr, 0, 16);
+    if (text.find('\0') != std::string_view::npos) return 0;  // inet_pton would stop at the NUL
+    std::string s(text);
     in_addr v4{};
     if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {
         addr[0] = v4.s_addr;
@@ -139,6 +141,11 @@ unsigned redirect_cpu_for(const FlowKey& key, const std::vector<unsigned>& cpus)
 
 std::vector<FlowSpec> parse_flows(std::string_view text, const std::string& file_name, Diagnostics& diags) {
     std::vector<FlowSpec> flows;
+    // Each flow once: a repeated line, or the other direction of an earlier line (the table holds
+    // both directions of every flow), is a duplicate.
+    std::unordered_map<std::string, unsigned> seen;  // key bytes -> line of first occurrence
+    std::vector<std::pair<unsigned, unsigned>> duplicates;  // (line, first line)
+    auto key_bytes = [](const FlowKey& k) { return std::string(reinterpret_cast<const char*>(&k), sizeof k); };
     unsigned line_no = 0;
     size_t pos = 0;
     while (pos <= text.size()) {
@@ -167,46 +174,107 @@ std::vector<FlowSpec> parse_flows(std::string_view text, const std::string& file
                         "'tcp 10.0.0.1 1234 10.0.0.2 80'",
                         SourceLocation{file_name, line_no, column});
         };
+        auto quoted = [](std::string_view f) { return "'" + printable(f) + "'"; };
         if (fields.size() < 5 || fields.size() > 7) {
-            bad(1, "a flow line needs 5 to 7 fields, this one has " + std::to_string(fields.size()));
+            bad(fields.size() > 7 ? fields[7].second : fields.front().second,
+                "a flow line needs 5 to 7 fields, this one has " + std::to_string(fields.size()));
         } else {
             unsigned nums[4] = {0, 0, 0, 0};  // src port, dst port, vlan0, vlan1
             const size_t num_field[4] = {2, 4, 5, 6};
             const unsigned max[4] = {65535, 65535, 4095, 4095};
             const char* what[4] = {"source port", "destination port", "outer VLAN id", "inner VLAN id"};
             bool ok = true;
+            auto proto = parse_proto(fields[0].first);
+            if (!proto) {
+                bad(fields[0].second, "protocol " + quoted(fields[0].first) + " is not tcp, udp or a number 0-255");
+                ok = false;
+            }
+            uint32_t addr[4];
+            int family[2] = {0, 0};
+            for (int i = 0; i < 2 && ok; ++i) {
+                const auto& f = fields[i == 0 ? 1 : 3];
+                family[i] = parse_address(f.first, addr);
+                if (!family[i]) {
+                    bad(f.second, std::string(i == 0 ? "source" : "destination") + " address " + quoted(f.first) +
+                                      " is not an IPv4 or IPv6 address");
+                    ok = false;
+                }
+            }
+            if (ok && family[0] != family[1]) {
+                bad(fields[3].second, "destination " + quoted(fields[3].first) + " is not of the source's IP family (" +
+                                          (family[0] == XB_FAMILY_IPV4 ? "IPv4" : "IPv6") + ")");
+                ok = false;
+            }
             for (int i = 0; i < 4 && ok; ++i) {
                 if (num_field[i] >= fields.size()) break;
                 if (!parse_uint(fields[num_field[i]].first, max[i], &nums[i])) {
-                    bad(fields[num_field[i]].second, std::string(what[i]) + " '" +
-                                                         std::string(fields[num_field[i]].first) +
-                                                         "' is not a number 0-" + std::to_string(max[i]));
+                    bad(fields[num_field[i]].second,
+                        std::string(what[i]) + " " + quoted(fields[num_field[i]].first) + " is not a number 0-" +
+                            std::to_string(max[i]));
                     ok = false;
                 }
+            }
+            if (ok && *proto != IPPROTO_TCP && *proto != IPPROTO_UDP) {
+                for (int i = 0; i < 2 && ok; ++i)
+                    if (nums[i]) {
+                        bad(fields[num_field[i]].second, "protocol " + std::to_string(*proto) +
+                                                             " has no ports, so the " + what[i] + " must be 0");
+                        ok = false;
+                    }
             }
             if (ok) {
                 auto key = make_flow_key(fields[0].first, fields[1].first, static_cast<uint16_t>(nums[0]),
                                          fields[3].first, static_cast<uint16_t>(nums[1]),
                                          static_cast<uint16_t>(nums[2]), static_cast<uint16_t>(nums[3]));
-                if (key) flows.push_back(FlowSpec{*key, line_no});
-                else bad(1, key.error().message);
+                if (!key) {
+                    bad(fields[0].second, key.error().message);
+                } else {
+                    auto first = seen.find(key_bytes(*key));
+                    if (first == seen.end()) first = seen.find(key_bytes(reverse_flow_key(*key)));
+                    if (first != seen.end()) {
+                        duplicates.emplace_back(line_no, first->second);
+                    } else {
+                        seen.emplace(key_bytes(*key), line_no);
+                        flows.push_back(FlowSpec{*key, line_no});
+                    }
+                }
             }
         }
         if (end == text.size()) break;
+    }
+    if (!duplicates.empty()) {
+        std::string list;
+        constexpr size_t kShown = 10;
+        for (size_t i = 0; i < duplicates.size() && i < kShown; ++i)
+            list += (i ? ", " : "") + std::to_string(duplicates[i].first) + " (as line " +
+                    std::to_string(duplicates[i].second) + ")";
+        if (duplicates.size() > kShown) list += " and " + std::to_string(duplicates.size() - kShown) + " more";
+        diags.warning("XB3102",
+                      std::to_string(duplicates.size()) + (duplicates.size() == 1 ? " line repeats" : " lines repeat") +
+                          " an earlier flow (either direction), counted once: line" +
+                          (duplicates.size() == 1 ? " " : "s ") + list,
+                      "remove the repeated lines; each flow is bypassed in both directions from one line",
+                      SourceLocation{file_name, duplicates.front().first, 1});
     }
     return flows;
 }
 
 std::vector<FlowSpec> load_flows_file(const std::string& path, Diagnostics& diags) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        diags.error("XB3100", "cannot read the flows file " + path + ": " + std::strerror(errno),
-                    "check the path and its permissions");
+    InputFile in = read_input_file(path, kMaxFlowsFileBytes);
+    if (in.problem == InputFileProblem::TooLarge) {
+        diags.error("XB3103", input_file_refusal(in, path, "flows file"),
+                    "split the flows into several files, or bypass them through the plugin ABI",
+                    SourceLocation{path, 0, 0});
         return {};
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_flows(ss.str(), path, diags);
+    if (!in.ok()) {
+        diags.error("XB3100", input_file_refusal(in, path, "flows file"),
+                    in.problem == InputFileProblem::NotRegular ? "give a regular file with one flow per line"
+                                                               : "check the path and its permissions",
+                    SourceLocation{path, 0, 0});
+        return {};
+    }
+    return parse_flows(in.bytes, path, diags);
 }
 
 }  // namespace xb::datapath

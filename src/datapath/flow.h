@@ -55,11 +55,16 @@ struct FlowSpec {
     unsigned line = 0;
 };
 
+// The largest flows file read (XB3103 beyond): about 700,000 IPv4 flows.
+inline constexpr size_t kMaxFlowsFileBytes = 16u << 20;
+
 // Flows file: `PROTO SRC_IP SRC_PORT DST_IP DST_PORT [VLAN0 [VLAN1]]` per line, `#` comments and blank
 // lines ignored. Every bad line is an XB3101 diagnostic with file:line:col; parsing goes on so that
-// all of them are reported at once. Returns the flows of good lines.
+// all of them are reported at once. A line that repeats an earlier flow (in either direction) is
+// counted once and reported in one XB3102 warning with the line numbers. Returns the unique flows.
 std::vector<FlowSpec> parse_flows(std::string_view text, const std::string& file_name, Diagnostics& diags);
-// Reads and parses a file; an unreadable file is XB3100.
+// Reads (common/input_file.h) and parses a file; an unreadable or non-regular file is XB3100, one
+// larger than kMaxFlowsFileBytes XB3103.
 std::vector<FlowSpec> load_flows_file(const std::string& path, Diagnostics& diags);
 
 }  // namespace xb::datapath

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/input_file.h"
 #include "common/owners.h"
 
 namespace xb::datapath {
@@ -385,9 +386,9 @@ Result<std::vector<ProgramInsns>> read_object(std::vector<uint8_t> bytes, std::s
 }  // namespace
 
 Result<std::vector<ProgramInsns>> read_object_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error::from_errno(errno, "cannot read BPF object " + path);
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto in = read_input_file(path, kMaxBpfObjectBytes, "BPF object");
+    if (!in) return in.error();
+    std::vector<uint8_t> bytes(in->begin(), in->end());
     std::string base = path.substr(path.find_last_of('/') + 1);
     return read_object(std::move(bytes), base.substr(0, base.find('.')));
 }

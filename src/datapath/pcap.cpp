@@ -5,6 +5,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/input_file.h"
+
 namespace xb::datapath {
 
 namespace {
@@ -57,20 +59,26 @@ Result<PcapFile> parse_pcap(std::span<const uint8_t> b, const std::string& name,
         f.byte_swapped = true;
         magic = bswap(magic);
     } else {
-        return fail("XB3112", "the file does not start with a pcap magic number", "give a classic pcap capture (tcpdump -w)");
+        return fail("XB3112", "the file does not start with a pcap magic number (byte offset 0)", "give a classic pcap capture (tcpdump -w)");
     }
     f.nanosecond = magic == kMagicNano;
     f.snaplen = read32(b.data() + 16, f.byte_swapped);
     f.linktype = read32(b.data() + 20, f.byte_swapped) & 0x0fffffff;  // upper bits: FCS information
     if (f.linktype != kLinktypeEthernet)
-        return fail("XB3113", "the capture's link type is " + std::to_string(f.linktype) + ", not Ethernet (1)",
+        return fail("XB3113", "the capture's link type (byte offset 20) is " + std::to_string(f.linktype) + ", not Ethernet (1)",
                     "capture on an Ethernet interface (the bypass programs parse Ethernet frames)");
 
     size_t pos = kFileHeader;
     while (pos < b.size()) {
         size_t index = f.packets.size();
+        if (index >= kMaxPcapPackets)
+            return fail("XB3115",
+                        "the capture holds more than " + std::to_string(kMaxPcapPackets) +
+                            " packets (byte offset " + std::to_string(pos) + "), more than simulate runs at once",
+                        "cut the capture into smaller files (editcap -c PACKETS IN OUT) and simulate each");
+        const std::string at = " (record at byte offset " + std::to_string(pos) + ")";
         if (b.size() - pos < kRecordHeader)
-            return fail("XB3114", "packet " + std::to_string(index) + " has a truncated record header",
+            return fail("XB3114", "packet " + std::to_string(index) + " has a truncated record header" + at,
                         "the capture was cut short; rewrite it or drop the last packet (editcap)");
         PcapPacket p;
         p.ts_sec = read32(b.data() + pos, f.byte_swapped);
@@ -81,10 +89,11 @@ Result<PcapFile> parse_pcap(std::span<const uint8_t> b, const std::string& name,
         if (caplen > kMaxRecord)
             return fail("XB3114",
                         "packet " + std::to_string(index) + " claims " + std::to_string(caplen) +
-                            " captured bytes, more than any capture holds",
+                            " captured bytes, more than any capture holds" + at,
                         "the file is corrupt; recapture or repair it");
         if (b.size() - pos < caplen)
-            return fail("XB3114", "packet " + std::to_string(index) + " is truncated",
+            return fail("XB3114", "packet " + std::to_string(index) + " is truncated" + at + ": it claims " +
+                            std::to_string(caplen) + " bytes, the file has " + std::to_string(b.size() - pos) + " left",
                         "the capture was cut short; rewrite it or drop the last packet (editcap)");
         p.data.assign(b.begin() + static_cast<long>(pos), b.begin() + static_cast<long>(pos + caplen));
         pos += caplen;
@@ -94,14 +103,21 @@ Result<PcapFile> parse_pcap(std::span<const uint8_t> b, const std::string& name,
 }
 
 Result<PcapFile> read_pcap_file(const std::string& path, Diagnostics& diags) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        int err = errno;
-        diags.error("XB3110", "cannot read the capture " + path + ": " + std::strerror(err),
-                    "check the path and its permissions");
-        return Error::from_errno(err, "cannot read " + path);
+    InputFile in = read_input_file(path, kMaxPcapBytes);
+    if (in.problem == InputFileProblem::TooLarge) {
+        diags.error("XB3115", input_file_refusal(in, path, "capture"),
+                    "cut the capture into smaller files (editcap -c PACKETS IN OUT) and simulate each",
+                    SourceLocation{path, 0, 0});
+        return Error{EFBIG, input_file_refusal(in, path, "capture")};
     }
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.ok()) {
+        diags.error("XB3110", input_file_refusal(in, path, "capture"),
+                    in.problem == InputFileProblem::NotRegular ? "give a regular pcap file (tcpdump -w FILE)"
+                                                               : "check the path and its permissions",
+                    SourceLocation{path, 0, 0});
+        return Error{in.error ? in.error : EINVAL, input_file_refusal(in, path, "capture")};
+    }
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(in.bytes.data()), in.bytes.size());
     return parse_pcap(bytes, path, diags);
 }
 

@@ -14,6 +14,9 @@
 namespace xb::datapath {
 
 inline constexpr uint32_t kLinktypeEthernet = 1;
+// The largest capture simulate reads (XB3115 beyond): the file and its packets are held in memory.
+inline constexpr size_t kMaxPcapBytes = 64u << 20;
+inline constexpr size_t kMaxPcapPackets = 1000000;
 
 struct PcapPacket {
     uint32_t ts_sec = 0;
@@ -30,7 +33,8 @@ struct PcapFile {
     std::vector<PcapPacket> packets;
 };
 
-// Parses a whole capture; problems are XB311x diagnostics (located as name:0) and an Error.
+// Parses a whole capture; problems are XB311x diagnostics (located as name:0, with the byte offset in
+// the message) and an Error. read_pcap_file reads through read_input_file (common/input_file.h).
 Result<PcapFile> parse_pcap(std::span<const uint8_t> bytes, const std::string& name, Diagnostics& diags);
 Result<PcapFile> read_pcap_file(const std::string& path, Diagnostics& diags);
 

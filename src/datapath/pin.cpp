@@ -60,10 +60,16 @@ Status PinSet::check_layout_version() const {
 }
 
 Status PinSet::ensure_dir() {
-    if (::mkdir(dir_.c_str(), 0700) == 0) {
-        created_.push_back(dir_);
-    } else if (errno != EEXIST) {
-        return Error::from_errno(errno, "cannot create pin directory " + dir_);
+    // Every missing component, so that the default pin-path (/sys/fs/bpf/xbypass) need not exist
+    // beforehand; the ones made here are removed again by rollback(), deepest first.
+    for (size_t slash = dir_.find('/', 1);; slash = dir_.find('/', slash + 1)) {
+        std::string part = slash == std::string::npos ? dir_ : dir_.substr(0, slash);
+        if (::mkdir(part.c_str(), 0700) == 0) {
+            created_.push_back(part);
+        } else if (errno != EEXIST) {
+            return Error::from_errno(errno, "cannot create pin directory " + part);
+        }
+        if (slash == std::string::npos) break;
     }
     std::string layout = path_of(kLayoutMapName);
     if (::access(layout.c_str(), F_OK) == 0) return {};

@@ -8,6 +8,10 @@
 
 namespace xb::datapath {
 
+namespace {
+constexpr size_t kMaxPlainEthernetFrame = 1518;  // larger refused frames are the too-large kind
+}  // namespace
+
 std::string PacketVerdict::to_json() const {
     JsonWriter w;
     w.begin_object();
@@ -101,7 +105,10 @@ Result<std::vector<PacketVerdict>> simulate(const SimulateOptions& options, cons
             diags.warning("XB3122",
                           "packet " + std::to_string(i) + " (" + std::to_string(frame.size()) +
                               " bytes) could not be run through the program: " + run.error().message,
-                          "such a frame is too short for the kernel's receive path; it never reaches the bypass");
+                          frame.size() <= kMaxPlainEthernetFrame
+                              ? "such a frame is too short for the kernel's receive path; it never reaches the bypass"
+                              : "BPF_PROG_TEST_RUN refuses a frame this large (tc takes about a page, XDP what fits "
+                                "in its fragments); on a live interface it would need an MTU this large");
             out.push_back(std::move(v));
             continue;
         }

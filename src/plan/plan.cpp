@@ -532,6 +532,22 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
     if (p.datapath == Datapath::Tc) {
         p.replace.reset();  // others' XDP programs are left alone
         p.multiprog = false;
+        // xbypass's own place on clsact ingress: a filter there that is not a leftover of ours (same
+        // program name, which the run holding the interface lock takes over) makes the attach fail.
+        for (const auto& f : dev->tc_filters) {
+            if (f.direction != probe::TcDirection::Ingress || f.priority != kTcPriority || f.handle != kTcHandle) continue;
+            const std::string ours = p.program.substr(0, kKernelProgNameMax);
+            if (f.kind == "bpf" && (p.custom || f.prog_name == ours)) continue;
+            std::string what = f.kind == "bpf" ? "bpf program '" + f.prog_name + "' (id " + std::to_string(f.prog_id) + ")"
+                                               : std::string(f.kind) + " filter";
+            d.error("XB4019",
+                    "a tc filter of another tool, " + what + ", holds xbypass's place on " + name +
+                        " ingress (priority " + std::to_string(kTcPriority) + ", handle " + hex(kTcHandle) + ")",
+                    "remove it (`tc filter del dev " + name + " ingress pref " + std::to_string(kTcPriority) +
+                        " handle " + hex(kTcHandle) + " " + f.kind + "`) or use an XDP datapath",
+                    where("datapath"), key_path("datapath"));
+            return;
+        }
     }
     if (in.engine_capture) {
         if (want_xsk) {
@@ -633,6 +649,12 @@ std::string plan_to_text(const Plan& plan, const PlanInput& in) {
             out += "  xdp-features: " + features_text(*dev) + "\n";
             std::string attached;
             for (const auto& a : dev->xdp) attached += (attached.empty() ? "" : ", ") + describe(a);
+            for (const auto& f : dev->tc_filters) {
+                attached += std::string(attached.empty() ? "" : ", ") + "tc " +
+                            std::string(probe::tc_direction_name(f.direction)) + " " + f.kind;
+                if (f.kind == "bpf") attached += " '" + f.prog_name + "' (id " + std::to_string(f.prog_id) + ")";
+                attached += " pref " + std::to_string(f.priority) + " handle " + hex(f.handle);
+            }
             out += "  attached now: " + (attached.empty() ? std::string("none") : attached) + "\n";
         }
         out += "  requested: " + std::string(config::datapath_name(p.requested)) + "\n";

@@ -90,6 +90,12 @@ struct CapturePlan {
     std::vector<std::string> why_not_af_xdp;  // empty when AF_XDP was chosen
 };
 
+// Where xbypass's tc filter goes on clsact ingress ("XB"); datapath/attach.h uses the same values.
+inline constexpr uint32_t kTcHandle = 0x5842;
+inline constexpr uint32_t kTcPriority = 0x5842;
+// The kernel keeps the first 15 characters of a program's name (BPF_OBJ_NAME_LEN - 1).
+inline constexpr size_t kKernelProgNameMax = 15;
+
 struct InterfacePlan {
     std::string interface;
     int ifindex = 0;

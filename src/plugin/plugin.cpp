@@ -154,9 +154,13 @@ void upkeep_loop(xb_plugin* p) {
     if (p->netns) {
         auto entered = ScopedNetns::enter(*p->netns);
         if (!entered) {
-            log_error("plugin", "the housekeeping thread cannot enter the network namespace: " + entered.error().message +
-                                    "; leases are not renewed, so bypassed flows return to the engine in " +
-                                    std::to_string(session::kLeaseSeconds) + " s");
+            Logger::instance().log(
+                Diagnostic{"XB7002", Severity::Error, {}, "",
+                           "the housekeeping thread cannot enter the network namespace: " + entered.error().message +
+                               "; leases are not renewed, so bypassed flows return to the engine in " +
+                               std::to_string(session::kLeaseSeconds) + " s",
+                           "keep the namespace alive while the engine runs, or open the plugin without netns"},
+                "plugin");
             return;
         }
         in_netns.emplace(std::move(entered).value());

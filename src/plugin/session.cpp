@@ -10,12 +10,16 @@
 #include <ctime>
 #include <set>
 
+#include "common/input_file.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/netdev_uapi.h"
 #include "probe/probe.h"
 
 namespace xb::session {
+
+static_assert(plan::kTcHandle == datapath::kTcHandle && plan::kTcPriority == datapath::kTcPriority,
+              "the planner checks the place the attach uses");
 
 namespace {
 
@@ -99,17 +103,85 @@ std::vector<plan::ProgramRequirements> custom_requirements(const std::string& pa
     return out;
 }
 
+namespace {
+
+Result<FileLock> lock_interface(const std::string& interface);
+
+datapath::ProgramOptions program_options(const plan::InterfacePlan& p) {
+    datapath::ProgramOptions o;
+    o.datapath = p.datapath == plan::Datapath::Tc ? datapath::Hook::Tc : datapath::Hook::Xdp;
+    o.vlan_tracking = p.vlan_tracking;
+    o.cpu_redirect = p.cpus;
+    o.ips_peer_ifindex = p.ips_peer_ifindex;
+    o.flow_table_size = p.flow_table.size;
+    o.flow_table_percpu = p.flow_table.percpu;
+    o.flow_table_lru = p.flow_table.lru;
+    o.lease_seconds = kLeaseSeconds;
+    // AF_XDP capture: the planner chose the variant that redirects misses to the sockets.
+    if (const auto* m = datapath::find_manifest(p.program); m && m->xsk_capture)
+        o.xsk_queues = std::max<uint32_t>(p.capture.threads, 1);
+    return o;
+}
+
+std::string pins_version_hint(const plan::InterfacePlan& p) {
+    return "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path";
+}
+
+std::string pins_layout_hint(const plan::InterfacePlan& p) {
+    return "configure the flow table as the earlier run did (size, per-cpu, lru), or remove the old pins (rm -r " +
+           p.pin_dir + "): the bypassed flows are then forgotten";
+}
+
+// What Session::start would refuse about the pins an earlier run left, found without loading or
+// attaching anything, so that `check` says it too (XB5006, XB5008).
+void check_existing_pins(const plan::InterfacePlan& p, const config::InterfaceConfig* ic, Diagnostics& diags) {
+    if (!p.pinned_maps || p.custom) return;
+    SourceLocation where = ic ? ic->location_of("pinned-maps") : SourceLocation{};
+    std::string key = ic && ic->origin_of("pinned-maps") ? ic->origin_of("pinned-maps")->key_path : "";
+    datapath::PinSet pins(p.pin_dir, kPinLayoutVersion);
+    pins.commit();  // it creates nothing here; never remove what an earlier run pinned
+    if (auto st = pins.check_layout_version(); !st) {
+        diags.error("XB5006", p.interface + ": " + st.error().message, pins_version_hint(p), where, key);
+        return;
+    }
+    for (const auto& spec : datapath::pinnable_maps(program_options(p))) {
+        auto existing = pins.open_existing(spec);
+        if (!existing) {
+            diags.error("XB5008", p.interface + ": " + existing.error().message, pins_layout_hint(p), where, key);
+            return;
+        }
+    }
+}
+
+}  // namespace
+
 Assessment assess(const config::Config& config, const AssessOptions& options) {
     Assessment a;
     a.input.config = config;
     a.input.engine_capture = options.engine_capture;
     a.input.kernel = probe::probe_kernel();
-    // Kernel facts matter only through the plan (e.g. no freplace rejects coexist: multiprog as
-    // XB4011); on their own they are logged, and `xbypass probe` shows them all.
+    // Kernel facts matter mostly through the plan (e.g. no freplace rejects coexist: multiprog as
+    // XB4011); `xbypass probe` shows them all.
     for (const auto& n : a.input.kernel.notes) {
-        if (n.severity == Severity::Error) a.diagnostics.add(n);
+        // As for the interfaces' notes below: warnings and errors are findings `check` and `run`
+        // both report (XB2020 was logged at info, out of sight), notes go to the log.
+        if (n.severity != Severity::Info) a.diagnostics.add(n);
         else log_info("probe", n.to_text().substr(0, n.to_text().find('\n')));
     }
+    // A live run on an interface is the refusal to give first: probed, its own program would look
+    // like another tool's (XB4010). Testing the lock takes it for a moment and releases it again.
+    bool busy = false;
+    for (const auto& ic : config.interfaces) {
+        auto lock = lock_interface(ic.name);
+        if (!lock && lock.error().code == EWOULDBLOCK) {
+            a.diagnostics.error("XB5011", ic.name + ": another xbypass already runs on this interface (" +
+                                              lock.error().message + ")",
+                                "stop that run first: two runs on one interface would fight over its datapath",
+                                ic.origin.location, ic.origin.key_path);
+            busy = true;
+        }
+    }
+    if (busy) return a;
     std::set<std::string> names;
     for (const auto& ic : config.interfaces) {
         names.insert(ic.name);
@@ -142,6 +214,7 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
     }
     a.plan = plan::make_plan(a.input);
     a.diagnostics.append(a.plan.diagnostics);
+    for (const auto& p : a.plan.interfaces) check_existing_pins(p, config.find(p.interface), a.diagnostics);
     return a;
 }
 
@@ -150,6 +223,8 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
 namespace {
 
 Result<BpfObjectPtr> load_custom(const plan::InterfacePlan& p, int* prog_fd, const datapath::ObjectLoader& loader) {
+    // Read like every given file (a regular file within the size limit), then opened by libbpf.
+    if (auto in = read_input_file(p.program, kMaxBpfObjectBytes, "custom program"); !in) return in.error();
     BpfObjectPtr obj(bpf_object__open_file(p.program.c_str(), nullptr));
     if (!obj) return Error::from_errno(errno, "cannot open " + p.program);
     bpf_prog_type want = p.datapath == plan::Datapath::Tc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP;
@@ -222,7 +297,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
     std::unique_ptr<Session> s(new Session());
     auto fail = [&](std::string code, const plan::InterfacePlan& p, std::string message, std::string hint) {
         diags.error(std::move(code), p.interface + ": " + message, std::move(hint));
-        log_error("datapath", p.interface + ": " + message + "; rolling back every interface");
+        log_notice("datapath", p.interface + ": rolling back every interface");
         return nullptr;  // ~Session detaches and unpins what was done so far
     };
     for (const auto& p : a.plan.interfaces) {
@@ -254,8 +329,12 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                 if (!removed) return fail("XB5013", p, "cannot clear the dispatcher of an earlier run: " + removed.error().message,
                                           "remove it with `xdp-loader unload " + p.interface + " --id ID`");
                 for (uint32_t id : *removed)
-                    log_warning("datapath", p.interface + ": removed the program an earlier xbypass run left in the libxdp "
-                                            "dispatcher when it did not stop (program id " + std::to_string(id) + ")");
+                    Logger::instance().log(
+                        Diagnostic{"XB5015", Severity::Warning, {}, "",
+                                   p.interface + ": removed the program an earlier xbypass run left in the libxdp "
+                                                 "dispatcher when it did not stop (program id " + std::to_string(id) + ")",
+                                   "nothing to do; stop xbypass with SIGINT or SIGTERM so that it detaches itself"},
+                        "datapath");
             }
             auto mode = p.datapath == plan::Datapath::XdpNative ? datapath::XdpMode::Native : datapath::XdpMode::Generic;
             loader = [&joined, ifindex = p.ifindex, mode](bpf_object* obj, const std::string& program) -> Status {
@@ -271,29 +350,15 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             if (!obj) return fail("XB5004", p, obj.error().message, "check the program with the kernel verifier log (log-level: debug)");
             ri.custom_object = std::move(obj).value();
         } else {
-            datapath::ProgramOptions o;
-            o.datapath = p.datapath == plan::Datapath::Tc ? datapath::Hook::Tc : datapath::Hook::Xdp;
-            o.vlan_tracking = p.vlan_tracking;
-            o.cpu_redirect = p.cpus;
-            o.ips_peer_ifindex = p.ips_peer_ifindex;
-            o.flow_table_size = p.flow_table.size;
-            o.flow_table_percpu = p.flow_table.percpu;
-            o.flow_table_lru = p.flow_table.lru;
-            o.lease_seconds = kLeaseSeconds;
-            // AF_XDP capture: the planner chose the variant that redirects misses to the sockets.
-            if (const auto* m = datapath::find_manifest(p.program); m && m->xsk_capture)
-                o.xsk_queues = std::max<uint32_t>(p.capture.threads, 1);
+            datapath::ProgramOptions o = program_options(p);
             std::vector<UniqueFd> reused;  // open until the loader has adopted them
             if (p.pinned_maps) {
                 ri.pins = std::make_unique<datapath::PinSet>(p.pin_dir, kPinLayoutVersion);
                 if (auto st = ri.pins->check_layout_version(); !st)
-                    return fail("XB5006", p, st.error().message, "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path");
+                    return fail("XB5006", p, st.error().message, pins_version_hint(p));
                 for (const auto& spec : datapath::pinnable_maps(o)) {
                     auto existing = ri.pins->open_existing(spec);
-                    if (!existing)
-                        return fail("XB5008", p, existing.error().message,
-                                    "configure the flow table as the earlier run did (size, per-cpu, lru), or remove the "
-                                    "old pins (rm -r " + p.pin_dir + "): the bypassed flows are then forgotten");
+                    if (!existing) return fail("XB5008", p, existing.error().message, pins_layout_hint(p));
                     if (!existing->has_value()) continue;
                     o.reuse_maps[spec.name] = (*existing)->get();
                     reused.push_back(std::move(**existing));
@@ -322,8 +387,12 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                                   "check `tc filter show dev " + p.interface + " ingress`");
             if (att->replaced_prog_id()) {
                 ri.replaced_leftover = att->replaced_prog_id();
-                log_warning("datapath", p.interface + ": replaced the tc filter left by an earlier xbypass run that did not "
-                                        "stop (program id " + std::to_string(att->replaced_prog_id()) + ")");
+                Logger::instance().log(
+                    Diagnostic{"XB5014", Severity::Warning, {}, "",
+                               p.interface + ": replaced the tc filter left by an earlier xbypass run that did not stop "
+                                             "(program id " + std::to_string(att->replaced_prog_id()) + ")",
+                               "nothing to do; stop xbypass with SIGINT or SIGTERM so that it detaches itself"},
+                    "datapath");
             }
             s->attachments_.add(std::move(att).value());
         } else if (joined) {
@@ -339,8 +408,12 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             if (!att) return fail("XB5005", p, "cannot attach XDP: " + att.error().message,
                                   "check `ip link show dev " + p.interface + "` for another program");
             if (p.replace)
-                log_warning("datapath", p.interface + ": replaced XDP program '" + p.replace->prog_name + "' (id " +
-                                            std::to_string(p.replace->prog_id) + ")");
+                Logger::instance().log(
+                    Diagnostic{"XB5016", Severity::Warning, {}, "",
+                               p.interface + ": replaced XDP program '" + p.replace->prog_name + "' (id " +
+                                   std::to_string(p.replace->prog_id) + ") as coexist: replace asks",
+                               "nothing to do: the configuration's coexist: replace asked for it"},
+                    "datapath");
             s->attachments_.add(std::move(att).value());
         }
         if (ri.pins && ri.program) {
@@ -365,7 +438,13 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
 }
 
 Session::~Session() {
-    attachments_.rollback();  // detach before the programs and maps go
+    // Detach before the programs and maps go; what stays attached is said, with a code.
+    for (const auto& e : attachments_.rollback())
+        Logger::instance().log(Diagnostic{"XB5021", Severity::Warning, {}, "",
+                                          "cannot detach: " + e.message,
+                                          "remove it by hand (ip link set dev IFACE xdp off, or tc filter del dev "
+                                          "IFACE ingress pref 22594 handle 0x5842 bpf)"},
+                               "datapath");
 }
 
 RunningInterface* Session::find(const std::string& name) {

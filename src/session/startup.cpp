@@ -41,6 +41,13 @@ Startup start(const StartRequest& request) {
         out.exit_code = 1;
         return out;
     }
+    if (!request.flows_file.empty()) {
+        out.flows = datapath::load_flows_file(request.flows_file, out.diagnostics);
+        if (out.diagnostics.has_errors()) {
+            out.exit_code = 1;
+            return out;
+        }
+    }
     auto& logger = Logger::instance();
     if (request.configure_logger) {
         logger.set_level(request.log_level.value_or(out.config.global.log_level));
@@ -50,7 +57,7 @@ Startup start(const StartRequest& request) {
                                       out.config.global.origins.count("log-file")
                                           ? out.config.global.origins.at("log-file").location
                                           : SourceLocation{},
-                                      "log-file");
+                                      "xbypass.log-file");
                 out.exit_code = 2;
                 return out;
             }
@@ -71,7 +78,7 @@ Startup start(const StartRequest& request) {
     for (const auto& d : shown) logger.log(d, "check");
     out.logged = true;
     if (!assessment.accepted()) {
-        log_error("main", "configuration rejected: nothing was attached");
+        log_notice("main", "configuration rejected (see the errors above): nothing was attached");
         out.exit_code = 1;
         return out;
     }
@@ -80,7 +87,7 @@ Startup start(const StartRequest& request) {
     for (const auto& d : start_diags) logger.log(d, "datapath");
     out.diagnostics.append(start_diags);
     if (!out.session) {
-        log_error("main", "startup failed: every interface was rolled back, nothing is attached");
+        log_notice("main", "startup failed (see the errors above): every interface was rolled back, nothing is attached");
         out.exit_code = 1;
         return out;
     }

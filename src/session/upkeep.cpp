@@ -1,10 +1,13 @@
 #include "session/upkeep.h"
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 
 #include <algorithm>
 
 #include "common/log.h"
+#include "config/check.h"
 
 namespace xb::session {
 
@@ -21,9 +24,15 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
     uint64_t now = monotonic_seconds();
     next_periodic_s_ = now + interval_s_;
     next_lease_s_ = now + kLeaseRenewSeconds;
-    if (!global_.eve_log.empty()) {
+    // An eve-log the start's checks found unusable was reported there (XB0006); not twice.
+    if (!global_.eve_log.empty() && !config::output_file_problem(global_.eve_log)) {
         eve_.open(global_.eve_log, std::ios::app);
-        if (!eve_) log_warning("main", "cannot open eve-log " + global_.eve_log + "; stats go to the log only");
+        if (!eve_)
+            Logger::instance().log(Diagnostic{"XB0006", Severity::Warning, {}, "xbypass.eve-log",
+                                              "eve-log '" + global_.eve_log + "' cannot be opened for appending: " +
+                                                  std::strerror(errno) + "; the stats go to the log only",
+                                              "create its directory or fix its permissions, or leave eve-log out"},
+                                   "main");
     }
 }
 
@@ -42,8 +51,11 @@ Status Upkeep::tick(uint64_t now_s) {
         next_lease_s_ = now_s + kLeaseRenewSeconds;
         // A lease that cannot be renewed lapses: the kernel then stops bypassing, which loses nothing.
         if (auto st = session_.renew_leases(); !st)
-            log_warning("bypass", "cannot renew the flow table lease: " + st.error().message +
-                                      "; when it lapses, bypassed flows go to the IDS again");
+            Logger::instance().log(Diagnostic{"XB6002", Severity::Warning, {}, "",
+                                              "cannot renew the flow table lease: " + st.error().message +
+                                                  "; when it lapses, bypassed flows go to the IDS again",
+                                              "nothing is lost; if it repeats, check that the flow table maps still exist"},
+                                   "bypass");
     }
     if (now_s < next_periodic_s_) return {};
     next_periodic_s_ = now_s + interval_s_;

@@ -1,6 +1,7 @@
 // `xbypass simulate` end to end: a capture written with the packet builder, a flows file, the real
 // binary and the real kernel (BPF_PROG_TEST_RUN); plus the simulate() API for the cpu choice.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -135,6 +136,62 @@ TEST_F(SimulateTest, RefusesPcapngAndBadArguments) {
     r = test::run_command(bin + "--pcap " + pcap + " --datapath tc --cpu-redirect 0");
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_NE(r.output.find("XB3001"), std::string::npos) << r.output;
+}
+
+// The crashes and unbounded reads: each input that is not a regular file is a coded refusal
+// with exit 2, at once (a FIFO without a writer is not waited on).
+TEST_F(SimulateTest, InputsThatAreNotRegularFilesAreRefusedWithExitTwo) {
+    std::string bin = std::string(XB_BUILDDIR) + "/xbypass simulate ";
+    std::string pcap = write("c.pcap", write_pcap(sample_capture()));
+    std::string fifo = dir_ + "/fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    struct {
+        std::string args, expected;
+    } cases[] = {
+        {"--pcap " + dir_, "error[XB3110]: cannot read the capture '" + dir_ + "': it is a directory"},
+        {"--pcap /proc/self/mem", "error[XB3110]: cannot read the capture '/proc/self/mem': it is a kernel pseudo-file"},
+        {"--pcap /dev/zero", "it is a character device"},
+        {"--pcap " + fifo, "it is a FIFO"},
+        {"--pcap " + pcap + " --flows /dev/zero", "error[XB3100]: cannot read the flows file '/dev/zero'"},
+        {"--pcap " + pcap + " --flows " + dir_, "error[XB3100]: cannot read the flows file '" + dir_ + "': it is a directory"},
+        {"--pcap " + pcap + " --flows /proc/self/mem", "pseudo-file"},
+        {"--pcap " + pcap + " --flows " + fifo, "it is a FIFO"},
+        {"--pcap ''", "error[XB3120]: --pcap needs a file name (not an empty one)"},
+        {"--pcap " + pcap + " --flows ''", "error[XB3120]: --flows needs a file name (not an empty one)"},
+    };
+    for (const auto& c : cases) {
+        auto r = test::run_command("timeout 20 " + bin + c.args);
+        EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output;
+        EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.args << "\n" << r.output;
+        EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << r.output;
+    }
+}
+
+TEST_F(SimulateTest, RepeatedFlowsAreCountedOnce) {
+    std::string pcap = write("c.pcap", write_pcap(sample_capture()));
+    std::string text;
+    for (int i = 0; i < 10000; ++i) text += "tcp 10.0.0.1 1234 10.0.0.2 80\n";
+    std::string flows = write("dups.txt", text);
+    auto r = test::run_command(std::string(XB_BUILDDIR) + "/xbypass simulate --pcap " + pcap + " --flows " + flows);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find(flows + ":2:1: warning[XB3102]: 9999 lines repeat an earlier flow"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("(1 flows loaded, xdp datapath)"), std::string::npos) << r.output;
+}
+
+// Frames BPF_PROG_TEST_RUN refuses: the hint tells a runt from an oversized frame.
+TEST_F(SimulateTest, RefusedFramesGetTheHintForTheirKind) {
+    std::vector<PcapPacket> capture = {PcapPacket{1, 0, 0, std::vector<uint8_t>(10, 0xff)},
+                                       PcapPacket{1, 0, 0, PacketBuilder().ipv4("10.0.0.1", "10.0.0.2")
+                                                               .udp(1, 2).payload(9000).build()}};
+    std::string pcap = write("refused.pcap", write_pcap(capture));
+    // tc's test run takes about a page: the 9000-byte frame is refused there.
+    auto r = test::run_command(std::string(XB_BUILDDIR) + "/xbypass simulate --datapath tc --pcap " + pcap);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("warning[XB3122]: packet 0 (10 bytes)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("hint: such a frame is too short"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("warning[XB3122]: packet 1 ("), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("hint: BPF_PROG_TEST_RUN refuses a frame this large"), std::string::npos) << r.output;
 }
 
 TEST(CpuList, Parses) {

@@ -8,11 +8,13 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "config/config.h"
@@ -198,13 +200,19 @@ TEST(PinnedMaps, ARestartAdoptsThePinnedFlowTableAndAnotherLayoutIsRefused) {
             EXPECT_NE(std::find(ids.begin(), ids.end(), pinned_id), ids.end())
                 << "the attached program does not use the pinned flow table";
         }
-        // Another size: the pinned table cannot be adopted; refused before anything is attached.
+        // Another size: the pinned table cannot be adopted; refused by the assessment (so by check
+        // too), before anything is loaded or attached.
         Assessment resized = assess(load(config("      flow-table:\n        size: 4096\n")));
-        ASSERT_TRUE(resized.accepted()) << resized.diagnostics.to_text();
-        Diagnostics d;
-        EXPECT_FALSE(Session::start(resized, d));
+        EXPECT_FALSE(resized.accepted());
+        const Diagnostics& d = resized.diagnostics;
         EXPECT_TRUE(d.contains("XB5008")) << d.to_text();
         EXPECT_NE(d.to_text().find("max entries 131072, expected 8192"), std::string::npos) << d.to_text();
+        Diagnostics start_diags;
+        EXPECT_FALSE(Session::start(resized, start_diags));
+        TempFile resized_conf(config("      flow-table:\n        size: 4096\n"));
+        auto checked = test::run_command(xbypass() + " check --netns " + ns + " -c " + resized_conf.path);
+        EXPECT_EQ(checked.status, 1) << checked.output;
+        EXPECT_NE(checked.output.find("error[XB5008]: v0: pinned map"), std::string::npos) << checked.output;
         EXPECT_FALSE(xdp_state("v0").any());
         EXPECT_EQ(pinned_map_id(flows_pin), pinned_id) << "a refused start must keep the earlier pins";
     });
@@ -321,6 +329,48 @@ TEST(RunCommand, TcDatapathLeavesOtherFiltersAlone) {
     });
 }
 
+// Another tool's filter at xbypass's own priority and handle: `check` shows it and refuses as `run`
+// does (XB4019, the handle in hex), before anything is attached; the filter is left alone.
+TEST(RunCommand, AForeignTcFilterAtOurPlaceIsRefusedByCheckAndRun) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("tcplace");
+    auto other = test::load_trivial_tc("other_tc");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    // Elsewhere on the hook a filter is no obstacle, and check's startup block shows it.
+    uint32_t elsewhere_id = 0;
+    sb.run_in(ns, [&] {
+        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("v0"), other.get(), 1, 1), 0);
+        elsewhere_id = test::tc_filter_prog_id(if_nametoindex("v0"), 1, 1);
+    });
+    auto shown = test::run_command(xbypass() + " check --netns " + ns + " -c " + conf.path);
+    EXPECT_EQ(shown.status, 0) << shown.output;
+    EXPECT_NE(shown.output.find("attached now: tc ingress bpf 'other_tc' (id " + std::to_string(elsewhere_id) +
+                                ") pref 1 handle 0x1"),
+              std::string::npos)
+        << shown.output;
+    uint32_t other_id = 0;
+    sb.run_in(ns, [&] {
+        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("v0"), other.get(), datapath::kTcHandle, datapath::kTcPriority), 0);
+        other_id = test::tc_filter_prog_id(if_nametoindex("v0"), datapath::kTcHandle, datapath::kTcPriority);
+    });
+    ASSERT_NE(other_id, 0u);
+    const std::string refusal = "error[XB4019]: a tc filter of another tool, bpf program 'other_tc' (id " +
+                                std::to_string(other_id) + "), holds xbypass's place on v0 ingress (priority 22594, handle 0x5842)";
+    auto checked = test::run_command(xbypass() + " check --netns " + ns + " -c " + conf.path);
+    EXPECT_EQ(checked.status, 1) << checked.output;
+    EXPECT_NE(checked.output.find(refusal), std::string::npos) << checked.output;
+    auto r = run_xbypass(ns, conf.path);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find(refusal), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("XB5005"), std::string::npos) << r.output;
+    sb.run_in(ns, [&] {
+        EXPECT_EQ(test::tc_filter_prog_id(if_nametoindex("v0"), datapath::kTcHandle, datapath::kTcPriority), other_id);
+        auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
+        EXPECT_TRUE(n && *n == 2u);
+    });
+}
+
 // coexist: multiprog needs freplace (libxdp's dispatcher). Where the kernel refuses it (this
 // machine's lockdown) the run is rejected with nothing attached; where it loads, the run joins the
 // dispatcher. tests/kernel/dispatcher_test.cpp covers the second case in a VM.
@@ -350,14 +400,15 @@ TEST(RunCommand, SecondInterfaceFailingRollsBackTheFirst) {
     sb.add_veth(ns, "w0", peer, "w1");
     sb.link_up(ns, "v0");
     sb.link_up(ns, "w0");
-    // Another tool holds our tc handle and priority on w0: the plan is fine, the attach fails.
+    // Another tool takes our tc handle and priority on w0 after the plan (which would have refused
+    // it, XB4019): the attach fails.
     auto squatter = test::load_trivial_tc("squatter");
     std::string yaml =
         "xbypass:\n  stats-interval: 0\n  interfaces:\n    - interface: v0\n    - interface: w0\n      datapath: tc\n";
     sb.run_in(ns, [&] {
-        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("w0"), squatter.get(), datapath::kTcHandle, datapath::kTcPriority), 0);
         Assessment a = assess(load(yaml));
         ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+        ASSERT_EQ(test::attach_tc_filter(if_nametoindex("w0"), squatter.get(), datapath::kTcHandle, datapath::kTcPriority), 0);
         Diagnostics d;
         auto s = Session::start(a, d);
         EXPECT_FALSE(s);
@@ -461,6 +512,175 @@ TEST(RunCommand, ASecondRunOnTheSameInterfaceIsRefused) {
     });
 }
 
+// A second run in another process with XDP: refused by the interface lock (XB5011), not taken for
+// another tool's program (XB4010); `check` says the same, and the first run keeps its program.
+TEST(RunCommand, ASecondXdpRunIsRefusedByTheLockAndCheckSaysSo) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("twicexdp");
+    TempFile conf(one_interface("v0", "      datapath: xdp-generic\n"));
+    pid_t child = spawn_run(ns, conf.path);
+    ASSERT_GT(child, 0);
+    uint32_t first_id = 0;
+    EXPECT_TRUE(poll_in(sb, ns, [&] { return (first_id = test::xdp_prog_id("v0")) != 0; }));
+    for (const std::string cmd : {"run --duration 1", "check"}) {
+        auto r = test::run_command(xbypass() + " " + cmd + " --netns " + ns + " -c " + conf.path);
+        EXPECT_EQ(r.status, 1) << cmd << "\n" << r.output;
+        EXPECT_NE(r.output.find("error[XB5011]"), std::string::npos) << cmd << "\n" << r.output;
+        EXPECT_NE(r.output.find("held by pid " + std::to_string(child)), std::string::npos) << r.output;
+        EXPECT_EQ(r.output.find("XB4010"), std::string::npos) << cmd << "\n" << r.output;
+    }
+    sb.run_in(ns, [&] { EXPECT_EQ(test::xdp_prog_id("v0"), first_id) << "the first run must keep its program"; });
+    kill(child, SIGTERM);
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// --flows is read and checked before anything is attached: a bad one refuses the start (exit 1).
+TEST(RunCommand, ABadFlowsFileRefusesTheStartWithNothingAttached) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("flows");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    TempFile malformed("tcp 10.0.0.1 1 10.0.0.2 2\nudp 10.0.0.1 1 nowhere 2\n");
+    char dir[] = "/tmp/xb-run-flows-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    const std::string fifo = std::string(dir) + "/fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);  // no writer: a blocking open would hang the run
+    struct {
+        std::string flows;
+        std::string expected;
+    } cases[] = {
+        {std::string(dir) + "/missing", "error[XB3100]: cannot read the flows file '" + std::string(dir) + "/missing': No such file"},
+        {malformed.path, ":2:16: error[XB3101]: destination address 'nowhere' is not an IPv4 or IPv6 address"},
+        {dir, "it is a directory"},
+        {"/dev/zero", "it is a character device"},
+        {"/proc/self/mem", "pseudo-file"},
+        {fifo, "it is a FIFO"},
+    };
+    for (const auto& c : cases) {
+        auto r = run_xbypass(ns, conf.path, "--flows " + c.flows);
+        EXPECT_EQ(r.status, 1) << c.flows << "\n" << r.output;
+        EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.flows << "\n" << r.output;
+        EXPECT_EQ(r.output.find("verified attached"), std::string::npos) << r.output;
+        sb.run_in(ns, [] {
+            auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
+            EXPECT_TRUE(!n || *n == 0) << "nothing may be attached";
+        });
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(RunCommand, EmptyOptionValuesAndAFifoConfigurationAreRefusedAtOnce) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("empty");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    char dir[] = "/tmp/xb-run-fifo-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    const std::string fifo = std::string(dir) + "/conf.yaml";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    struct {
+        std::string args;
+        std::string expected;
+    } cases[] = {
+        {"--netns '' -c " + conf.path, "--netns needs a namespace name (not an empty one)"},
+        {"--netns " + ns + " -c " + conf.path + " --interface ''", "needs an interface name (not an empty one)"},
+        {"--netns " + ns + " -c " + conf.path + " --flows ''", "--flows needs a file name (not an empty one)"},
+        {"--netns " + ns + " -c ''", "-c needs a file name"},
+        {"--netns " + ns + " -c " + fifo, "error[XB1001]: cannot read configuration file '" + fifo + "': it is a FIFO"},
+    };
+    for (const auto& c : cases) {
+        auto r = test::run_command("timeout 20 " + xbypass() + " run --duration 1 " + c.args);
+        EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output;
+        EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.args << "\n" << r.output;
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(RunCommand, RepeatedFlowLinesAreReportedAndBypassedOnce) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("dups");
+    TempFile conf(one_interface("v0", "      datapath: tc\n"));
+    std::string text;
+    for (int i = 0; i < 100; ++i) text += "tcp 10.0.0.1 1 10.0.0.2 2\n";
+    text += "tcp 10.0.0.2 2 10.0.0.1 1\nudp 10.0.0.1 1 10.0.0.2 2\n";
+    TempFile flows(text);
+    auto r = run_xbypass(ns, conf.path, "--flows " + flows.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find(flows.path + ":2:1: warning[XB3102]: 100 lines repeat an earlier flow"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("2 flows loaded from " + flows.path), std::string::npos) << r.output;
+}
+
+// Bypassing many flows takes seconds: SIGTERM meanwhile stops the run at once, and it detaches.
+TEST(RunCommand, SigtermWhileBypassingManyFlowsStopsTheRun) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("manyflows");
+    TempFile conf(one_interface("v0", "      datapath: tc\n      flow-table:\n        size: 1048576\n"));
+    std::string text;
+    for (unsigned i = 0; i < 400000; ++i)
+        text += "tcp 10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+                std::to_string(i & 255) + " 1000 10.0.0.2 80\n";
+    TempFile flows(text);
+    auto r = test::run_command("timeout --preserve-status -s TERM 2 " + xbypass() + " run --netns " + ns + " -c " + conf.path +
+                               " --duration 60 --flows " + flows.path);
+    EXPECT_EQ(r.status, 0) << r.output.substr(r.output.size() > 2000 ? r.output.size() - 2000 : 0);
+    EXPECT_NE(r.output.find("400000 flows loaded"), std::string::npos);
+    EXPECT_NE(r.output.find("stop requested while bypassing the flows"), std::string::npos);
+    EXPECT_NE(r.output.find("detached; exiting"), std::string::npos);
+    sb.run_in(ns, [] {
+        auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
+        EXPECT_TRUE(!n || *n == 0);
+    });
+}
+
+// run refuses, or warns about, the output files as check does (one shared check), with the location.
+TEST(RunCommand, OutputFilesAreCheckedAsCheckDoes) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("outputs");
+    char dir[] = "/tmp/xb-run-out-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    const std::string missing = std::string(dir) + "/missing/x";
+    TempFile log_conf("xbypass:\n  log-file: " + missing + "\n  interfaces:\n    - interface: v0\n      datapath: tc\n");
+    auto r = run_xbypass(ns, log_conf.path);
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find(log_conf.path + ":2:3: error[XB0005]: log-file '" + missing +
+                            "' cannot be opened for appending: its directory " + dir + "/missing does not exist"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("hint: create its directory"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("verified attached"), std::string::npos) << r.output;
+    TempFile eve_conf("xbypass:\n  stats-interval: 1\n  eve-log: " + missing +
+                      "\n  interfaces:\n    - interface: v0\n      datapath: tc\n");
+    r = run_xbypass(ns, eve_conf.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    size_t first = r.output.find("warning[XB0006]");
+    EXPECT_NE(first, std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("warning[XB0006]", first + 1), std::string::npos) << "reported once:\n" << r.output;
+    std::filesystem::remove_all(dir);
+}
+
+// pinned-maps with a pin-path whose directories do not exist yet (the default /sys/fs/bpf/xbypass
+// on a fresh machine): run creates them, as check promised.
+TEST(PinnedMaps, AMissingPinPathIsCreated) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("pinmk");
+    const std::string pin_path = sb.pin_dir("pinmk") + "/not/yet";
+    TempFile conf("xbypass:\n  stats-interval: 0\n  pin-path: " + pin_path +
+                  "\n  interfaces:\n    - interface: v0\n      datapath: tc\n      pinned-maps: yes\n");
+    auto checked = test::run_command(xbypass() + " check --netns " + ns + " -c " + conf.path);
+    EXPECT_EQ(checked.status, 0) << checked.output;
+    auto r = run_xbypass(ns, conf.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_TRUE(std::filesystem::exists(pin_path + "/v0/xb_flow_slots")) << r.output;
+}
+
 // tc's bpf_redirect to an ifindex that no longer exists drops the frame without a trace: the run
 // must notice the IPS peer going away instead of forwarding into nothing.
 TEST(RunCommand, AnIpsPeerThatGoesAwayFailsVerification) {
@@ -484,6 +704,26 @@ TEST(RunCommand, AnIpsPeerThatGoesAwayFailsVerification) {
         EXPECT_NE(st.error().message.find("the IPS peer p0"), std::string::npos) << st.error().message;
         EXPECT_NE(st.error().message.find("is gone"), std::string::npos) << st.error().message;
     });
+}
+
+// The interface itself deleted under a run: XB5020 says it is gone (was "runs program 0 ... not
+// ours", without a code), and the run exits 1.
+TEST(RunCommand, AnInterfaceDeletedUnderTheRunIsXB5020SayingItIsGone) {
+    XB_REQUIRE_KERNEL();
+    for (const char* datapath : {"xdp-generic", "tc"}) {
+        Sandbox sb;
+        std::string ns = sb.add_veth_netns("gone");
+        TempFile conf("xbypass:\n  stats-interval: 1\n  interfaces:\n    - interface: v0\n      datapath: " +
+                      std::string(datapath) + "\n");
+        auto r = test::run_command("sh -c '(sleep 1.5; ip -n " + ns + " link del v0) & exec timeout 30 " + xbypass() +
+                                   " run --netns " + ns + " -c " + conf.path + " --duration 20'");
+        EXPECT_EQ(r.status, 1) << datapath << "\n" << r.output;
+        EXPECT_NE(r.output.find("error[XB5020]: the datapath is no longer as planned: "), std::string::npos)
+            << datapath << "\n" << r.output;
+        EXPECT_NE(r.output.find("is gone (the interface was deleted or moved to another namespace)"), std::string::npos)
+            << datapath << "\n" << r.output;
+        EXPECT_EQ(r.output.find("runs program 0"), std::string::npos) << r.output;
+    }
 }
 
 // --- traffic ----------------------------------------------------------------------------------

@@ -2,13 +2,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/diagnostic.h"
 #include "common/file_lock.h"
+#include "common/input_file.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/result.h"
@@ -205,6 +208,82 @@ TEST(FileLock, ReleasedByTheKernelWhenTheHolderIsKilled) {
     waitpid(child, nullptr, 0);
     auto after = FileLock::try_acquire(path);  // the killed holder's file is still there, unlocked
     EXPECT_TRUE(after) << (after ? "" : after.error().message);
+}
+
+// ---- read_input_file: the one way a file the program is given is read ----------------------------
+
+TEST(InputFile, RegularFilesAreReadAndEverythingElseIsRefusedWithTheReason) {
+    namespace fs = std::filesystem;
+    std::string tmpl = (fs::temp_directory_path() / "xb-input-XXXXXX").string();
+    ASSERT_TRUE(::mkdtemp(tmpl.data()));
+    const std::string dir = tmpl;
+    std::ofstream(dir + "/text") << "hello\n";
+    std::ofstream(dir + "/empty");
+    std::ofstream(dir + "/big") << std::string(2000, 'x');
+    ASSERT_EQ(::mkfifo((dir + "/fifo").c_str(), 0600), 0);  // no writer: a blocking open would hang
+    struct {
+        std::string path;
+        size_t max;
+        InputFileProblem problem;
+        const char* why_part;
+        const char* bytes;
+    } cases[] = {
+        {dir + "/text", 100, InputFileProblem::None, "", "hello\n"},
+        {dir + "/empty", 100, InputFileProblem::None, "", ""},
+        {dir + "/text", 6, InputFileProblem::None, "", "hello\n"},  // exactly the limit
+        {dir + "/text", 5, InputFileProblem::TooLarge, "6 bytes, more than the limit of 5 bytes", ""},
+        {dir + "/big", 1024, InputFileProblem::TooLarge, "more than the limit of 1 KiB", ""},
+        {dir, 100, InputFileProblem::NotRegular, "it is a directory", ""},
+        {dir + "/fifo", 100, InputFileProblem::NotRegular, "FIFO", ""},
+        {"/dev/zero", 100, InputFileProblem::NotRegular, "character device", ""},
+        {"/proc/self/mem", 100, InputFileProblem::NotRegular, "pseudo-file", ""},
+        {"/proc/self/status", 1 << 20, InputFileProblem::NotRegular, "reports no size", ""},
+        {dir + "/missing", 100, InputFileProblem::CannotOpen, "No such file or directory", ""},
+        {"", 100, InputFileProblem::CannotOpen, "the file name is empty", ""},
+    };
+    for (const auto& c : cases) {
+        InputFile f = read_input_file(c.path, c.max);
+        EXPECT_EQ(f.problem, c.problem) << c.path << ": " << f.why;
+        EXPECT_NE(f.why.find(c.why_part), std::string::npos) << c.path << ": " << f.why;
+        EXPECT_EQ(f.bytes, c.bytes) << c.path;
+    }
+    auto r = read_input_file(dir, 100, "flows file");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message, "cannot read the flows file '" + dir + "': it is a directory");
+    EXPECT_EQ(r.error().code, EINVAL);
+    EXPECT_EQ(read_input_file(dir + "/big", 10, "capture").error().code, EFBIG);
+    fs::remove_all(dir);
+}
+
+TEST(InputFile, APendingStopSignalInterruptsTheRead) {
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    ASSERT_EQ(sigprocmask(SIG_BLOCK, &set, &old), 0);
+    ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);  // blocked: stays pending, as in `xbypass run`
+    InputFile f = read_input_file("/proc/self/exe", size_t{1} << 40);  // the test binary: a regular file
+    EXPECT_EQ(f.problem, InputFileProblem::Interrupted) << f.why;
+    timespec zero{0, 0};
+    EXPECT_EQ(sigtimedwait(&set, nullptr, &zero), SIGTERM);  // take it back
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+}
+
+TEST(Strings, PrintableEscapesControlBytesAndUtf8LengthCountsCharacters) {
+    struct {
+        std::string in, printable;
+        size_t chars;
+    } cases[] = {
+        {"eth0", "eth0", 4},
+        {std::string("a\0b", 3), "a\\x00b", 3},
+        {"a\x01" "b", "a\\x01b", 3},
+        {"\x1b[31m", "\\x1b[31m", 5},
+        {"\xc3\xa9\xc3\xa9", "\xc3\xa9\xc3\xa9", 2},
+        {"tab\there", "tab\\x09here", 8},
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(printable(c.in), c.printable);
+        EXPECT_EQ(utf8_length(c.in), c.chars) << c.printable;
+    }
 }
 
 }  // namespace

@@ -198,5 +198,60 @@ TEST(CheckCommand, ShippedConfigurationsAreAccepted) {
     }
 }
 
+// `check` refuses what `run` would refuse when it opens its output files (run_static_checks is the
+// first step of both), with the key's location.
+TEST(CheckCommand, OutputFilesRunCannotOpenAreFoundByCheck) {
+    TempDir tmp;
+    ::mkdir((tmp.path() + "/dir").c_str(), 0700);
+    struct {
+        std::string key, value;
+        const char* code;  // empty: accepted
+        Severity severity;
+        const char* message_part;
+    } cases[] = {
+        {"log-file", tmp.path() + "/x.log", "", Severity::Error, ""},
+        {"log-file", tmp.path() + "/missing/x.log", "XB0005", Severity::Error, "/missing does not exist"},
+        {"log-file", tmp.path() + "/dir", "XB0005", Severity::Error, "it is a directory"},
+        {"log-file", tmp.path() + "/x.log/y", "XB0005", Severity::Error, ""},
+        {"eve-log", tmp.path() + "/missing/eve.json", "XB0006", Severity::Warning, "the stats would go to the log only"},
+        {"eve-log", tmp.path() + "/dir", "XB0006", Severity::Warning, "it is a directory"},
+        {"eve-log", tmp.path() + "/eve.json", "", Severity::Warning, ""},
+    };
+    tmp.write("x.log", "");
+    for (const auto& c : cases) {
+        std::string path = tmp.write("c.yaml", "xbypass:\n  " + c.key + ": " + c.value +
+                                                   "\n  interfaces:\n    - interface: eth0\n");
+        CheckReport r = run_static_checks(path);
+        if (!*c.code) {
+            EXPECT_TRUE(r.diagnostics.empty()) << c.value << "\n" << r.diagnostics.to_text();
+            continue;
+        }
+        ASSERT_EQ(r.diagnostics.size(), 1u) << c.value << "\n" << r.diagnostics.to_text();
+        const Diagnostic& d = r.diagnostics.items()[0];
+        EXPECT_EQ(d.code, c.code);
+        EXPECT_EQ(d.severity, c.severity);
+        EXPECT_EQ(d.location.line, 2u) << d.to_text();
+        EXPECT_EQ(d.key_path, "xbypass." + c.key);
+        EXPECT_NE(d.message.find(c.message_part), std::string::npos) << d.message;
+        EXPECT_FALSE(d.hint.empty());
+        EXPECT_EQ(r.exit_code(), c.severity == Severity::Error ? 1 : 0);
+    }
+    // The command itself: exit 1 with the located error.
+    std::string path = tmp.write("c.yaml", "xbypass:\n  log-file: " + tmp.path() + "/missing/x.log\n  interfaces:\n    - interface: eth0\n");
+    xb::test::CommandResult cr = run_check("--static -c " + path);
+    EXPECT_EQ(cr.status, 1) << cr.output;
+    EXPECT_NE(cr.output.find(path + ":2:3: error[XB0005]"), std::string::npos) << cr.output;
+}
+
+TEST(CheckCommand, AConfigurationThatIsAFifoIsRefusedWithoutWaiting) {
+    TempDir tmp;
+    std::string fifo = tmp.path() + "/fifo.yaml";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    xb::test::CommandResult r = run_check("-c " + fifo);  // a blocking open would hang here
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_NE(r.output.find("error[XB1001]: cannot read configuration file '" + fifo + "': it is a FIFO"),
+              std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace xb::config

@@ -545,5 +545,44 @@ TEST(Model, SchemaKeysListEverything) {
     EXPECT_NE(std::find(keys.begin(), keys.end(), "eve-log"), keys.end());
 }
 
+TEST(Model, InterfaceNamesAndPinPathsAreRefusedWithTheRightReason) {
+    struct {
+        std::string yaml_value;  // double-quoted YAML scalar
+        const char* key;         // "interface" or "pin-path"
+        const char* code;        // empty: accepted
+        const char* message_part;
+    } cases[] = {
+        {"eth0", "interface", "", ""},
+        {"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9", "interface", "XB1115",
+         "is 18 bytes long (9 characters); the kernel allows at most 15 bytes"},
+        {"0123456789abcdefg", "interface", "XB1115", "is 17 bytes long; the kernel"},
+        {"eth\\u0001x", "interface", "XB1115", "'eth\\x01x' in 'xbypass.interfaces[0].interface' contains the control character \\x01"},
+        {"eth\\tx", "interface", "XB1115", "contains the control character \\x09"},
+        {"eth:1", "interface", "XB1115", "contains '/', ':' or white space"},
+        {"..", "interface", "XB1115", "is reserved"},
+        {"/sys/fs/bpf/xb", "pin-path", "", ""},
+        {"/sys/fs/bpf/../../../tmp/x", "pin-path", "XB1125", "has a '.' or '..' component"},
+        {"/sys/fs/bpf/./x", "pin-path", "XB1125", "has a '.' or '..' component"},
+        {"/sys/fs/bpf/x/..", "pin-path", "XB1125", "has a '.' or '..' component"},
+        {"/sys/fs/bpf/x..y", "pin-path", "", ""},
+        {"sys/fs/bpf", "pin-path", "XB1125", "not an absolute path"},
+    };
+    for (const auto& c : cases) {
+        std::string yaml = std::string(c.key) == "pin-path"
+                               ? "xbypass:\n  pin-path: \"" + c.yaml_value + "\"\n  interfaces:\n    - interface: eth0\n"
+                               : "xbypass:\n  interfaces:\n    - interface: \"" + c.yaml_value + "\"\n";
+        LoadedConfig r = load(yaml);
+        if (!*c.code) {
+            EXPECT_FALSE(r.diagnostics.has_errors()) << c.yaml_value << "\n" << r.diagnostics.to_text();
+            continue;
+        }
+        ASSERT_TRUE(r.diagnostics.contains(c.code)) << c.yaml_value << "\n" << r.diagnostics.to_text();
+        bool found = false;
+        for (const auto& d : r.diagnostics)
+            if (d.code == c.code) found = d.message.find(c.message_part) != std::string::npos;
+        EXPECT_TRUE(found) << c.yaml_value << "\n" << r.diagnostics.to_text();
+    }
+}
+
 }  // namespace
 }  // namespace xb::config

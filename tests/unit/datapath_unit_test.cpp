@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -127,13 +130,17 @@ TEST(FlowsFile, EveryBadLineIsLocated) {
         const char* message_part;
     } cases[] = {
         {"tcp 10.0.0.1 1234 10.0.0.2", 1, "5 to 7 fields"},
-        {"tcp 10.0.0.1 1234 10.0.0.2 80 1 2 3", 1, "5 to 7 fields"},
+        {"tcp 10.0.0.1 1234 10.0.0.2 80 1 2 3", 35, "5 to 7 fields"},  // at the first field too many
         {"tcp 10.0.0.1 70000 10.0.0.2 80", 14, "source port '70000'"},
         {"tcp 10.0.0.1 1 10.0.0.2 x", 25, "destination port 'x'"},
         {"tcp 10.0.0.1 1 10.0.0.2 80 5000", 28, "outer VLAN id '5000'"},
         {"tcp 10.0.0.1 1 10.0.0.2 80 5 -1", 30, "inner VLAN id '-1'"},
         {"foo 10.0.0.1 1 10.0.0.2 80", 1, "protocol 'foo'"},
-        {"tcp 10.0.0.1 1 ::2 80", 1, "same IP family"},
+        {"tcp 10.0.0.1 1 ::2 80", 16, "'::2' is not of the source's IP family (IPv4)"},
+        {"tcp 10.0.0.300 1 10.0.0.2 80", 5, "source address '10.0.0.300'"},
+        {"udp 10.0.0.1 1 10.0.0.2.7 80", 16, "destination address '10.0.0.2.7'"},
+        {"1 10.0.0.1 0 10.0.0.2 7", 23, "destination port must be 0"},
+        {"  tcp 10.0.0.1 1 10.0.0.2 80 1 2 3 4", 34, "has 9"},
     };
     for (const auto& c : cases) {
         Diagnostics d;
@@ -148,6 +155,89 @@ TEST(FlowsFile, EveryBadLineIsLocated) {
         EXPECT_NE(diag.message.find(c.message_part), std::string::npos) << diag.message;
         EXPECT_FALSE(diag.hint.empty());
     }
+}
+
+TEST(FlowsFile, NulAndControlBytesAreEscapedSoTheDiagnosticIsWhole) {
+    Diagnostics d;
+    const std::string line("tcp 10.0.0.1\0x 1 10.0.0.2 80\n", 29);
+    EXPECT_TRUE(parse_flows(line, "f.txt", d).empty());
+    ASSERT_EQ(d.size(), 1u);
+    const auto& diag = d.items()[0];
+    EXPECT_EQ(diag.message, "source address '10.0.0.1\\x00x' is not an IPv4 or IPv6 address");
+    EXPECT_EQ(diag.location.column, 5u);
+    std::string text = diag.to_text();
+    EXPECT_EQ(text.find('\0'), std::string::npos);
+    EXPECT_NE(text.find("hint: write PROTO"), std::string::npos) << text;
+    EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(FlowsFile, DuplicatesAreCountedOnceAndReportedWithTheirLines) {
+    struct {
+        std::string text;
+        size_t unique;
+        const char* message_part;  // empty: no XB3102
+        unsigned first_line;
+    } cases[] = {
+        {"tcp 10.0.0.1 1 10.0.0.2 2\nudp 10.0.0.1 1 10.0.0.2 2\n", 2, "", 0},
+        {"tcp 10.0.0.1 1 10.0.0.2 2\ntcp 10.0.0.1 1 10.0.0.2 2\n", 1, "1 line repeats an earlier flow (either direction), counted once: line 2 (as line 1)", 2},
+        {"tcp 10.0.0.1 1 10.0.0.2 2\n# c\ntcp 10.0.0.2 2 10.0.0.1 1\n", 1, "line 3 (as line 1)", 3},
+        {"tcp 10.0.0.1 1 10.0.0.2 2 5\ntcp 10.0.0.1 1 10.0.0.2 2 6\n", 2, "", 0},  // other VLAN: another flow
+    };
+    for (const auto& c : cases) {
+        Diagnostics d;
+        auto flows = parse_flows(c.text, "f.txt", d);
+        EXPECT_EQ(flows.size(), c.unique) << c.text;
+        EXPECT_FALSE(d.has_errors()) << d.to_text();
+        if (!*c.message_part) {
+            EXPECT_TRUE(d.empty()) << d.to_text();
+            continue;
+        }
+        ASSERT_EQ(d.size(), 1u) << c.text;
+        EXPECT_EQ(d.items()[0].code, "XB3102");
+        EXPECT_EQ(d.items()[0].severity, Severity::Warning);
+        EXPECT_EQ(d.items()[0].location.line, c.first_line);
+        EXPECT_NE(d.items()[0].message.find(c.message_part), std::string::npos) << d.items()[0].message;
+    }
+    std::string many;
+    for (int i = 0; i < 10000; ++i) many += "tcp 10.0.0.1 1 10.0.0.2 2\n";
+    Diagnostics d;
+    EXPECT_EQ(parse_flows(many, "f.txt", d).size(), 1u);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_NE(d.items()[0].message.find("9999 lines repeat"), std::string::npos);
+    EXPECT_NE(d.items()[0].message.find("and 9989 more"), std::string::npos) << d.items()[0].message;
+}
+
+TEST(FlowsFile, FilesThatAreNotRegularAreRefusedWithTheReason) {
+    char tmpl[] = "/tmp/xb-flows-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    struct {
+        std::string path;
+        const char* code;
+        const char* why_part;
+    } cases[] = {
+        {dir, "XB3100", "it is a directory"},
+        {"/dev/zero", "XB3100", "character device"},
+        {"/proc/self/mem", "XB3100", "pseudo-file"},
+        {"/nonexistent/xbypass-flows", "XB3100", "No such file"},
+    };
+    for (const auto& c : cases) {
+        Diagnostics d;
+        EXPECT_TRUE(load_flows_file(c.path, d).empty());
+        ASSERT_EQ(d.size(), 1u) << c.path;
+        EXPECT_EQ(d.items()[0].code, c.code);
+        EXPECT_NE(d.items()[0].message.find(c.why_part), std::string::npos) << d.items()[0].message;
+        EXPECT_FALSE(d.items()[0].hint.empty());
+    }
+    {
+        std::ofstream big(dir + "/big");
+        std::string line = "tcp 10.0.0.1 1 10.0.0.2 2\n";
+        for (size_t n = 0; n <= kMaxFlowsFileBytes; n += line.size()) big << line;
+    }
+    Diagnostics d;
+    EXPECT_TRUE(load_flows_file(dir + "/big", d).empty());
+    EXPECT_TRUE(d.contains("XB3103")) << d.to_text();
+    std::filesystem::remove_all(dir);
 }
 
 TEST(FlowsFile, MissingFileIsXB3100) {
@@ -256,6 +346,50 @@ TEST(Pcap, RejectsWithDiagnostics) {
     Diagnostics d;
     EXPECT_FALSE(read_pcap_file("/nonexistent/x.pcap", d).ok());
     EXPECT_TRUE(d.contains("XB3110"));
+}
+
+TEST(Pcap, DiagnosticsGiveTheByteOffset) {
+    auto good = write_pcap({{1, 2, 0, std::vector<uint8_t>(40, 1)}, {1, 2, 0, std::vector<uint8_t>(40, 2)}});
+    auto truncated = good;
+    truncated.resize(good.size() - 5);
+    auto short_header = good;
+    short_header.resize(24 + 16 + 40 + 7);
+    struct {
+        std::vector<uint8_t> bytes;
+        const char* part;
+    } cases[] = {
+        {truncated, "packet 1 is truncated (record at byte offset 80): it claims 40 bytes, the file has 35 left"},
+        {short_header, "packet 1 has a truncated record header (record at byte offset 80)"},
+        {std::vector<uint8_t>(64, 0x55), "(byte offset 0)"},
+    };
+    for (const auto& c : cases) {
+        Diagnostics d;
+        EXPECT_FALSE(parse_pcap(c.bytes, "bad.pcap", d).ok());
+        ASSERT_EQ(d.size(), 1u);
+        EXPECT_NE(d.items()[0].message.find(c.part), std::string::npos) << d.items()[0].message;
+    }
+}
+
+TEST(Pcap, FilesThatAreNotRegularAreRefusedInsteadOfThrowing) {
+    char tmpl[] = "/tmp/xb-pcap-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    for (const std::string& path : {dir, std::string("/dev/zero"), std::string("/proc/self/mem")}) {
+        Diagnostics d;
+        EXPECT_FALSE(read_pcap_file(path, d).ok()) << path;
+        ASSERT_EQ(d.size(), 1u) << path;
+        EXPECT_EQ(d.items()[0].code, "XB3110");
+        EXPECT_NE(d.items()[0].message.find("cannot read the capture '" + path + "': it is"), std::string::npos)
+            << d.items()[0].message;
+    }
+    // Larger than the limit: refused from fstat's size, nothing is read (a sparse file costs no disk).
+    const std::string big = dir + "/big.pcap";
+    { std::ofstream(big) << "x"; }
+    ASSERT_EQ(::truncate(big.c_str(), static_cast<off_t>(kMaxPcapBytes) + 1), 0);
+    Diagnostics d;
+    EXPECT_FALSE(read_pcap_file(big, d).ok());
+    EXPECT_TRUE(d.contains("XB3115")) << d.to_text();
+    std::filesystem::remove_all(dir);
 }
 
 // ---- manifests against the compiled instructions -------------------------------------------------

@@ -137,6 +137,17 @@ void foreign_xdp(PlanInput& in, bool dispatcher = false) {
     dev(in).xdp.push_back(a);
 }
 
+void tc_filter_at(PlanInput& in, uint16_t priority, uint32_t handle, const char* kind, const char* prog_name) {
+    probe::TcFilter f;
+    f.direction = probe::TcDirection::Ingress;
+    f.priority = priority;
+    f.handle = handle;
+    f.kind = kind;
+    f.prog_id = std::string(kind) == "bpf" ? 91 : 0;
+    f.prog_name = prog_name;
+    dev(in).tc_filters.push_back(f);
+}
+
 const Case kCases[] = {
     {"auto_veth_native", [](PlanInput&) {}, Datapath::XdpNative, nullptr, nullptr, nullptr},
     {"auto_tap_native", [](PlanInput& in) { dev(in).xdp_features = kTap; }, Datapath::XdpNative, nullptr, nullptr, nullptr},
@@ -336,6 +347,34 @@ const Case kCases[] = {
          r.helpers = {"bpf_csum_diff"};
          in.custom["/x/csum.o"] = {r};
      },
+     Datapath::XdpNative, nullptr, nullptr, nullptr},
+    {"tc_foreign_bpf_filter_at_our_place",
+     [](PlanInput& in) {
+         iface(in).datapath = config::Datapath::Tc;
+         tc_filter_at(in, kTcPriority, kTcHandle, "bpf", "other_tool");
+     },
+     Datapath::None, "XB4019", nullptr, "bpf program 'other_tool' (id 91), holds xbypass's place"},
+    {"tc_foreign_u32_filter_at_our_place",
+     [](PlanInput& in) {
+         iface(in).datapath = config::Datapath::Tc;
+         tc_filter_at(in, kTcPriority, kTcHandle, "u32", "");
+     },
+     Datapath::None, "XB4019", nullptr, "u32 filter, holds xbypass's place on eth0 ingress (priority 22594, handle 0x5842)"},
+    {"tc_leftover_of_our_program_is_taken_over_at_attach",
+     [](PlanInput& in) {
+         iface(in).datapath = config::Datapath::Tc;
+         tc_filter_at(in, kTcPriority, kTcHandle, "bpf", "tc_ids");
+     },
+     Datapath::Tc, nullptr, nullptr, nullptr},
+    {"tc_filter_elsewhere_is_no_obstacle",
+     [](PlanInput& in) {
+         iface(in).datapath = config::Datapath::Tc;
+         tc_filter_at(in, 1, kTcHandle, "bpf", "other_tool");
+         tc_filter_at(in, kTcPriority, 1, "bpf", "other_tool");
+     },
+     Datapath::Tc, nullptr, nullptr, nullptr},
+    {"xdp_is_not_hindered_by_a_filter_at_our_tc_place",
+     [](PlanInput& in) { tc_filter_at(in, kTcPriority, kTcHandle, "bpf", "other_tool"); },
      Datapath::XdpNative, nullptr, nullptr, nullptr},
     {"helper_probed_no_is_a_rejection_reason",
      [](PlanInput& in) {
