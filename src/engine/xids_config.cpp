@@ -1,9 +1,8 @@
 #include "engine/xids_config.h"
 
 #include <cctype>
-#include <fstream>
-#include <sstream>
 
+#include "common/input_file.h"
 #include "config/reader.h"
 #include "config/yaml.h"
 
@@ -307,18 +306,15 @@ XidsConfigLoad load_xids_config_string(const std::string& text, const std::strin
 }
 
 XidsConfigLoad load_xids_config(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    XidsConfigLoad out;
-    if (!in) {
+    auto text = read_input_file(path, config::YamlLimits{}.max_bytes, "configuration file");
+    if (!text) {
+        XidsConfigLoad out;
         out.config.file = path;
         out.io_error = true;
-        out.diagnostics.error("XB1001", "cannot read the configuration file " + path,
-                              "check the path and that the file is readable");
+        out.diagnostics.error("XB1001", text.error().message, "check the path and that the file is readable");
         return out;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return load_xids_config_string(ss.str(), path);
+    return load_xids_config_string(*text, path);
 }
 
 }  // namespace xb::engine

@@ -1,5 +1,7 @@
 #include "engine/rules/rule_parser.h"
 
+#include "common/input_file.h"
+
 #include <hs/hs.h>
 
 #include <cerrno>
@@ -518,21 +520,21 @@ RuleSetLoad parse_rules(std::string_view text, const std::string& file_name, con
     return out;
 }
 
+constexpr size_t kMaxRuleFileBytes = 128u << 20;
+
 RuleSetLoad load_rule_files(const std::vector<std::string>& paths, const RuleVars& vars) {
     RuleSetLoad out;
     SidSeen sids;
     for (const auto& path : paths) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) {
-            int e = errno;
-            out.diagnostics.error("XB7117", "the rule file " + path + " cannot be read: " + std::strerror(e),
+        // Large published rule sets are tens of MiB; the bound keeps a wrong path (a device) harmless.
+        auto text = read_input_file(path, kMaxRuleFileBytes, "rule file");
+        if (!text) {
+            out.diagnostics.error("XB7117", text.error().message,
                                   "check the path under rule-files (and that xids may read it)", SourceLocation{path, 0, 0});
             continue;
         }
-        std::stringstream ss;
-        ss << in.rdbuf();
         ParseState st{path, vars, out, sids, {}};
-        parse_text(st, ss.str());
+        parse_text(st, *text);
     }
     return out;
 }
