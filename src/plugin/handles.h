@@ -62,6 +62,7 @@ struct xb_plugin {
     xb::UniqueFd control_stop;  // an eventfd: written by xb_close
     std::mutex reload_mu;       // xb_reload and the socket's reload; guards started.config
     std::string config_path;
+    std::string interface;      // xb_open_opts.interface: reloads narrow to it too
 
     xb::plugin::Interface* find(const char* name) const;
 };

@@ -196,7 +196,7 @@ session::ReloadOutcome reload_plugin(xb_plugin* p, const std::string& file) {
         if (auto e = ScopedNetns::enter(*p->netns)) in_netns.emplace(std::move(e).value());
     session::ReloadRequest rr;
     rr.config_file = file.empty() ? p->config_path : file;
-    rr.interface = p->started.config.interfaces.size() == 1 && p->interfaces.size() == 1 ? p->interfaces.front()->name : "";
+    rr.interface = p->interface;
     rr.engine_capture = p->capture;
     rr.allow_interface_changes = false;  // the engine's capture handles name the interfaces of xb_open
     auto outcome = session::reload(*p->started.session, p->started.config, rr);
@@ -436,6 +436,7 @@ int xb_open(const char* config_path, const struct xb_open_opts* opts_in, xb_plug
         }
         p->upkeep = std::thread(upkeep_loop, p.get());
         p->config_path = config_path;
+        if (opts.interface) p->interface = opts.interface;
         p->control_stop.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (p->control_stop) p->control = std::thread(control_loop, p.get());
         *plugin = p.release();
