@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the libFuzzer targets for a bounded time (config_fuzz 60 s by default, decode_fuzz 15 s, rules_fuzz 20 s) on the
+# Runs the libFuzzer targets for a bounded time (config_fuzz 60 s by default, decode_fuzz 15 s, rules_fuzz 20 s,
+# control_fuzz 15 s) on the
 # build in BUILD_DIR.
 # Fails on any crash, leak, timeout or sanitizer report. New inputs go to a temporary directory,
 # never into the seed corpus of the source tree.
@@ -48,4 +49,6 @@ run_fuzzer config_fuzz "$seconds" -max_len=65536 -dict="$top/tests/fuzz/config.d
 run_fuzzer decode_fuzz "${XB_FUZZ_DECODE_SECONDS:-15}" -max_len=9100 || status=1
 # The rule parser and matcher: 20 s (XB_RULES_FUZZ_SECONDS overrides).
 run_fuzzer rules_fuzz "${XB_RULES_FUZZ_SECONDS:-20}" -max_len=65536 -dict="$top/tests/fuzz/rules.dict" || status=1
+# Control socket requests: 15 s (XB_CONTROL_FUZZ_SECONDS overrides), lines up to the 64 KiB limit and past it.
+run_fuzzer control_fuzz "${XB_CONTROL_FUZZ_SECONDS:-15}" -max_len=70000 -dict="$top/tests/fuzz/control.dict" || status=1
 exit $status
