@@ -62,12 +62,12 @@ int run_stats(int argc, char** argv) {
         for (const auto& [name, counters] : ifs ? ifs->object() : std::map<std::string, control::JsonValue>{}) {
             o.key(name).begin_object();
             text += name + ":";
+            if (const auto* dp = counters.get("datapath"); dp && dp->kind() == control::JsonValue::Kind::String) {
+                o.field("datapath", dp->string());
+                text += " datapath=" + dp->string();
+            }
             for (const auto& [k, v] : counters.object()) {
-                if (v.kind() == control::JsonValue::Kind::String) {
-                    o.field(k, v.string());
-                    text += " " + k + "=" + v.string();
-                    continue;
-                }
+                if (v.kind() != control::JsonValue::Kind::Number) continue;
                 uint64_t n = static_cast<uint64_t>(v.number());
                 o.field(k, n);
                 text += " " + k + "=" + std::to_string(n);
