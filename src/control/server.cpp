@@ -82,14 +82,14 @@ void Server::accept_clients() {
         socklen_t len = sizeof cred;
         if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != getuid())) {
             std::string reply = error_reply("XB8007", "only root or the run's own user may use its control socket") + "\n";
-            (void)!write(fd.get(), reply.data(), reply.size());
+            (void)!send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
             log_warning("control", "refused a control client of uid " + std::to_string(cred.uid));
             continue;
         }
         if (clients_.size() >= kMaxClients) {
             std::string reply = error_reply(kErrBusy, "too many control clients (" + std::to_string(kMaxClients) +
                                                           "); try again") + "\n";
-            (void)!write(fd.get(), reply.data(), reply.size());
+            (void)!send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
             continue;
         }
         Client c;
@@ -100,7 +100,8 @@ void Server::accept_clients() {
 
 void Server::read_client(Client& c) {
     char buf[16384];
-    for (;;) {
+    // A fair share per wake-up, so that one busy client does not starve the others.
+    for (size_t taken = 0; taken < 16 * sizeof buf; taken += sizeof buf) {
         ssize_t n = read(c.fd.get(), buf, sizeof buf);
         if (n == 0) { c.closing = true; break; }
         if (n < 0) {
@@ -134,7 +135,7 @@ void Server::read_client(Client& c) {
 
 void Server::write_client(Client& c) {
     while (!c.out.empty()) {
-        ssize_t n = write(c.fd.get(), c.out.data(), c.out.size());
+        ssize_t n = send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) c.out.clear(), c.closing = true;
@@ -150,12 +151,15 @@ size_t Server::serve_once(int timeout_ms, std::vector<pollfd>* extra) {
     if (extra) fds = *extra;
     fds.push_back({listen_fd_.get(), POLLIN, 0});
     for (auto& c : clients_)
-        fds.push_back({c.fd.get(), static_cast<short>((c.closing ? 0 : POLLIN) | (c.out.empty() ? 0 : POLLOUT)), 0});
+        // A client that does not read its replies is not read from until it has (bounded memory).
+        fds.push_back({c.fd.get(),
+                       static_cast<short>((c.closing || c.out.size() > kMaxPendingReplyBytes ? 0 : POLLIN) |
+                                          (c.out.empty() ? 0 : POLLOUT)),
+                       0});
     int n = poll(fds.data(), fds.size(), timeout_ms);
     if (extra)
         for (size_t i = 0; i < nextra; ++i) (*extra)[i].revents = n > 0 ? fds[i].revents : 0;
     if (n <= 0) return 0;
-    size_t handled_before = 0;
     // Clients first (their indexes match fds), then new connections.
     size_t served = 0;
     for (size_t i = 0; i < clients_.size(); ++i) {
@@ -168,7 +172,6 @@ size_t Server::serve_once(int timeout_ms, std::vector<pollfd>* extra) {
         }
         if (!c.out.empty()) write_client(c);
     }
-    (void)handled_before;
     std::erase_if(clients_, [](const Client& c) { return c.closing && c.out.empty(); });
     if (fds[nextra].revents & POLLIN) accept_clients();
     return served;
@@ -180,9 +183,10 @@ Result<std::string> request(const std::string& path, const std::string& line, in
     std::string out = line + "\n";
     size_t off = 0;
     while (off < out.size()) {
-        ssize_t n = write(fd->get(), out.data() + off, out.size() - off);
+        ssize_t n = send(fd->get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
+            if (errno == EPIPE || errno == ECONNRESET) break;  // refused: its error reply may be there to read
             return Error::from_errno(errno, "cannot write to " + path);
         }
         off += static_cast<size_t>(n);

@@ -19,6 +19,7 @@
 namespace xb::control {
 
 inline constexpr size_t kMaxClients = 64;
+inline constexpr size_t kMaxPendingReplyBytes = 8 << 20;  // unread replies per client before it is not read
 inline constexpr const char* kSocketDir = "/run/xbypass";
 
 // /run/xbypass/<netns inode>-<pid>.sock

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -230,8 +231,14 @@ TEST(ControlSocket, BadRequestsGetErrorsAndNeverStopTheRun) {
     ASSERT_TRUE(v);
     EXPECT_EQ(code(*v), "XB8002");
     EXPECT_EQ(big.line(), "") << "the connection must be closed";
-    // A client that goes away mid-request.
+    // A client that goes away mid-request, and clients that go before reading their replies
+    // (the run must not die of SIGPIPE).
     { Conn gone(run.socket); gone.send("{\"cmd\":\"sta"); }
+    for (int i = 0; i < 10; ++i) {
+        Conn rude(run.socket);
+        rude.send(std::string(R"({"cmd":"flows"})") + "\n" + R"({"cmd":"stats"})" + "\n");
+    }
+    usleep(100000);
     EXPECT_TRUE(ok(ask(run.socket, R"({"cmd":"status"})")));
     EXPECT_EQ(kill(run.pid, 0), 0) << "the run must still be alive";
     EXPECT_EQ(run.stop(), 0);
@@ -259,6 +266,76 @@ TEST(ControlSocket, ServesTwentyClientsAtOnce) {
     EXPECT_EQ(run.stop(), 0);
 }
 
+TEST(ControlSocket, RefusesOtherUsers) {
+    XB_REQUIRE_KERNEL();
+    LiveRun run("      datapath: xdp-generic\n");
+    // The socket is 0600: another user cannot even connect. With the mode opened up, SO_PEERCRED
+    // still refuses the peer.
+    auto as_nobody = [&](bool expect_connect) {
+        int pipefd[2];
+        ASSERT_EQ(pipe(pipefd), 0);
+        pid_t child = fork();
+        if (child == 0) {
+            close(pipefd[0]);
+            if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(3);
+            auto r = request(run.socket, R"({"cmd":"status"})", 5000);
+            std::string out = r ? *r : "connect failed: " + r.error().message;
+            (void)!write(pipefd[1], out.data(), out.size());
+            _exit(0);
+        }
+        close(pipefd[1]);
+        std::string got;
+        char b[4096];
+        ssize_t n;
+        while ((n = read(pipefd[0], b, sizeof b)) > 0) got.append(b, static_cast<size_t>(n));
+        close(pipefd[0]);
+        int status = 0;
+        waitpid(child, &status, 0);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << " " << got;
+        if (expect_connect) EXPECT_NE(got.find("XB8007"), std::string::npos) << got;
+        else EXPECT_NE(got.find("connect failed"), std::string::npos) << got;
+    };
+    as_nobody(false);
+    ASSERT_EQ(chmod(run.socket.c_str(), 0666), 0);
+    as_nobody(true);
+    EXPECT_TRUE(ok(ask(run.socket, R"({"cmd":"status"})")));
+    EXPECT_EQ(run.stop(), 0);
+}
+
+TEST(ControlSocket, SighupReloadsTheChangedFile) {
+    XB_REQUIRE_KERNEL();
+    LiveRun run("      datapath: xdp-generic\n");
+    EXPECT_TRUE(ok(ask(run.socket, R"({"cmd":"bypass","interface":"ifb0","proto":"udp","src":"10.1.0.1","sport":4000,"dst":"10.1.0.2","dport":5001})")));
+    {
+        std::ofstream out(run.file->path, std::ios::trunc);
+        out << conf("ifb0", "      datapath: xdp-generic\n      cpu-redirect: \"0\"\n");
+    }
+    kill(run.pid, SIGHUP);
+    std::string program;
+    double entries = 0;
+    for (int i = 0; i < 300 && program != "xdp_ids_cpu"; ++i) {
+        usleep(10000);
+        auto s = ask(run.socket, R"({"cmd":"status"})");
+        if (!ok(s)) continue;
+        const auto& itf = s.get("result")->get("interfaces")->array()[0];
+        program = itf.get("program")->string();
+        entries = itf.get("flow-entries")->number();
+    }
+    EXPECT_EQ(program, "xdp_ids_cpu");
+    EXPECT_EQ(entries, 2) << "the swap keeps the flow table";
+    // A broken file on SIGHUP: refused, the run goes on as it was.
+    {
+        std::ofstream out(run.file->path, std::ios::trunc);
+        out << "xbypass: [";
+    }
+    kill(run.pid, SIGHUP);
+    usleep(300000);
+    auto s = ask(run.socket, R"({"cmd":"status"})");
+    ASSERT_TRUE(ok(s));
+    EXPECT_EQ(s.get("result")->get("interfaces")->array()[0].get("program")->string(), "xdp_ids_cpu");
+    EXPECT_EQ(run.stop(), 0);
+}
+
 TEST(Commands, FlowsStatsAndStatusOfARun) {
     XB_REQUIRE_KERNEL();
     LiveRun run("      datapath: xdp-generic\n");
@@ -277,6 +354,9 @@ TEST(Commands, FlowsStatsAndStatusOfARun) {
     EXPECT_EQ(stats.status, 0) << stats.output;
     EXPECT_NE(stats.output.find("ifb0:"), std::string::npos) << stats.output;
     EXPECT_NE(stats.output.find("flow-entries=2"), std::string::npos) << stats.output;
+    auto watch = test::run_command("timeout -s INT 2.5 " + x + " stats --watch 1 --netns " + run.ns);
+    EXPECT_GE(std::count(watch.output.begin(), watch.output.end(), '\n'), 2) << watch.output;
+    EXPECT_NE(watch.output.find("(+0)"), std::string::npos) << watch.output;
     auto sj = test::run_command(x + " stats --netns " + run.ns + " --json");
     ASSERT_EQ(sj.status, 0) << sj.output;
     EXPECT_TRUE(JsonValue::parse(sj.output.substr(0, sj.output.find('\n'))));
