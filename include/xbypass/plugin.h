@@ -149,7 +149,8 @@ XB_API int xb_open(const char *config_path, const struct xb_open_opts *opts, xb_
  * follow. */
 XB_API void xb_close(xb_plugin *plugin);
 
-/* Reloads the configuration without a gap: re-reads config_path (NULL: the file xb_open was given),
+/* Reloads the configuration without a gap: re-reads config_path (NULL: the file running now, that
+ * is xb_open's or the last successful reload's),
  * checks it, probes and plans. An invalid configuration is refused (XB_ERR_REJECTED, diagnostic
  * XB8101) and what runs is untouched. A valid one is applied as a difference: a program change is
  * an atomic swap (BPF link update, tc filter replace) that keeps the flow table, its bypassed flows

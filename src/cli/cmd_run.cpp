@@ -153,13 +153,8 @@ int run(int argc, char** argv) {
     };
     session::ControlContext ctx;
     ctx.session = session.get();
-    ctx.config_file = file;
-    ctx.config = [&]() -> const config::Config& { return running; };
-    ctx.reload = [&](const std::string& other) {
-        auto o = do_reload(other);
-        ctx.config_file = file;
-        return o;
-    };
+    ctx.config_file = [&] { return file; };
+    ctx.reload = do_reload;
     ctx.shutdown = [&] {
         log_notice("main", "shutdown requested on the control socket, stopping");
         stop = true;

@@ -200,7 +200,10 @@ session::ReloadOutcome reload_plugin(xb_plugin* p, const std::string& file) {
     rr.engine_capture = p->capture;
     rr.allow_interface_changes = false;  // the engine's capture handles name the interfaces of xb_open
     auto outcome = session::reload(*p->started.session, p->started.config, rr);
-    if (outcome.ok()) p->started.config = outcome.config;
+    if (outcome.ok()) {
+        p->started.config = outcome.config;
+        p->config_path = rr.config_file;
+    }
     return outcome;
 }
 
@@ -215,9 +218,11 @@ void control_loop(xb_plugin* p) {
     if (!ns) return;
     session::ControlContext ctx;
     ctx.session = p->started.session.get();
-    ctx.config_file = p->config_path;
+    ctx.config_file = [p] {
+        std::lock_guard serial(p->reload_mu);
+        return p->config_path;
+    };
     ctx.mode = "plugin";
-    ctx.config = [p]() -> const config::Config& { return p->started.config; };
     ctx.reload = [p](const std::string& file) { return reload_plugin(p, file); };
     auto server = control::Server::listen(control::socket_path(*ns, getpid()),
                                           [&ctx](const control::Request& r) { return session::handle_control(ctx, r); });

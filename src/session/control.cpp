@@ -61,7 +61,7 @@ void flow_key_json(JsonWriter& w, const datapath::FlowKey& k) {
 
 std::string status_json(ControlContext& ctx, const std::string& only) {
     JsonWriter w;
-    w.begin_object().field("pid", static_cast<int64_t>(getpid())).field("mode", ctx.mode).field("config", ctx.config_file);
+    w.begin_object().field("pid", static_cast<int64_t>(getpid())).field("mode", ctx.mode).field("config", ctx.config_file ? ctx.config_file() : std::string());
     w.key("interfaces").begin_array();
     std::shared_lock live(ctx.session->live_mutex());
     for (const auto& ri : ctx.session->interfaces()) {

@@ -15,9 +15,8 @@ namespace xb::session {
 
 struct ControlContext {
     Session* session = nullptr;
-    std::string config_file;                  // as started
+    std::function<std::string()> config_file; // the file running now (changes with reload's "config")
     std::string mode = "run";                 // "run" or "plugin"
-    std::function<const config::Config&()> config;  // the configuration running now
     std::function<ReloadOutcome(const std::string& file)> reload;  // file empty: the running one
     std::function<void()> shutdown;           // null: shutdown is refused (the engine decides)
 };

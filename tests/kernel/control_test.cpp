@@ -19,6 +19,7 @@
 
 #include "common/file_lock.h"
 #include "datapath/attach.h"
+#include "datapath/program.h"
 #include "control/json_value.h"
 #include "control/server.h"
 #include "harness/run_helpers.h"
@@ -457,6 +458,40 @@ TEST(Commands, DetachRemovesWhatAKilledRunLeft) {
     auto again = test::run_command(x + " detach ifb0 --netns " + run.ns);
     EXPECT_EQ(again.status, 0) << again.output;
     EXPECT_NE(again.output.find("nothing to remove"), std::string::npos) << again.output;
+}
+
+TEST(Commands, DetachRemovesANetlinkXdpLeftoverAndStatusShowsItsLapsedLease) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_netns("nl");
+    sb.add_ifb(ns, "ifb0");
+    sb.link_up(ns, "ifb0");
+    const std::string x = test::xbypass_binary();
+    uint32_t id = 0;
+    sb.run_in(ns, [&] {
+        // What a run on a kernel without XDP links leaves when killed: our program, attached by
+        // netlink, outliving its process; its lease long lapsed.
+        Diagnostics d;
+        datapath::ProgramOptions o;
+        o.lease_seconds = 30;
+        auto prog = datapath::BypassProgram::load(o, d);
+        ASSERT_TRUE(prog) << d.to_text();
+        ASSERT_TRUE(prog->set_lease_until(1));
+        int ifindex = static_cast<int>(if_nametoindex("ifb0"));
+        ASSERT_EQ(bpf_xdp_attach(ifindex, prog->prog_fd(), XDP_FLAGS_SKB_MODE, nullptr), 0);
+        id = test::xdp_prog_id("ifb0");
+    });
+    ASSERT_NE(id, 0u);
+    auto st = test::run_command(x + " status ifb0 --netns " + ns);
+    EXPECT_EQ(st.status, 0) << st.output;
+    EXPECT_NE(st.output.find("program xdp_ids (id " + std::to_string(id) + "), netlink"), std::string::npos) << st.output;
+    EXPECT_NE(st.output.find("lease: lapsed"), std::string::npos) << st.output;
+    EXPECT_NE(st.output.find("run: none alive"), std::string::npos) << st.output;
+    auto d = test::run_command(x + " detach ifb0 --netns " + ns);
+    EXPECT_EQ(d.status, 0) << d.output;
+    EXPECT_NE(d.output.find("removed the xdp generic program xdp_ids (id " + std::to_string(id)), std::string::npos)
+        << d.output;
+    sb.run_in(ns, [&] { EXPECT_FALSE(test::xdp_state("ifb0").any()); });
 }
 
 }  // namespace
