@@ -17,6 +17,7 @@
 #include "cli/netns_option.h"
 #include "common/file_lock.h"
 #include "common/owners.h"
+#include "control/server.h"
 #include "datapath/attach.h"
 #include "plugin/session.h"
 
@@ -145,7 +146,11 @@ int run_detach(int argc, char** argv) {
     }
     // The lock file a killed run leaves (nobody holds it): removed once what it guarded is gone.
     if (rc == kExitOk && !lock_holder(iface))
-        if (auto ns = current_netns_inode()) (void)unlink(session::interface_lock_path(*ns, iface).c_str());
+        if (auto ns = current_netns_inode()) {
+            (void)unlink(session::interface_lock_path(*ns, iface).c_str());
+            for (const auto& path : control::remove_stale_sockets(*ns))
+                std::printf("removed the control socket %s of a run that is gone\n", path.c_str());
+        }
     if (!removed && rc == kExitOk) std::printf("%s: nothing of xbypass's is attached; nothing to remove\n", iface.c_str());
     return rc;
 }

@@ -210,8 +210,11 @@ Result<std::string> request(const std::string& path, const std::string& line, in
     }
 }
 
-std::vector<std::string> list_sockets(unsigned long netns_inode) {
-    std::vector<std::string> out;
+namespace {
+
+// Socket files of this namespace: (path, whether a run accepts on it).
+std::vector<std::pair<std::string, bool>> scan_sockets(unsigned long netns_inode) {
+    std::vector<std::pair<std::string, bool>> out;
     DIR* d = opendir(kSocketDir);
     if (!d) return out;
     std::string prefix = std::to_string(netns_inode) + "-";
@@ -219,10 +222,30 @@ std::vector<std::string> list_sockets(unsigned long netns_inode) {
         std::string name = e->d_name;
         if (name.rfind(prefix, 0) != 0 || name.size() < 5 || name.substr(name.size() - 5) != ".sock") continue;
         std::string path = std::string(kSocketDir) + "/" + name;
-        if (connect_to(path)) out.push_back(path);
+        auto fd = connect_to(path);
+        out.emplace_back(path, static_cast<bool>(fd));
     }
     closedir(d);
     std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::string> list_sockets(unsigned long netns_inode) {
+    std::vector<std::string> out;
+    for (const auto& [path, live] : scan_sockets(netns_inode))
+        if (live) out.push_back(path);
+    return out;
+}
+
+std::vector<std::string> remove_stale_sockets(unsigned long netns_inode) {
+    std::vector<std::string> out;
+    for (const auto& [path, live] : scan_sockets(netns_inode)) {
+        if (live) continue;
+        struct stat st{};
+        if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && unlink(path.c_str()) == 0) out.push_back(path);
+    }
     return out;
 }
 

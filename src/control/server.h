@@ -65,5 +65,7 @@ Result<std::string> request(const std::string& path, const std::string& line, in
 
 // The control sockets of live runs in the current network namespace (the ones that accept).
 std::vector<std::string> list_sockets(unsigned long netns_inode);
+// Removes the socket files of runs of this namespace that are gone (connection refused); returns them.
+std::vector<std::string> remove_stale_sockets(unsigned long netns_inode);
 
 }  // namespace xb::control

@@ -455,6 +455,8 @@ TEST(Commands, DetachRemovesWhatAKilledRunLeft) {
         auto filters = datapath::count_clsact_filters(ifindex);
         EXPECT_TRUE(!filters || *filters == 0u);
     });
+    EXPECT_NE(d.output.find("removed the control socket " + run.socket), std::string::npos) << d.output;
+    EXPECT_NE(access(run.socket.c_str(), F_OK), 0);
     auto again = test::run_command(x + " detach ifb0 --netns " + run.ns);
     EXPECT_EQ(again.status, 0) << again.output;
     EXPECT_NE(again.output.find("nothing to remove"), std::string::npos) << again.output;
