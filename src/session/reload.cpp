@@ -120,6 +120,10 @@ Status Session::apply(const Assessment& next, bool allow_interface_changes, Diag
             continue;
         }
         auto reasons = restart_reasons(ri->plan, p);
+        // An engine's capture handles forward to the IPS peer they were opened with.
+        if (!allow_interface_changes && ri->plan.ips_peer != p.ips_peer)
+            reasons.push_back("ips-peer changes from '" + ri->plan.ips_peer + "' to '" + p.ips_peer +
+                              "' while an engine captures");
         for (const auto& r : reasons)
             diags.error("XB8102", p.interface + ": " + r + ", which cannot change while running",
                         "restart xbypass to apply it; the running configuration is kept unchanged");
