@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets for a bounded time on the build in BUILD_DIR: config_fuzz (60 s by
-# default), then pcap_fuzz and flows_fuzz (30 s each), decode_fuzz (15 s) and rules_fuzz (20 s). Fails on any crash, leak, timeout or sanitizer
+# default), then pcap_fuzz and flows_fuzz (30 s each), decode_fuzz (15 s), rules_fuzz (20 s) and control_fuzz (15 s). Fails on any crash, leak, timeout or sanitizer
 # report. New inputs go to a temporary directory, never into the seed corpus of the source tree.
 #   scripts/fuzz.sh BUILD_DIR [TARGET...]
 #   XB_FUZZ_SECONDS overrides the config fuzzer's time, XB_FUZZ_INPUT_SECONDS each input format's.
@@ -9,7 +9,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: scripts/fuzz.sh BUILD_DIR [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(config_fuzz pcap_fuzz flows_fuzz decode_fuzz rules_fuzz)
+[ ${#targets[@]} -eq 0 ] && targets=(config_fuzz pcap_fuzz flows_fuzz decode_fuzz rules_fuzz control_fuzz)
 
 work=$(mktemp -d /tmp/xb-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -53,6 +53,8 @@ for t in "${targets[@]}"; do
     # The engine's frame decoder (frames up to a jumbo MTU) and the rule parser and matcher.
     decode_fuzz) run_target decode_fuzz "${XB_FUZZ_DECODE_SECONDS:-15}" "$top/tests/fuzz/corpus/decode" 9100 "" || failed=1 ;;
     rules_fuzz) run_target rules_fuzz "${XB_RULES_FUZZ_SECONDS:-20}" "$top/tests/fuzz/corpus/rules" 65536 "$top/tests/fuzz/rules.dict" || failed=1 ;;
+    # Control socket requests: lines up to the 64 KiB limit and past it.
+    control_fuzz) run_target control_fuzz "${XB_CONTROL_FUZZ_SECONDS:-15}" "$top/tests/fuzz/corpus/control" 70000 "$top/tests/fuzz/control.dict" || failed=1 ;;
     *) echo "fuzz.sh: unknown target $t" >&2; failed=1 ;;
   esac
 done

@@ -149,6 +149,23 @@ XB_API int xb_open(const char *config_path, const struct xb_open_opts *opts, xb_
  * follow. */
 XB_API void xb_close(xb_plugin *plugin);
 
+/* Reloads the configuration without a gap: re-reads config_path (NULL: the file running now, that
+ * is xb_open's or the last successful reload's),
+ * checks it, probes and plans. An invalid configuration is refused (XB_ERR_REJECTED, diagnostic
+ * XB8101) and what runs is untouched. A valid one is applied as a difference: a program change is
+ * an atomic swap (BPF link update, tc filter replace) that keeps the flow table, its bypassed flows
+ * and the counters. What cannot change while an engine captures (the datapath hook, the flow-table
+ * size, per-cpu or lru, pinned maps, the capture, the interfaces themselves) is refused with
+ * XB8102 and nothing changes (XB_ERR_REJECTED). XB_ERR_SYSTEM (XB8103) when applying failed; what
+ * was done is then undone. Returns XB_OK when applied or when nothing needed to change. When diags
+ * is not NULL, *diags receives every diagnostic (free it with xb_diagnostics_free).
+ * xb_interface_get keeps reporting the plan of xb_open. The plugin's control socket (`reload`)
+ * does the same.
+ * Thread-safe: may run concurrently with xb_bypass, xb_unbypass, xb_bypass_counts, xb_stats_get
+ * and the capture calls of any thread (they wait for the swap, which takes milliseconds); reloads
+ * are serialised. Not concurrently with xb_close. */
+XB_API int xb_reload(xb_plugin *plugin, const char *config_path, xb_diagnostics **diags);
+
 /* ---- interfaces and their plan ---------------------------------------------------------------- */
 
 struct xb_interface_info {

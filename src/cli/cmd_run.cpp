@@ -1,11 +1,14 @@
 // xbypass run -c FILE: check, probe, plan, then attach and stay in the foreground, logging the
 // counters every stats-interval, until SIGINT or SIGTERM; then detach exactly what was attached.
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <optional>
@@ -13,12 +16,17 @@
 
 #include "cli/command.h"
 #include "config.h"
+#include "common/file_lock.h"
 #include "common/log.h"
+#include "common/owners.h"
+#include "control/server.h"
 #include "common/mounts.h"
 #include "cli/netns_option.h"
 #include "config/check.h"
 #include "datapath/flow.h"
 #include "plugin/session.h"
+#include "session/control.h"
+#include "session/reload.h"
 #include "session/startup.h"
 #include "session/upkeep.h"
 
@@ -30,7 +38,9 @@ constexpr std::string_view kUsage =
     "Checks the configuration, probes the interfaces and the kernel, plans the datapath of each\n"
     "interface, attaches it (all interfaces or none), and runs in the foreground until SIGINT or\n"
     "SIGTERM, logging the bypass counters every stats-interval. On exit it detaches exactly what it\n"
-    "attached. A rejected configuration exits 1 with nothing attached, pinned or created.\n\n"
+    "attached. A rejected configuration exits 1 with nothing attached, pinned or created.\n"
+    "SIGHUP (or `reload` on the control socket) reloads the configuration without a gap: an invalid\n"
+    "one changes nothing. The control socket is /run/xbypass/<netns inode>-<pid>.sock (doc/operations.md).\n\n"
     "Options:\n"
     "  -c, --config FILE      the configuration file\n"
     "  -i, --interface NAME   run on NAME only: the config's entry for NAME, or else its first entry\n"
@@ -91,7 +101,13 @@ int run(int argc, char** argv) {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+    UniqueFd sig_fd(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sig_fd) {
+        std::fprintf(stderr, "xbypass run: signalfd: %s\n", std::strerror(errno));
+        return kExitUsage;
+    }
 
     std::optional<ScopedNetns> in_netns;
     if (!enter_netns_option(netns, in_netns, "XB0002", false)) return kExitUsage;
@@ -136,9 +152,45 @@ int run(int argc, char** argv) {
     }
 
     session::Upkeep upkeep(*session, started.config.global);
+    config::Config running = started.config;
+    bool stop = false;
+    auto do_reload = [&](const std::string& other) {
+        session::ReloadRequest rr;
+        rr.config_file = other.empty() ? file : other;
+        rr.interface = iface;
+        auto outcome = session::reload(*session, running, rr);
+        if (outcome.ok()) {
+            running = outcome.config;
+            if (!other.empty()) file = other;
+        }
+        return outcome;
+    };
+    session::ControlContext ctx;
+    ctx.session = session.get();
+    ctx.config_file = [&] { return file; };
+    ctx.reload = do_reload;
+    ctx.shutdown = [&] {
+        log_notice("main", "shutdown requested on the control socket, stopping");
+        stop = true;
+    };
+    std::optional<control::Server> server;
+    if (auto ns = current_netns_inode()) {
+        auto srv = control::Server::listen(control::socket_path(*ns, getpid()),
+                                           [&](const control::Request& r) { return session::handle_control(ctx, r); });
+        if (srv) {
+            server.emplace(std::move(srv).value());
+            log_notice("control", "control socket " + server->path());
+        } else {
+            Logger::instance().log(Diagnostic{"XB8010", Severity::Warning, {}, "",
+                                              "cannot open the control socket: " + srv.error().message,
+                                              "make /run/xbypass writable; the run goes on without status, flows, stats "
+                                              "and reload over the socket (SIGHUP still reloads)"},
+                                   "control");
+        }
+    }
     const uint64_t start_s = session::Upkeep::monotonic_seconds();
     int exit_code = kExitOk;
-    for (;;) {
+    while (!stop) {
         uint64_t now = session::Upkeep::monotonic_seconds();
         uint64_t wait = upkeep.seconds_to_next(now);
         if (duration) {
@@ -146,11 +198,23 @@ int run(int argc, char** argv) {
             if (elapsed >= static_cast<uint64_t>(duration)) break;
             wait = std::min<uint64_t>(wait, static_cast<uint64_t>(duration) - elapsed);
         }
-        timespec timeout{static_cast<time_t>(wait), 0};
-        int sig = sigtimedwait(&stop_signals, nullptr, &timeout);
-        if (sig == SIGINT || sig == SIGTERM) {
-            log_notice("main", std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, stopping");
-            break;
+        std::vector<pollfd> extra{{sig_fd.get(), POLLIN, 0}};
+        int timeout_ms = static_cast<int>(wait * 1000);
+        if (server) server->serve_once(timeout_ms, &extra);
+        else (void)poll(extra.data(), 1, timeout_ms);
+        if (extra[0].revents & POLLIN) {
+            signalfd_siginfo si{};
+            while (read(sig_fd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+                if (si.ssi_signo == SIGHUP) {
+                    log_notice("main", "signal SIGHUP received, reloading");
+                    (void)do_reload({});
+                    continue;
+                }
+                log_notice("main", std::string("signal ") + (si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM") +
+                                       " received, stopping");
+                stop = true;
+            }
+            if (stop) break;
         }
         if (auto st = upkeep.tick(session::Upkeep::monotonic_seconds()); !st) {
             Logger::instance().log(
@@ -162,6 +226,7 @@ int run(int argc, char** argv) {
             break;
         }
     }
+    server.reset();
     upkeep.report_stats();
     session.reset();  // detaches exactly what was attached
     log_notice("main", "detached; exiting");

@@ -27,6 +27,15 @@ public:
     // Detaches everything; what could not be detached (our program stays attached) is returned.
     std::vector<Error> rollback();
     size_t size() const { return items_.size(); }
+    // Live changes (reload): swap the program of the XDP or tc attachment on ifindex atomically
+    // (ENOTSUP for a dispatcher component), or detach and forget it.
+    Status replace_program(int ifindex, int new_prog_fd);
+    Status remove(int ifindex);
+    // Moves every attachment of `other` to the end of this set.
+    void take(AttachmentSet&& other) {
+        for (auto& i : other.items_) items_.push_back(std::move(i));
+        other.items_.clear();
+    }
 
 private:
     std::vector<std::variant<XdpAttachment, TcAttachment, DispatcherAttachment>> items_;

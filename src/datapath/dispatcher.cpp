@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "common/owners.h"
@@ -225,6 +226,35 @@ Status AttachmentSet::verify_all() const {
         if (!st) return st;
     }
     return {};
+}
+
+Status AttachmentSet::replace_program(int ifindex, int new_prog_fd) {
+    for (auto& item : items_) {
+        Status st;
+        bool found = false;
+        std::visit(
+            [&](auto& a) {
+                if (a.ifindex() != ifindex) return;
+                found = true;
+                if constexpr (std::is_same_v<std::decay_t<decltype(a)>, DispatcherAttachment>)
+                    st = Error{ENOTSUP, "a program in the libxdp dispatcher cannot be swapped atomically"};
+                else
+                    st = a.replace_program(new_prog_fd);
+            },
+            item);
+        if (found) return st;
+    }
+    return Error{ENOENT, "nothing of ours is attached to ifindex " + std::to_string(ifindex)};
+}
+
+Status AttachmentSet::remove(int ifindex) {
+    for (auto it = items_.begin(); it != items_.end(); ++it) {
+        if (std::visit([](const auto& a) { return a.ifindex(); }, *it) != ifindex) continue;
+        Status st = std::visit([](auto& a) { return a.detach(); }, *it);
+        items_.erase(it);
+        return st;
+    }
+    return Error{ENOENT, "nothing of ours is attached to ifindex " + std::to_string(ifindex)};
 }
 
 std::vector<Error> AttachmentSet::rollback() {

@@ -17,6 +17,7 @@
 #include "capture/transmit.h"
 #include "common/diagnostic.h"
 #include "common/netns.h"
+#include "common/owners.h"
 #include "session/startup.h"
 #include "xbypass/plugin.h"
 
@@ -55,6 +56,13 @@ struct xb_plugin {
     std::mutex upkeep_mu;
     std::condition_variable upkeep_cv;
     bool stopping = false;
+
+    // The control socket (control/server.h), served by a thread of its own; reloads are serialised.
+    std::thread control;
+    xb::UniqueFd control_stop;  // an eventfd: written by xb_close
+    std::mutex reload_mu;       // xb_reload and the socket's reload; guards started.config
+    std::string config_path;
+    std::string interface;      // xb_open_opts.interface: reloads narrow to it too
 
     xb::plugin::Interface* find(const char* name) const;
 };

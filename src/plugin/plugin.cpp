@@ -13,6 +13,8 @@
 #include <ctime>
 #include <new>
 #include <span>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "capture/af_packet.h"
 #include "capture/af_xdp.h"
@@ -21,6 +23,9 @@
 #include "config.h"
 #include "datapath/parse_mirror.h"
 #include "plugin/handles.h"
+#include "control/server.h"
+#include "session/control.h"
+#include "session/reload.h"
 #include "session/upkeep.h"
 
 namespace {
@@ -187,6 +192,67 @@ void upkeep_loop(xb_plugin* p) {
     }
 }
 
+// The reload both xb_reload and the control socket run: in the plugin's namespace, one at a time.
+session::ReloadOutcome reload_plugin(xb_plugin* p, const std::string& file) {
+    std::lock_guard serial(p->reload_mu);
+    std::optional<ScopedNetns> in_netns;
+    if (p->netns)
+        if (auto e = ScopedNetns::enter(*p->netns)) in_netns.emplace(std::move(e).value());
+    session::ReloadRequest rr;
+    rr.config_file = file.empty() ? p->config_path : file;
+    rr.interface = p->interface;
+    rr.engine_capture = p->capture;
+    rr.allow_interface_changes = false;  // the engine's capture handles name the interfaces of xb_open
+    auto outcome = session::reload(*p->started.session, p->started.config, rr);
+    if (outcome.ok()) {
+        p->started.config = outcome.config;
+        p->config_path = rr.config_file;
+    }
+    return outcome;
+}
+
+void control_loop(xb_plugin* p) {
+    std::optional<ScopedNetns> in_netns;
+    if (p->netns) {
+        auto entered = ScopedNetns::enter(*p->netns);
+        if (!entered) return;
+        in_netns.emplace(std::move(entered).value());
+    }
+    auto ns = current_netns_inode();
+    if (!ns) return;
+    session::ControlContext ctx;
+    ctx.session = p->started.session.get();
+    ctx.config_file = [p] {
+        std::lock_guard serial(p->reload_mu);
+        return p->config_path;
+    };
+    ctx.mode = "plugin";
+    ctx.reload = [p](const std::string& file) { return reload_plugin(p, file); };
+    auto server = control::Server::listen(control::socket_path(*ns, getpid()),
+                                          [&ctx](const control::Request& r) { return session::handle_control(ctx, r); });
+    if (!server) {
+        Logger::instance().log(Diagnostic{"XB8010", Severity::Warning, {}, "",
+                                          "cannot open the control socket: " + server.error().message,
+                                          "make /run/xbypass writable; the engine runs on without status, flows, stats "
+                                          "and reload over the socket (xb_reload still works)"},
+                               "control");
+        return;
+    }
+    log_notice("control", "control socket " + server->path());
+    for (;;) {
+        std::vector<pollfd> extra{{p->control_stop.get(), POLLIN, 0}};
+        server->serve_once(1000, &extra);
+        if (extra[0].revents & POLLIN) break;
+    }
+}
+
+void stop_control(xb_plugin* p) {
+    if (!p->control.joinable()) return;
+    uint64_t one = 1;
+    (void)!write(p->control_stop.get(), &one, sizeof one);
+    p->control.join();
+}
+
 void stop_upkeep(xb_plugin* p) {
     {
         std::lock_guard lock(p->upkeep_mu);
@@ -224,6 +290,7 @@ void close_capture(xb_capture* c) {
 Result<std::unique_ptr<capture::Receiver>> open_receiver(const xb_plugin& p, const plugin::Interface& i, uint32_t thread) {
     const auto& cp = i.plan.capture;
     if (cp.method == plan::Capture::AfXdp) {
+        std::shared_lock live(p.started.session->live_mutex());
         const session::RunningInterface* ri = p.started.session->find(i.name);
         int map_fd = ri && ri->program ? ri->program->map_fd("xb_xsk_map") : -1;
         if (map_fd < 0) return Error{ENOENT, i.name + ": the bypass program has no XSKMAP for AF_XDP capture"};
@@ -377,6 +444,10 @@ int xb_open(const char* config_path, const struct xb_open_opts* opts_in, xb_plug
             p->interfaces.push_back(std::move(i));
         }
         p->upkeep = std::thread(upkeep_loop, p.get());
+        p->config_path = config_path;
+        if (opts.interface) p->interface = opts.interface;
+        p->control_stop.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (p->control_stop) p->control = std::thread(control_loop, p.get());
         *plugin = p.release();
         return XB_OK;
     });
@@ -391,6 +462,7 @@ void xb_close(xb_plugin* p) {
             open.assign(p->captures.begin(), p->captures.end());
         }
         for (auto* c : open) close_capture(c);
+        stop_control(p);
         stop_upkeep(p);
         {
             std::optional<ScopedNetns> in_netns;
@@ -620,6 +692,7 @@ int xb_bypass_counts(xb_plugin* p, const char* interface, const struct xb_flow* 
         if (int rc = check_flow(flow); rc) return rc;
         plugin::Interface* i = p->find(interface);
         if (!i) return fail(XB_ERR_NOENT, std::string("no interface ") + (interface ? interface : "(NULL)") + " in this plugin");
+        std::shared_lock live(p->started.session->live_mutex());
         const session::RunningInterface* ri = p->started.session->find(i->name);
         if (!ri || !ri->program) return fail(XB_ERR_NOTSUP, i->name + " runs no built-in bypass program");
         datapath::FlowKey key = to_key(*flow);
@@ -643,6 +716,7 @@ int xb_stats_get(xb_plugin* p, const char* interface, struct xb_stats* out) {
         if (!i) return fail(XB_ERR_NOENT, std::string("no interface ") + (interface ? interface : "(NULL)") + " in this plugin");
         xb_stats full{};
         full.sz = sizeof full;
+        std::shared_lock live(p->started.session->live_mutex());
         const session::RunningInterface* ri = p->started.session->find(i->name);
         if (ri && ri->program) {
             auto c = ri->program->read_counters();
@@ -667,6 +741,25 @@ int xb_stats_get(xb_plugin* p, const char* interface, struct xb_stats* out) {
         full.capture_received = i->captured;
         full.capture_dropped = i->capture_dropped;
         return write_result(full, out, "out");
+    });
+}
+
+int xb_reload(xb_plugin* p, const char* config_path, xb_diagnostics** diags) {
+    if (diags) *diags = nullptr;
+    return guarded([&]() -> int {
+        if (!p) return fail(XB_ERR_INVAL, "plugin is NULL");
+        auto outcome = reload_plugin(p, config_path ? config_path : "");
+        if (diags) *diags = make_diagnostics(outcome.diagnostics);
+        if (outcome.ok()) return XB_OK;
+        std::string first;
+        for (const auto& d : outcome.diagnostics)
+            if (d.severity == Severity::Error) {
+                first = d.code + ": " + d.message;
+                break;
+            }
+        int code = outcome.kind == session::ReloadOutcome::Kind::Failed ? XB_ERR_SYSTEM : XB_ERR_REJECTED;
+        return fail(code, "reload " + std::string(session::reload_kind_name(outcome.kind)) +
+                              ", the running configuration is unchanged" + (first.empty() ? "" : " (" + first + ")"));
     });
 }
 

@@ -197,6 +197,10 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
         }
         for (const auto& n : caps->notes)
             if (n.severity != Severity::Info) a.diagnostics.add(n);
+        if (!options.own_programs.empty()) {  // a reload: what this run attached is not in the way
+            std::erase_if(caps->xdp, [&](const auto& x) { return options.own_programs.count(x.prog_id) > 0; });
+            std::erase_if(caps->tc_filters, [&](const auto& f) { return f.prog_id && options.own_programs.count(f.prog_id) > 0; });
+        }
         a.input.interfaces.emplace(name, std::move(caps).value());
     }
     a.input.builtin = builtin_requirements();
@@ -454,6 +458,7 @@ RunningInterface* Session::find(const std::string& name) {
 }
 
 Status Session::bypass_flow(const std::string& interface, const datapath::FlowKey& key) {
+    std::shared_lock live(live_mu_);
     RunningInterface* ri = find(interface);
     if (!ri) return Error{ENOENT, "interface " + interface + " is not run by this session"};
     if (!ri->program) return Error{EOPNOTSUPP, interface + " runs no built-in bypass program"};
@@ -461,6 +466,7 @@ Status Session::bypass_flow(const std::string& interface, const datapath::FlowKe
 }
 
 Status Session::unbypass_flow(const std::string& interface, const datapath::FlowKey& key) {
+    std::shared_lock live(live_mu_);
     RunningInterface* ri = find(interface);
     if (!ri) return Error{ENOENT, "interface " + interface + " is not run by this session"};
     if (!ri->program) return Error{EOPNOTSUPP, interface + " runs no built-in bypass program"};
@@ -471,6 +477,7 @@ Status Session::unbypass_flow(const std::string& interface, const datapath::Flow
 }
 
 Result<size_t> Session::expire_idle(uint64_t now_ns) {
+    std::shared_lock live(live_mu_);
     size_t removed = 0;
     for (auto& ri : interfaces_) {
         if (!ri.program) continue;
@@ -488,6 +495,7 @@ Result<size_t> Session::expire_idle(uint64_t now_ns) {
 }
 
 Status Session::renew_leases() {
+    std::shared_lock live(live_mu_);
     for (auto& ri : interfaces_) {
         if (!ri.program) continue;
         if (auto st = ri.program->renew_lease(kLeaseSeconds); !st)
@@ -497,6 +505,7 @@ Status Session::renew_leases() {
 }
 
 Status Session::verify() const {
+    std::shared_lock live(live_mu_);
     if (auto st = attachments_.verify_all(); !st) return st;
     // An IPS peer that went away: XDP's devmap drops the entry and hits go to the stack
     // (redirect-failure), but tc's bpf_redirect to a gone ifindex drops the frame without a trace.
@@ -512,6 +521,7 @@ Status Session::verify() const {
 }
 
 std::string Session::stats_text() const {
+    std::shared_lock live(live_mu_);
     std::string out;
     for (const auto& ri : interfaces_) {
         if (!ri.program) continue;
@@ -531,6 +541,7 @@ std::string Session::stats_text() const {
 }
 
 std::string Session::stats_json() const {
+    std::shared_lock live(live_mu_);
     JsonWriter w;
     char stamp[40];
     time_t now = time(nullptr);

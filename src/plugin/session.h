@@ -6,6 +6,8 @@
 
 #include <memory>
 #include <optional>
+#include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,8 @@ struct Assessment {
 };
 struct AssessOptions {
     bool engine_capture = false;  // an engine receives packets through the plugin: capture is planned
+    // Programs of this run (a reload probes interfaces we already run on): not another tool's.
+    std::set<uint32_t> own_programs;
 };
 Assessment assess(const config::Config& config, const AssessOptions& options = {});
 
@@ -92,9 +96,23 @@ public:
     std::string stats_text() const;
     std::string stats_json() const;
 
+    // --- live operations (session/reload.cpp) ---
+    // Applies a new assessment as a difference (see session/reload.h): program changes are atomic
+    // swaps keeping the flow table and counters, added interfaces are attached, removed ones
+    // detached. Options that cannot change live are XB8102 errors and then nothing changes; a
+    // failure while applying (XB8103) undoes what was done. `changes` says what was done.
+    Status apply(const Assessment& next, bool allow_interface_changes, Diagnostics& diags,
+                 std::vector<std::string>& changes);
+    // Program ids this run has attached (for AssessOptions::own_programs).
+    std::set<uint32_t> own_programs() const;
+    // Held shared by whoever reads interfaces() from another thread than the one that reloads
+    // (the plugin's engine threads); apply() holds it exclusively. The methods above take it.
+    std::shared_mutex& live_mutex() const { return live_mu_; }
+
 private:
     Session() = default;
     std::vector<RunningInterface> interfaces_;
+    mutable std::shared_mutex live_mu_;
     datapath::AttachmentSet attachments_;  // declared last: destroyed (detached) first
 };
 
