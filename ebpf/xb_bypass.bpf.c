@@ -116,12 +116,14 @@ static __always_inline int xb_lease_holds(struct xb_counters *cnt, __u64 now)
 static __always_inline void xb_touch_flow(struct xb_flow_slot *slot, __u64 bytes, __u64 now)
 {
     __u32 idx = slot->stats_index;
+    __u32 flow = idx >> 1;
     __u32 now32 = (__u32)now;
     if (slot->last_seen_jiffies != now32)
         slot->last_seen_jiffies = now32;
-    struct xb_flow_value *v = bpf_map_lookup_elem(&xb_flow_stats, &idx);
-    if (!v)
+    struct xb_flow_counts *c = bpf_map_lookup_elem(&xb_flow_stats, &flow);
+    if (!c)
         return;
+    struct xb_flow_value *v = &c->dir[idx & 1];
     if (cfg_flow_percpu) {
         v->packets++;
         v->bytes += bytes;

@@ -40,7 +40,7 @@ XB_STATIC_ASSERT(__builtin_offsetof(struct xb_flow_key, family) == 40, "xb_flow_
  * meanwhile. 64 bytes: one cache line (the array is memory-mapped, BPF_F_MMAPABLE, page aligned). */
 struct xb_flow_slot {
     struct xb_flow_key key;
-    __u32 stats_index;       /* the direction's counters in xb_flow_stats: 2 * flow id (+1: reverse) */
+    __u32 stats_index;       /* 2 * flow id (+1: the reverse direction): counters at xb_flow_stats[flow id] */
     __u64 seq;
     __u32 last_seen_jiffies; /* low 32 bits of bpf_jiffies64() at the last hit, written by the program */
     __u32 inserted_jiffies;  /* low 32 bits of the kernel's jiffies when the flow was inserted */
@@ -71,13 +71,20 @@ struct xb_table_meta {
 XB_STATIC_ASSERT(sizeof(struct xb_table_meta) == sizeof(struct xb_flow_slot), "xb_table_meta layout changed");
 XB_STATIC_ASSERT(__builtin_offsetof(struct xb_table_meta, seq) == 56, "xb_table_meta layout changed");
 
-/* Per direction of a flow (per CPU with a per-CPU table: user space sums the CPUs), at
- * xb_flow_slot.stats_index. User space zeroes an index (in batches) before it serves a new flow. */
+/* Per direction of a flow (per CPU with a per-CPU table: user space sums the CPUs). */
 struct xb_flow_value {
     __u64 packets;
     __u64 bytes;             /* frame bytes as the hook saw them (XDP: data_end - data, tc: skb->len) */
 };
 XB_STATIC_ASSERT(sizeof(struct xb_flow_value) == 16, "xb_flow_value layout changed");
+
+/* The element of xb_flow_stats: one per flow id (xb_flow_slot.stats_index / 2), both directions
+ * (stats_index & 1), so that user space reads or zeroes a flow's counts with one element. User
+ * space zeroes an element (in batches) before its flow id serves a new flow. */
+struct xb_flow_counts {
+    struct xb_flow_value dir[2];
+};
+XB_STATIC_ASSERT(sizeof(struct xb_flow_counts) == 32, "xb_flow_counts layout changed");
 
 /* Counter indexes. Outcome counters (PASS, DROP, IPS_FORWARD, CPU_REDIRECT, XSK_REDIRECT) add up to
  * the packets seen: every packet ends in exactly one of them. The others say why: HIT/MISS for frames that were

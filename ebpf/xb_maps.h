@@ -21,13 +21,13 @@ struct {
     __uint(map_flags, BPF_F_MMAPABLE);
 } xb_flow_slots SEC(".maps");
 
-/* ...and their counters, two per flow (one per direction, at xb_flow_slot.stats_index): per CPU
- * (plain adds) or shared (atomic adds). */
+/* ...and their counters, one element per flow id (both directions; xb_flow_slot.stats_index): per
+ * CPU (plain adds) or shared (atomic adds). */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __type(key, __u32);
-    __type(value, struct xb_flow_value);
-    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES * 2);
+    __type(value, struct xb_flow_counts);
+    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES);
 } xb_flow_stats SEC(".maps");
 
 /* One struct xb_counters per CPU: counting takes no lock and one (inlined) lookup. */

@@ -18,9 +18,10 @@ namespace xb::datapath {
 
 namespace {
 
-constexpr uint32_t kNone = UINT32_MAX;
 constexpr size_t kZeroBatch = 4096;      // flow ids whose counters are zeroed in one system call
-constexpr uint32_t kSweepChunk = 4096;   // flow ids scanned per hold of the writer lock
+constexpr uint32_t kSweepSlots = 16384;   // slots scanned per hold of the writer lock (1 MiB of slots)
+constexpr unsigned kSweepExpiries = 256;  // flows expired per hold (each reads its counters: a system call)
+constexpr uint32_t kLruSpan = 1024;       // slots searched for the flow seen longest ago when every id is taken
 
 // The slot's seq, read and written as an atomic: the program reads it while user space writes.
 uint64_t load_seq(const xb_flow_slot& s) {
@@ -141,12 +142,12 @@ uint64_t FlowTable::jiffies_to_mono(uint32_t jiffies32, uint64_t now_jiffies, ui
     return now_mono > age_ns ? now_mono - age_ns : 0;
 }
 
-FlowStats FlowTable::to_stats(const xb_flow_value* per_cpu, uint32_t last_seen32, uint64_t now_jiffies,
+FlowStats FlowTable::to_stats(const xb_flow_counts* per_cpu, uint32_t dir, uint32_t last_seen32, uint64_t now_jiffies,
                               uint64_t now_mono) const {
     FlowStats s;
     for (unsigned c = 0; c < st_->cpus; ++c) {
-        s.packets += per_cpu[c].packets;
-        s.bytes += per_cpu[c].bytes;
+        s.packets += per_cpu[c].dir[dir].packets;
+        s.bytes += per_cpu[c].dir[dir].bytes;
     }
     s.last_seen_ns = jiffies_to_mono(last_seen32, now_jiffies, now_mono);
     return s;
@@ -180,14 +181,13 @@ void FlowTable::move_slot(uint32_t from, uint32_t to) {
     xb_flow_slot c = st_->slots[from];
     c.last_seen_jiffies = load_last_seen(st_->slots[from]);
     write_slot(to, c);
-    st_->slot_of[c.stats_index] = to;
 }
 
 std::optional<uint32_t> FlowTable::find_slot(const FlowKey& key, uint32_t home) const {
     for (uint32_t p = home; p < home + XB_FLOW_WINDOW; ++p) {
         const xb_flow_slot& s = st_->slots[p];
         if (!occupied(s)) break;
-        uint32_t h = st_->home_of[s.stats_index];
+        uint32_t h = home_slot(s.key);
         if (h > home) break;  // robin-hood order: keys of this home come before those of later homes
         if (h == home && xb_flow_key_equal(&s.key, &key)) return p;
     }
@@ -201,12 +201,12 @@ bool FlowTable::place(const FlowKey& key, uint32_t stats_index, uint32_t home, u
     const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;  // slots a key may occupy: [0, end)
     uint32_t p = home;
     while (p < home + XB_FLOW_WINDOW && occupied(st_->slots[p]) &&
-           st_->home_of[st_->slots[p].stats_index] <= home)
+           home_slot(st_->slots[p].key) <= home)
         ++p;
     if (p >= home + XB_FLOW_WINDOW) return false;
     uint32_t e = p;
     while (e < end && occupied(st_->slots[e])) {
-        if (e + 1 - st_->home_of[st_->slots[e].stats_index] >= XB_FLOW_WINDOW) return false;
+        if (e + 1 - home_slot(st_->slots[e].key) >= XB_FLOW_WINDOW) return false;
         ++e;
     }
     if (e >= end) return false;
@@ -217,8 +217,6 @@ bool FlowTable::place(const FlowKey& key, uint32_t stats_index, uint32_t home, u
     c.last_seen_jiffies = now32;
     c.inserted_jiffies = now32;
     write_slot(p, c);
-    st_->slot_of[stats_index] = p;
-    st_->home_of[stats_index] = home;
     ++st_->used_entries;
     return true;
 }
@@ -227,10 +225,9 @@ bool FlowTable::place(const FlowKey& key, uint32_t stats_index, uint32_t home, u
 void FlowTable::erase_at(uint32_t idx) {
     const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
     xb_flow_slot& first = st_->slots[idx];
-    st_->slot_of[first.stats_index] = kNone;
     std::atomic_ref<__u64>(first.seq).store(2 * st_->next_generation++ + 1, std::memory_order_release);
     uint32_t j = idx + 1;
-    while (j < end && occupied(st_->slots[j]) && st_->home_of[st_->slots[j].stats_index] < j) {
+    while (j < end && occupied(st_->slots[j]) && home_slot(st_->slots[j].key) < j) {
         move_slot(j, j - 1);
         ++j;
     }
@@ -244,53 +241,59 @@ void FlowTable::erase_at(uint32_t idx) {
     --st_->used_entries;
 }
 
-void FlowTable::erase_flow(uint32_t flow) {
-    for (uint32_t dir = 0; dir < 2; ++dir)
-        if (uint32_t s = st_->slot_of[2 * flow + dir]; s != kNone) erase_at(s);
+// The slot of the other direction of the flow in slot p (found by hashing its key), if any.
+std::optional<uint32_t> FlowTable::other_slot(uint32_t p) const {
+    const xb_flow_slot& s = st_->slots[p];
+    FlowKey rev = reverse_flow_key(s.key);
+    if (flow_key_equal(rev, s.key)) return std::nullopt;
+    auto q = find_slot(rev, home_slot(rev));
+    if (q && st_->slots[*q].stats_index == (s.stats_index ^ 1u)) return q;
+    return std::nullopt;
+}
+
+// Removes the flow in slot p, both directions, and returns its key (the forward direction's). The
+// higher slot goes first: erasing a slot moves only keys after it.
+FlowKey FlowTable::erase_flow(uint32_t p) {
+    const FlowKey key = st_->slots[p].key;
+    const uint32_t si = st_->slots[p].stats_index;
+    auto q = other_slot(p);
+    if (q && *q > p) erase_at(*q);
+    erase_at(p);
+    if (q && *q < p) erase_at(*q);
+    const uint32_t flow = si / 2;
     st_->in_use[flow] = 0;
     --st_->used_flows;
     st_->free_dirty.push_back(flow);
+    return (si & 1) && q ? reverse_flow_key(key) : key;
 }
 
-// lru: the flow seen longest ago (the later of its directions) among the keys in reach of home.
-std::optional<uint32_t> FlowTable::victim_near(uint32_t home, uint32_t exclude_flow) const {
+// lru: the slot of the flow seen longest ago (the later of its directions) among the keys in the
+// `span` slots from home (wrapping around the table).
+std::optional<uint32_t> FlowTable::victim_near(uint32_t home, uint32_t exclude_flow, uint32_t span) const {
     auto now = jiffies_now();
     uint32_t now32 = now ? static_cast<uint32_t>(*now) : 0;
     std::optional<uint32_t> best;
     uint32_t best_age = 0;
-    const uint32_t end = std::min(home + XB_FLOW_WINDOW, st_->slot_count + XB_FLOW_WINDOW - 1);
-    for (uint32_t p = home; p < end; ++p) {
+    const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
+    span = std::min(span, end);
+    for (uint32_t i = 0; i < span; ++i) {
+        uint32_t p = (home + i) % end;
         const xb_flow_slot& s = st_->slots[p];
-        if (!occupied(s)) continue;
-        uint32_t flow = s.stats_index / 2;
-        if (flow == exclude_flow) continue;
-        uint32_t age = UINT32_MAX;
-        for (uint32_t dir = 0; dir < 2; ++dir)
-            if (uint32_t q = st_->slot_of[2 * flow + dir]; q != kNone)
-                age = std::min(age, now32 - load_last_seen(st_->slots[q]));
-        if (!best || age > best_age) best = flow, best_age = age;
+        if (!occupied(s) || s.stats_index / 2 == exclude_flow) continue;
+        uint32_t age = now32 - load_last_seen(s);
+        if (auto q = other_slot(p)) age = std::min(age, now32 - load_last_seen(st_->slots[*q]));
+        if (!best || age > best_age) best = p, best_age = age;
     }
     return best;
 }
 
 // ---- counters -----------------------------------------------------------------------------------
 
-Result<std::vector<xb_flow_value>> FlowTable::read_stats(uint32_t first_index, uint32_t count) const {
-    std::vector<xb_flow_value> values(static_cast<size_t>(st_->cpus) * count);
-    if (count == 2) {
-        // Both directions in one system call: a batch continues after in_batch.
-        uint32_t prev = first_index - 1, out = 0, n = 2;
-        uint32_t keys[2];
-        if (bpf_map_lookup_batch(st_->stats_fd, first_index == 0 ? nullptr : &prev, &out, keys, values.data(), &n,
-                                 nullptr) == 0 ||
-            (errno == ENOENT && n == 2))
-            return values;
-    }
-    for (uint32_t i = 0; i < count; ++i) {
-        uint32_t idx = first_index + i;
-        if (bpf_map_lookup_elem(st_->stats_fd, &idx, values.data() + static_cast<size_t>(i) * st_->cpus) != 0)
-            return Error::from_errno(errno, "cannot read the counters of flow table entry " + std::to_string(idx));
-    }
+// Both directions' counters of a flow (one system call), per CPU.
+Result<std::vector<xb_flow_counts>> FlowTable::read_stats(uint32_t flow) const {
+    std::vector<xb_flow_counts> values(st_->cpus);
+    if (bpf_map_lookup_elem(st_->stats_fd, &flow, values.data()) != 0)
+        return Error::from_errno(errno, "cannot read the counters of flow " + std::to_string(flow));
     return values;
 }
 
@@ -298,18 +301,13 @@ Result<std::vector<xb_flow_value>> FlowTable::read_stats(uint32_t first_index, u
 Status FlowTable::zero_dirty(size_t max) {
     size_t n = std::min(max, st_->free_dirty.size());
     if (n == 0) return {};
-    std::vector<uint32_t> keys;
-    keys.reserve(2 * n);
-    for (size_t i = st_->free_dirty.size() - n; i < st_->free_dirty.size(); ++i) {
-        keys.push_back(2 * st_->free_dirty[i]);
-        keys.push_back(2 * st_->free_dirty[i] + 1);
-    }
-    std::vector<xb_flow_value> zero(keys.size() * st_->cpus);
+    std::vector<uint32_t> keys(st_->free_dirty.end() - static_cast<long>(n), st_->free_dirty.end());
+    std::vector<xb_flow_counts> zero(keys.size() * st_->cpus);
     uint32_t count = static_cast<uint32_t>(keys.size());
     if (bpf_map_update_batch(st_->stats_fd, keys.data(), zero.data(), &count, nullptr) != 0) {
         for (uint32_t k : keys)
             if (bpf_map_update_elem(st_->stats_fd, &k, zero.data(), BPF_ANY) != 0)
-                return Error::from_errno(errno, "cannot reset the counters of flow table entry " + std::to_string(k));
+                return Error::from_errno(errno, "cannot reset the counters of flow " + std::to_string(k));
     }
     st_->free_clean.insert(st_->free_clean.end(), st_->free_dirty.end() - static_cast<long>(n), st_->free_dirty.end());
     st_->free_dirty.resize(st_->free_dirty.size() - n);
@@ -339,8 +337,6 @@ Status FlowTable::attach(bool adopted) {
     if (m == MAP_FAILED) return Error::from_errno(errno, "cannot map the flow table's slots");
     st_->slots = static_cast<xb_flow_slot*>(m);
     const uint32_t n = st_->flow_capacity;
-    st_->slot_of.assign(2 * static_cast<size_t>(n), kNone);
-    st_->home_of.assign(2 * static_cast<size_t>(n), 0);
     st_->in_use.assign(n, 0);
     auto* meta = reinterpret_cast<xb_table_meta*>(&st_->slots[entries - 1]);
     if (!adopted) {
@@ -362,8 +358,6 @@ Status FlowTable::attach(bool adopted) {
         const xb_flow_slot& s = st_->slots[p];
         max_seq = std::max<uint64_t>(max_seq, s.seq);
         if (!occupied(s) || s.stats_index >= 2 * n) continue;
-        st_->slot_of[s.stats_index] = p;
-        st_->home_of[s.stats_index] = home_slot(s.key);
         if (!st_->in_use[s.stats_index / 2]) ++st_->used_flows;
         st_->in_use[s.stats_index / 2] = 1;
         ++st_->used_entries;
@@ -383,6 +377,8 @@ Status FlowTable::insert_locked(const FlowKey& key, bool both) {
     const bool two = both && !flow_key_equal(rev, key);
     const uint32_t hf = home_slot(key);
     const uint32_t hr = two ? home_slot(rev) : 0;
+    __builtin_prefetch(&st_->slots[hr], 1);
+    __builtin_prefetch(&st_->slots[hf], 1);
     auto at_f = find_slot(key, hf);
     auto at_r = two ? find_slot(rev, hr) : std::nullopt;
     if (at_f && (!two || at_r)) return {};  // already there: keep its counts
@@ -398,11 +394,9 @@ Status FlowTable::insert_locked(const FlowKey& key, bool both) {
     }
     auto id = take_flow_id();
     if (!id && id.error().code == E2BIG && st_->lru) {
-        if (auto v = victim_near(hf, kNone)) {
-            FlowKey gone = st_->slots[st_->slot_of[2 * *v] != kNone ? st_->slot_of[2 * *v] : st_->slot_of[2 * *v + 1]].key;
-            erase_flow(*v);
+        if (auto v = victim_near(hf, UINT32_MAX, kLruSpan)) {
+            st_->evicted_log.push_back(erase_flow(*v));
             ++st_->counts.evicted;
-            st_->evicted_log.push_back(gone);
             id = take_flow_id();
         }
     }
@@ -418,19 +412,17 @@ Status FlowTable::insert_locked(const FlowKey& key, bool both) {
         for (int attempt = 0; attempt < 4; ++attempt) {
             if (place(k, si, home, now32)) return true;
             if (!st_->lru) return false;
-            auto v = victim_near(home, f);
+            auto v = victim_near(home, f, XB_FLOW_WINDOW);
             if (!v) return false;
-            FlowKey gone = st_->slots[st_->slot_of[2 * *v] != kNone ? st_->slot_of[2 * *v] : st_->slot_of[2 * *v + 1]].key;
-            erase_flow(*v);
+            st_->evicted_log.push_back(erase_flow(*v));
             ++st_->counts.evicted;
-            st_->evicted_log.push_back(gone);
         }
         return false;
     };
     bool ok = place_dir(key, 2 * f, hf);
     if (ok && two && !place_dir(rev, 2 * f + 1, hr)) {
         ok = false;
-        erase_at(st_->slot_of[2 * f]);  // both directions or neither
+        if (auto at = find_slot(key, hf)) erase_at(*at);  // both directions or neither
     }
     if (!ok) {
         st_->in_use[f] = 0;
@@ -455,16 +447,18 @@ Status FlowTable::insert_one(const FlowKey& key) {
 }
 
 Status FlowTable::remove(const FlowKey& key) {
+    FlowKey rev = reverse_flow_key(key);
+    const uint32_t hf = home_slot(key), hr = home_slot(rev);
     std::lock_guard<std::mutex> lock(st_->write_mutex);
-    auto at = find_slot(key, home_slot(key));
-    if (!at) {
-        FlowKey rev = reverse_flow_key(key);
-        at = find_slot(rev, home_slot(rev));
-    }
+    // Both windows are fetched at once: at a million flows each is a cache miss of its own.
+    __builtin_prefetch(&st_->slots[hr], 1);
+    __builtin_prefetch(&st_->slots[hf], 1);
+    auto at = find_slot(key, hf);
+    if (!at) at = find_slot(rev, hr);
     if (!at) return {};
-    erase_flow(st_->slots[*at].stats_index / 2);
+    erase_flow(*at);
     ++st_->counts.removed;
-    if (st_->free_dirty.size() >= kZeroBatch) return zero_dirty(kZeroBatch);
+    // The flow id's counters are zeroed later, in batches (expire(), or the next insert that needs one).
     return {};
 }
 
@@ -473,81 +467,92 @@ std::optional<FlowStats> FlowTable::lookup(const FlowKey& key) const {
     auto at = find_slot(key, home_slot(key));
     if (!at) return std::nullopt;
     const xb_flow_slot& s = st_->slots[*at];
-    auto values = read_stats(s.stats_index, 1);
+    auto values = read_stats(s.stats_index / 2);
     auto now = jiffies_now();
     if (!values || !now) return std::nullopt;
-    return to_stats(values->data(), load_last_seen(s), *now, monotonic_coarse_ns());
+    return to_stats(values->data(), s.stats_index & 1, load_last_seen(s), *now, monotonic_coarse_ns());
 }
 
 Result<std::vector<FlowEntry>> FlowTable::entries() const {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
     std::vector<uint8_t> raw;
-    const size_t per_entry = sizeof(xb_flow_value) * st_->cpus;
-    if (auto st = read_array(st_->stats_fd, 2 * st_->flow_capacity, per_entry, raw); !st) return st.error();
+    const size_t per_flow = sizeof(xb_flow_counts) * st_->cpus;
+    if (auto st = read_array(st_->stats_fd, st_->flow_capacity, per_flow, raw); !st) return st.error();
     auto now = jiffies_now();
     if (!now) return now.error();
     uint64_t mono = monotonic_coarse_ns();
     std::vector<FlowEntry> out;
-    for (uint32_t si = 0; si < 2 * st_->flow_capacity; ++si) {
-        uint32_t p = st_->slot_of[si];
-        if (p == kNone) continue;
+    for (uint32_t p = 0; p < st_->slot_count + XB_FLOW_WINDOW - 1; ++p) {
         const xb_flow_slot& s = st_->slots[p];
-        out.push_back(FlowEntry{s.key, to_stats(reinterpret_cast<const xb_flow_value*>(raw.data() + si * per_entry),
-                                                load_last_seen(s), *now, mono)});
+        if (!occupied(s)) continue;
+        uint32_t si = s.stats_index;
+        out.push_back(FlowEntry{s.key, to_stats(reinterpret_cast<const xb_flow_counts*>(raw.data() + (si / 2) * per_flow),
+                                                si & 1, load_last_seen(s), *now, mono)});
     }
     return out;
 }
 
+// A scan of the slots in order (the mapping read front to back, which the CPU prefetches), in
+// chunks of kSweepSlots slots or kSweepExpiries expiries per hold of the writer lock. A direction
+// idle for longer than the timeout makes the other one be looked up: the flow goes only when both
+// are idle. Then the counters of every flow id that left are zeroed, a batch per hold.
 Result<std::vector<ExpiredFlow>> FlowTable::expire(uint64_t now_ns, uint64_t timeout_ns) {
     std::vector<ExpiredFlow> out;
-    std::vector<uint32_t> idle;
-    for (uint32_t start = 0; start < st_->flow_capacity; start += kSweepChunk) {
-        const uint32_t stop = std::min(st_->flow_capacity, start + kSweepChunk);
+    const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
+    uint32_t p = 0;
+    while (p < end) {
         std::lock_guard<std::mutex> lock(st_->write_mutex);
         auto jnow = jiffies_now();
         if (!jnow) return jnow.error();
         // now_ns (the caller's CLOCK_MONOTONIC) in jiffies
-        uint64_t mono = st_->cached_clock.monotonic_ns;
-        uint64_t nspj = st_->ns_per_jiffy.load();
-        uint64_t now_j = now_ns >= mono ? st_->cached_clock.jiffies + (now_ns - mono) / nspj
-                                        : st_->cached_clock.jiffies - std::min(st_->cached_clock.jiffies, (mono - now_ns) / nspj);
+        const KernelClockSample& c = st_->cached_clock;
+        const uint64_t nspj = st_->ns_per_jiffy.load();
+        const uint64_t now_j = now_ns >= c.monotonic_ns ? c.jiffies + (now_ns - c.monotonic_ns) / nspj
+                                                        : c.jiffies - std::min(c.jiffies, (c.monotonic_ns - now_ns) / nspj);
         const uint32_t now32 = static_cast<uint32_t>(now_j);
-        const uint64_t timeout_j = timeout_ns / nspj;
-        idle.clear();
-        for (uint32_t f = start; f < stop; ++f) {
-            if (!st_->in_use[f]) continue;
-            bool all_idle = true;
-            for (uint32_t dir = 0; dir < 2 && all_idle; ++dir) {
-                uint32_t p = st_->slot_of[2 * f + dir];
-                if (p == kNone) continue;
-                int64_t age = static_cast<int32_t>(now32 - load_last_seen(st_->slots[p]));
-                all_idle = age > static_cast<int64_t>(timeout_j);
+        const int64_t timeout_j = static_cast<int64_t>(timeout_ns / nspj);
+        auto idle = [&](const xb_flow_slot& s) { return static_cast<int32_t>(now32 - load_last_seen(s)) > timeout_j; };
+        const uint32_t stop = std::min(end, p + kSweepSlots);
+        unsigned expired_here = 0;
+        while (p < stop && expired_here < kSweepExpiries) {
+            const xb_flow_slot& s = st_->slots[p];
+            if (!occupied(s) || !idle(s)) {
+                ++p;
+                continue;
             }
-            if (all_idle) idle.push_back(f);
-        }
-        for (uint32_t f : idle) {
-            ExpiredFlow e;
-            auto values = read_stats(2 * f, 2);
+            auto q = other_slot(p);
+            if (q && !idle(st_->slots[*q])) {
+                ++p;
+                continue;
+            }
+            const uint32_t flow = s.stats_index / 2;
+            auto values = read_stats(flow);
             if (!values) return values.error();
+            ExpiredFlow e;
             bool first = true;
-            for (uint32_t dir = 0; dir < 2; ++dir) {
-                uint32_t p = st_->slot_of[2 * f + dir];
-                if (p == kNone) continue;
-                const xb_flow_slot& s = st_->slots[p];
-                FlowStats fs = to_stats(values->data() + dir * st_->cpus, load_last_seen(s), now_j, now_ns);
-                uint64_t inserted = jiffies_to_mono(s.inserted_jiffies, now_j, now_ns);
-                if (first || dir == 0) e.key = s.key;
+            for (std::optional<uint32_t> at : {std::optional<uint32_t>(p), q}) {
+                if (!at) continue;
+                const xb_flow_slot& d = st_->slots[*at];
+                const uint32_t dir = d.stats_index & 1;
+                FlowStats fs = to_stats(values->data(), dir, load_last_seen(d), now_j, now_ns);
+                uint64_t inserted = jiffies_to_mono(d.inserted_jiffies, now_j, now_ns);
+                if (dir == 0) e.key = d.key;
+                else if (!q) e.key = reverse_flow_key(d.key);
                 e.first_seen_ns = first ? inserted : std::min(e.first_seen_ns, inserted);
                 e.last_seen_ns = std::max(e.last_seen_ns, fs.last_seen_ns);
                 (dir == 0 ? e.forward : e.reverse) = fs;
                 first = false;
             }
-            erase_flow(f);
+            erase_flow(p);  // slot p now holds the key after it, if that one moved back: looked at next
             ++st_->counts.expired;
+            ++expired_here;
             out.push_back(e);
         }
-        if (st_->free_dirty.size() >= kZeroBatch)
-            if (auto z = zero_dirty(kZeroBatch); !z) return z.error();
+    }
+    while (true) {
+        std::lock_guard<std::mutex> lock(st_->write_mutex);
+        if (st_->free_dirty.empty()) break;
+        if (auto z = zero_dirty(kZeroBatch); !z) return z.error();
     }
     return out;
 }
@@ -577,7 +582,7 @@ FlowTable::Memory FlowTable::memory() const {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
     Memory m;
     m.kernel_bytes = map_memlock(st_->slots_fd) + map_memlock(st_->stats_fd);
-    m.user_bytes = (st_->slot_of.capacity() + st_->home_of.capacity() + st_->free_clean.capacity() +
+    m.user_bytes = (st_->free_clean.capacity() +
                     st_->free_dirty.capacity()) * sizeof(uint32_t) + st_->in_use.capacity();
     return m;
 }

@@ -2,7 +2,7 @@
 // a BPF hash map, and the rules kept here). The slots are memory-mapped (BPF_F_MMAPABLE), so
 // inserting, finding, removing and sweeping flows make no system call; only reading a flow's
 // counters does (per-CPU arrays cannot be mapped), and zeroing the counters of flows that left,
-// in batches. A flow is one unit: both directions are inserted, evicted and expired together, and
+// in batches (one element per flow holds both directions). A flow is one unit: both directions are inserted, evicted and expired together, and
 // it holds one of `size` flow ids (its two counter entries). With lru, a flow that finds no room
 // makes the flow in reach seen longest ago give way (both directions, counted).
 #pragma once
@@ -66,7 +66,7 @@ struct FlowTableState {
     int slots_fd = -1;
     int stats_fd = -1;
     uint32_t slot_count = 0;     // home slots (xb_slot_count)
-    uint32_t flow_capacity = 0;  // flows (the configured size); counters: 2 per flow
+    uint32_t flow_capacity = 0;  // flows (the configured size): flow ids, one counter element each
     bool percpu = true;
     bool lru = false;
     unsigned cpus = 1;  // value copies per stats entry (possible CPUs when percpu, else 1)
@@ -82,8 +82,9 @@ struct FlowTableState {
     std::atomic<uint64_t> ns_per_jiffy{0};  // 0 until known
     KernelClockSample cached_clock;    // the last kernel clock sample (refreshed every second)
 
-    // User-space mirror, per counter entry (2 * flow id + direction): its slot and home slot.
-    std::vector<uint32_t> slot_of, home_of;
+    // Flow ids. No mirror of the slots: a flow's other direction is found by hashing its reversed
+    // key, home slots are hashed again when needed (a few ns, where a mirror would cost bytes per
+    // flow and a cache miss per move at a million flows).
     std::vector<uint8_t> in_use;        // per flow id
     std::vector<uint32_t> free_clean;   // flow ids whose counters are zero
     std::vector<uint32_t> free_dirty;   // flow ids whose counters still hold a gone flow's counts
@@ -147,17 +148,18 @@ private:
     std::optional<uint32_t> find_slot(const FlowKey& key, uint32_t home) const;
     bool place(const FlowKey& key, uint32_t stats_index, uint32_t home, uint32_t now32);
     void erase_at(uint32_t idx);
-    void erase_flow(uint32_t flow);
+    FlowKey erase_flow(uint32_t slot);
+    std::optional<uint32_t> other_slot(uint32_t slot) const;
     void move_slot(uint32_t from, uint32_t to);
     void write_slot(uint32_t idx, const struct xb_flow_slot& content);
-    std::optional<uint32_t> victim_near(uint32_t home, uint32_t exclude_flow) const;
+    std::optional<uint32_t> victim_near(uint32_t home, uint32_t exclude_flow, uint32_t span) const;
     Result<uint32_t> take_flow_id();
     Status zero_dirty(size_t max);
     Status insert_locked(const FlowKey& key, bool both);
-    Result<std::vector<struct xb_flow_value>> read_stats(uint32_t first_index, uint32_t count) const;
+    Result<std::vector<struct xb_flow_counts>> read_stats(uint32_t flow) const;
     Result<KernelClockSample> clock_sample() const;
     Result<uint64_t> jiffies_now() const;
-    FlowStats to_stats(const struct xb_flow_value* per_cpu, uint32_t last_seen32, uint64_t now_jiffies,
+    FlowStats to_stats(const struct xb_flow_counts* per_cpu, uint32_t dir, uint32_t last_seen32, uint64_t now_jiffies,
                        uint64_t now_mono) const;
     uint64_t jiffies_to_mono(uint32_t jiffies32, uint64_t now_jiffies, uint64_t now_mono) const;
     std::shared_ptr<FlowTableState> st_;

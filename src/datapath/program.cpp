@@ -171,7 +171,7 @@ std::vector<MapSpec> pinnable_maps(const ProgramOptions& options) {
     return {
         MapSpec{kFlowSlots, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(struct xb_flow_slot), slots, BPF_F_MMAPABLE},
         MapSpec{kFlowStats, flow_stats_map_type(options.flow_table_percpu), sizeof(uint32_t),
-                sizeof(struct xb_flow_value), 2 * options.flow_table_size, 0},
+                sizeof(struct xb_flow_counts), options.flow_table_size, 0},
         MapSpec{kCounters, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t), sizeof(struct xb_counters), 1, 0},
     };
 }
@@ -209,7 +209,7 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     bpf_map* flow_stats = p.skel_->maps.xb_flow_stats;
     int err = bpf_map__set_max_entries(p.skel_->maps.xb_flow_slots, xb_slot_array_entries(slots));
     if (!err) err = bpf_map__set_type(flow_stats, flow_stats_map_type(options.flow_table_percpu));
-    if (!err) err = bpf_map__set_max_entries(flow_stats, 2 * options.flow_table_size);
+    if (!err) err = bpf_map__set_max_entries(flow_stats, options.flow_table_size);
     if (!err && cpu) err = bpf_map__set_max_entries(p.skel_->maps.xb_cpu_map, p.possible_cpus_);
     if (!err && !cpu) err = bpf_map__set_autocreate(p.skel_->maps.xb_cpu_map, false);
     if (!err && !(ips && options.datapath == Hook::Xdp))
