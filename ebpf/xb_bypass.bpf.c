@@ -79,7 +79,12 @@ static __always_inline int xb_flow_key_equal_words(const struct xb_flow_key *slo
 /* The slot of key in the flow table (see xb_table.h for the rules user space keeps), or NULL. */
 static __always_inline struct xb_flow_slot *xb_flow_find(const struct xb_flow_key *key)
 {
-    __u32 home = xb_home_slot(xb_slot_hash(key, &cfg_hash_key), cfg_slot_count);
+    /* The key through a pointer the compiler cannot see through (so it does not fold the
+     * constants' initial zeros) with plain loads it may place next to their uses: volatile loads
+     * would stay in source order, all up front, and spill. */
+    const struct xb_hash_key *hk = (const struct xb_hash_key *)&cfg_hash_key;
+    asm volatile("" : "+r"(hk));
+    __u32 home = xb_home_slot(xb_slot_hash(key, hk), cfg_slot_count);
     XB_UNROLL
     for (int i = 0; i < XB_FLOW_WINDOW; i++) {
         __u32 idx = home + i; /* no wrap-around: the array has XB_FLOW_WINDOW - 1 slots past the last home */

@@ -26,13 +26,6 @@
 #include "xb_consts.h"
 #include "xb_flow.h"
 
-/* The program reads the key from .rodata (volatile for the skeleton's sake); user space passes its own. */
-#ifdef __bpf__
-#define XB_HASH_KEY_QUAL const volatile
-#else
-#define XB_HASH_KEY_QUAL const
-#endif
-
 /* One NH term (as in UMAC): two 32-bit words, each offset by a key word, multiplied into 64 bits, so
  * every input bit moves the product's bits from its own position up to bit 63. */
 static inline __u64 xb_nh(__u32 a, __u32 b, __u32 ka, __u32 kb)
@@ -49,7 +42,7 @@ static inline __u64 xb_hash_v4_tail(const struct xb_hash_key *hk)
 /* Slot hash over every byte of the key (each direction is its own entry and hashes on its own). The
  * NH terms do not wait for each other, so this costs a few cycles where a chain of mixing rounds
  * would cost one round per word. With random offsets, which keys collide is not known outside. */
-static inline __u32 xb_slot_hash(const struct xb_flow_key *k, XB_HASH_KEY_QUAL struct xb_hash_key *hk)
+static inline __u32 xb_slot_hash(const struct xb_flow_key *k, const struct xb_hash_key *hk)
 {
     /* VLAN ids are 12 bits and the protocol 8: they share one word. The family is left out: an
      * IPv4 key and an IPv6 key with the same words only share a home slot, the key compare still
