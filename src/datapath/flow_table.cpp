@@ -184,12 +184,12 @@ void FlowTable::move_slot(uint32_t from, uint32_t to) {
 }
 
 std::optional<uint32_t> FlowTable::find_slot(const FlowKey& key, uint32_t home) const {
+    // As the program looks: up to the first empty slot. (Robin-hood order would allow stopping at
+    // the first key of a later home, but that costs a hash per slot, more than a key compare.)
     for (uint32_t p = home; p < home + XB_FLOW_WINDOW; ++p) {
         const xb_flow_slot& s = st_->slots[p];
         if (!occupied(s)) break;
-        uint32_t h = home_slot(s.key);
-        if (h > home) break;  // robin-hood order: keys of this home come before those of later homes
-        if (h == home && xb_flow_key_equal(&s.key, &key)) return p;
+        if (xb_flow_key_equal(&s.key, &key)) return p;
     }
     return std::nullopt;
 }
