@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "xb_table.h"
 
@@ -19,7 +20,7 @@ namespace xb::datapath {
 namespace {
 
 constexpr size_t kZeroBatch = 4096;      // flow ids whose counters are zeroed in one system call
-constexpr uint32_t kSweepSlots = 16384;   // slots scanned per hold of the writer lock (1 MiB of slots)
+constexpr uint32_t kSweepSlots = 4096;    // slots scanned per hold of the writer lock (256 KiB of slots)
 constexpr unsigned kSweepExpiries = 256;  // flows expired per hold (each reads its counters: a system call)
 constexpr uint32_t kLruSpan = 1024;       // slots searched for the flow seen longest ago when every id is taken
 
@@ -31,6 +32,25 @@ uint32_t load_last_seen(const xb_flow_slot& s) {
     return std::atomic_ref<const __u32>(s.last_seen_jiffies).load(std::memory_order_relaxed);
 }
 bool occupied(const xb_flow_slot& s) { return load_seq(s) != 0; }
+
+// The writer lock as bypass requests take it: a sweep between two chunks lets waiting requests in
+// first (std::mutex is not fair: the sweep would otherwise take it straight back).
+struct RequestLock {
+    explicit RequestLock(FlowTableState& st) : st_(st) {
+        st_.waiting_requests.fetch_add(1);
+        st_.write_mutex.lock();
+        st_.waiting_requests.fetch_sub(1);
+    }
+    ~RequestLock() { st_.write_mutex.unlock(); }
+    RequestLock(const RequestLock&) = delete;
+    RequestLock& operator=(const RequestLock&) = delete;
+    FlowTableState& st_;
+};
+
+// Between two chunks of a sweep: waiting requests first (for at most about a millisecond).
+void let_requests_in(const FlowTableState& st) {
+    for (int i = 0; i < 1000 && st.waiting_requests.load() > 0; ++i) std::this_thread::yield();
+}
 
 uint64_t monotonic_coarse_ns() {
     timespec ts{};
@@ -437,19 +457,19 @@ Status FlowTable::insert_locked(const FlowKey& key, bool both) {
 }
 
 Status FlowTable::insert(const FlowKey& key) {
-    std::lock_guard<std::mutex> lock(st_->write_mutex);
+    RequestLock lock(*st_);
     return insert_locked(key, true);
 }
 
 Status FlowTable::insert_one(const FlowKey& key) {
-    std::lock_guard<std::mutex> lock(st_->write_mutex);
+    RequestLock lock(*st_);
     return insert_locked(key, false);
 }
 
 Status FlowTable::remove(const FlowKey& key) {
     FlowKey rev = reverse_flow_key(key);
     const uint32_t hf = home_slot(key), hr = home_slot(rev);
-    std::lock_guard<std::mutex> lock(st_->write_mutex);
+    RequestLock lock(*st_);
     // Both windows are fetched at once: at a million flows each is a cache miss of its own.
     __builtin_prefetch(&st_->slots[hr], 1);
     __builtin_prefetch(&st_->slots[hf], 1);
@@ -501,6 +521,7 @@ Result<std::vector<ExpiredFlow>> FlowTable::expire(uint64_t now_ns, uint64_t tim
     const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
     uint32_t p = 0;
     while (p < end) {
+        if (p) let_requests_in(*st_);
         std::lock_guard<std::mutex> lock(st_->write_mutex);
         auto jnow = jiffies_now();
         if (!jnow) return jnow.error();
@@ -550,6 +571,7 @@ Result<std::vector<ExpiredFlow>> FlowTable::expire(uint64_t now_ns, uint64_t tim
         }
     }
     while (true) {
+        let_requests_in(*st_);
         std::lock_guard<std::mutex> lock(st_->write_mutex);
         if (st_->free_dirty.empty()) break;
         if (auto z = zero_dirty(kZeroBatch); !z) return z.error();

@@ -78,6 +78,7 @@ struct FlowTableState {
     size_t map_bytes = 0;
 
     std::mutex write_mutex;            // one writer at a time; guards everything below
+    std::atomic<int> waiting_requests{0};  // inserts and removes waiting for write_mutex (a sweep lets them in)
     uint64_t next_generation = 1;      // slot writes use seq 2g+1 (not valid) then 2g+2 (valid)
     std::atomic<uint64_t> ns_per_jiffy{0};  // 0 until known
     KernelClockSample cached_clock;    // the last kernel clock sample (refreshed every second)

@@ -394,7 +394,7 @@ Status Session::bypass_flow(const std::string& interface, const datapath::FlowKe
                              std::to_string(o->capacity) + " flows (" + std::to_string(percent) + "%); " +
                              (ri->plan.flow_table.lru ? "new flows soon evict bypassed ones"
                                                       : "new flows will soon be refused and stay with the IDS");
-            d.hint = "raise flow-table size (each flow takes about 340 bytes with 2 CPUs), or lower "
+            d.hint = "raise flow-table size (each flow takes about 330 bytes with 2 CPUs), or lower "
                      "flow-table timeout so that idle flows leave sooner";
             log_warning("bypass", d.to_text());
         } else if (percent < 70) {
