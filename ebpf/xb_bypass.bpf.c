@@ -35,7 +35,8 @@ const volatile __u8 cfg_flow_percpu = 1;  /* per-CPU flow table: plain adds; sha
 const volatile __u32 cfg_cpu_count = 0;   /* entries used in cfg_cpu_ids */
 const volatile __u32 cfg_cpu_ids[XB_MAX_REDIRECT_CPUS] = {};
 const volatile __u32 cfg_ips_peer_ifindex = 0; /* tc_ips only; XDP uses the devmap */
-const volatile __u32 cfg_slot_mask = XB_DEFAULT_FLOW_ENTRIES * 2 - 1; /* slots in xb_flow_slots - 1 */
+const volatile __u32 cfg_slot_count = XB_DEFAULT_FLOW_ENTRIES * 4; /* home slots in xb_flow_slots */
+const volatile struct xb_hash_key cfg_hash_key = {};                /* the table's (xb_table_meta) */
 
 /* The run that loaded this program vouches for its flow table until this jiffy, and renews it
  * while it lives; 0: no lease (tests, simulate). A run killed without detaching leaves its program
@@ -75,29 +76,33 @@ static __always_inline int xb_flow_key_equal_words(const struct xb_flow_key *slo
            *(const __u32 *)&a[5] == *(const __u32 *)&b[5];
 }
 
-/* The slot index of key in the flow table (see xb_table.h for the rules user space keeps), or -1. */
-static __always_inline int xb_flow_find(const struct xb_flow_key *key)
+/* The slot of key in the flow table (see xb_table.h for the rules user space keeps), or NULL. */
+static __always_inline struct xb_flow_slot *xb_flow_find(const struct xb_flow_key *key)
 {
-    __u32 home = xb_slot_hash(key);
-    __u32 mask = cfg_slot_mask; /* one load: the constant is volatile for the skeleton's sake */
+    /* The key through a pointer the compiler cannot see through (so it does not fold the
+     * constants' initial zeros) with plain loads it may place next to their uses: volatile loads
+     * would stay in source order, all up front, and spill. */
+    const struct xb_hash_key *hk = (const struct xb_hash_key *)&cfg_hash_key;
+    asm volatile("" : "+r"(hk));
+    __u32 home = xb_home_slot(xb_slot_hash(key, hk), cfg_slot_count);
     XB_UNROLL
     for (int i = 0; i < XB_FLOW_WINDOW; i++) {
-        __u32 idx = (home + i) & mask;
+        __u32 idx = home + i; /* no wrap-around: the array has XB_FLOW_WINDOW - 1 slots past the last home */
         struct xb_flow_slot *slot = bpf_map_lookup_elem(&xb_flow_slots, &idx);
         if (!slot)
-            return -1;
+            return 0;
         __u64 seq = *(volatile __u64 *)&slot->seq;
         if (seq == 0)
-            return -1; /* never used: the key is not further on */
+            return 0; /* empty: the key is not further on */
         if (seq & 1)
-            continue; /* removed, or being written */
+            continue; /* being written */
         if (!xb_flow_key_equal_words(&slot->key, key))
             continue;
         asm volatile("" ::: "memory");
         if (*(volatile __u64 *)&slot->seq == seq)
-            return (int)idx;
+            return slot;
     }
-    return -1;
+    return 0;
 }
 
 /* Whether the owning run's lease holds at jiffy now; a lapsed one is counted. */
@@ -110,12 +115,20 @@ static __always_inline int xb_lease_holds(struct xb_counters *cnt, __u64 now)
     return 0;
 }
 
-/* Counts a hit on the flow at slot idx at jiffy now; the caller decides the action. */
-static __always_inline void xb_touch_flow(__u32 idx, __u64 bytes, __u64 now)
+/* Counts a hit on the flow in slot at jiffy now; the caller decides the action. The last-seen time
+ * lives in the (shared) slot so that a sweep reads it from user space's mapping: it is written only
+ * when it changes, once a jiffy at most, so that CPUs reading the slot rarely lose its cache line. */
+static __always_inline void xb_touch_flow(struct xb_flow_slot *slot, __u64 bytes, __u64 now)
 {
-    struct xb_flow_value *v = bpf_map_lookup_elem(&xb_flow_stats, &idx);
-    if (!v)
+    __u32 idx = slot->stats_index;
+    __u32 flow = idx >> 1;
+    __u32 now32 = (__u32)now;
+    if (slot->last_seen_jiffies != now32)
+        slot->last_seen_jiffies = now32;
+    struct xb_flow_counts *c = bpf_map_lookup_elem(&xb_flow_stats, &flow);
+    if (!c)
         return;
+    struct xb_flow_value *v = &c->dir[idx & 1];
     if (cfg_flow_percpu) {
         v->packets++;
         v->bytes += bytes;
@@ -123,7 +136,6 @@ static __always_inline void xb_touch_flow(__u32 idx, __u64 bytes, __u64 now)
         __sync_fetch_and_add(&v->packets, 1);
         __sync_fetch_and_add(&v->bytes, bytes);
     }
-    v->last_seen_jiffies = now;
 }
 
 /* xsk variants: the frame goes to the AF_XDP socket of its receive queue; an empty slot (no socket
@@ -157,11 +169,11 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
         return XDP_PASS;
     }
 
-    int slot = xb_flow_find(&key);
-    __u64 now = slot >= 0 ? bpf_jiffies64() : 0;
-    if (slot >= 0 && xb_lease_holds(cnt, now)) {
+    struct xb_flow_slot *slot = xb_flow_find(&key);
+    __u64 now = slot ? bpf_jiffies64() : 0;
+    if (slot && xb_lease_holds(cnt, now)) {
         xb_count(cnt, XB_CNT_HIT);
-        xb_touch_flow((__u32)slot, (__u64)(data_end - data), now);
+        xb_touch_flow(slot, (__u64)(data_end - data), now);
         if (ips) {
             /* XDP_PASS when the peer slot is empty: the IDS still gets the frame, nothing is lost */
             int act = bpf_redirect_map(&xb_ips_devmap, XB_IPS_PEER_KEY, XDP_PASS);
@@ -254,11 +266,11 @@ static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)
         return TC_ACT_OK;
     }
 
-    int slot = xb_flow_find(&key);
-    __u64 now = slot >= 0 ? bpf_jiffies64() : 0;
-    if (slot >= 0 && xb_lease_holds(cnt, now)) {
+    struct xb_flow_slot *slot = xb_flow_find(&key);
+    __u64 now = slot ? bpf_jiffies64() : 0;
+    if (slot && xb_lease_holds(cnt, now)) {
         xb_count(cnt, XB_CNT_HIT);
-        xb_touch_flow((__u32)slot, skb->len, now);
+        xb_touch_flow(slot, skb->len, now);
         if (ips) {
             int act = bpf_redirect(cfg_ips_peer_ifindex, 0);
             if (act == TC_ACT_REDIRECT) {

@@ -11,20 +11,23 @@
 #include "xb_consts.h"
 #include "xb_flow.h"
 
-/* Flows to bypass (xb_table.h), both directions inserted by user space: the keys... */
+/* Flows to bypass (xb_table.h), both directions inserted by user space: the keys, memory-mapped by
+ * user space, which writes them without system calls... */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __type(key, __u32);
     __type(value, struct xb_flow_slot);
-    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES * 2);
+    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES * 4 + XB_FLOW_WINDOW);
+    __uint(map_flags, BPF_F_MMAPABLE);
 } xb_flow_slots SEC(".maps");
 
-/* ...and their counters, at the same index: per CPU (plain adds) or shared (atomic adds). */
+/* ...and their counters, one element per flow id (both directions; xb_flow_slot.stats_index): per
+ * CPU (plain adds) or shared (atomic adds). */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __type(key, __u32);
-    __type(value, struct xb_flow_value);
-    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES * 2);
+    __type(value, struct xb_flow_counts);
+    __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES);
 } xb_flow_stats SEC(".maps");
 
 /* One struct xb_counters per CPU: counting takes no lock and one (inlined) lookup. */

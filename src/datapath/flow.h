@@ -20,8 +20,12 @@ using FlowValue = struct xb_flow_value;
 
 static_assert(sizeof(FlowKey) == 44 && alignof(FlowKey) == 4, "xb_flow_key differs from the BPF side");
 static_assert(offsetof(FlowKey, dst_addr) == 16 && offsetof(FlowKey, proto) == 41);
-static_assert(sizeof(FlowValue) == 24 && offsetof(FlowValue, last_seen_jiffies) == 16);
-static_assert(sizeof(struct xb_flow_slot) == 56 && offsetof(struct xb_flow_slot, seq) == 48);
+static_assert(sizeof(FlowValue) == 16 && offsetof(FlowValue, bytes) == 8 && sizeof(struct xb_flow_counts) == 32);
+static_assert(sizeof(struct xb_flow_slot) == 64 && offsetof(struct xb_flow_slot, stats_index) == 44 &&
+              offsetof(struct xb_flow_slot, seq) == 48 && offsetof(struct xb_flow_slot, last_seen_jiffies) == 56 &&
+              offsetof(struct xb_flow_slot, inserted_jiffies) == 60);
+static_assert(sizeof(struct xb_table_meta) == 64 && offsetof(struct xb_table_meta, hash_key) == 8);
+static_assert(sizeof(struct xb_hash_key) == 48 && offsetof(struct xb_hash_key, v4_tail) == 40);
 static_assert(sizeof(struct xb_counters) == 8 * XB_CNT_MAX);
 
 // A key from text: proto ("tcp", "udp" or 0-255), addresses (both IPv4 or both IPv6), ports in host

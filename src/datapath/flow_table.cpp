@@ -1,11 +1,17 @@
 #include "datapath/flow_table.h"
 
 #include <bpf/bpf.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
+#include <thread>
 
 #include "xb_table.h"
 
@@ -13,11 +19,47 @@ namespace xb::datapath {
 
 namespace {
 
-bool valid(const xb_flow_slot& s) { return s.seq != 0 && (s.seq & 1) == 0; }
+constexpr size_t kZeroBatch = 4096;      // flow ids whose counters are zeroed in one system call
+constexpr uint32_t kSweepSlots = 4096;    // slots scanned per hold of the writer lock (256 KiB of slots)
+constexpr unsigned kSweepExpiries = 256;  // flows expired per hold (each reads its counters: a system call)
+constexpr uint32_t kLruSpan = 1024;       // slots searched for the flow seen longest ago when every id is taken
+
+// The slot's seq, read and written as an atomic: the program reads it while user space writes.
+uint64_t load_seq(const xb_flow_slot& s) {
+    return std::atomic_ref<const __u64>(s.seq).load(std::memory_order_acquire);
+}
+uint32_t load_last_seen(const xb_flow_slot& s) {
+    return std::atomic_ref<const __u32>(s.last_seen_jiffies).load(std::memory_order_relaxed);
+}
+bool occupied(const xb_flow_slot& s) { return load_seq(s) != 0; }
+
+// The writer lock as bypass requests take it: a sweep between two chunks lets waiting requests in
+// first (std::mutex is not fair: the sweep would otherwise take it straight back).
+struct RequestLock {
+    explicit RequestLock(FlowTableState& st) : st_(st) {
+        st_.waiting_requests.fetch_add(1);
+        st_.write_mutex.lock();
+        st_.waiting_requests.fetch_sub(1);
+    }
+    ~RequestLock() { st_.write_mutex.unlock(); }
+    RequestLock(const RequestLock&) = delete;
+    RequestLock& operator=(const RequestLock&) = delete;
+    FlowTableState& st_;
+};
+
+// Between two chunks of a sweep: waiting requests first (for at most about a millisecond).
+void let_requests_in(const FlowTableState& st) {
+    for (int i = 0; i < 1000 && st.waiting_requests.load() > 0; ++i) std::this_thread::yield();
+}
+
+uint64_t monotonic_coarse_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // Reads `count` consecutive array values starting at index 0: in batches of 4096 where the kernel
-// has array batch lookups (5.6+), else one lookup per index. The batch position is the last index
-// read (the kernel continues with the one after it).
+// has array batch lookups (5.6+), else one lookup per index.
 Status read_array(int fd, uint32_t count, size_t value_size, std::vector<uint8_t>& out) {
     out.assign(static_cast<size_t>(count) * value_size, 0);
     uint32_t done = 0;
@@ -42,11 +84,30 @@ Status read_array(int fd, uint32_t count, size_t value_size, std::vector<uint8_t
     if (batch) return {};
     for (uint32_t i = 0; i < count; ++i)
         if (bpf_map_lookup_elem(fd, &i, out.data() + static_cast<size_t>(i) * value_size) != 0)
-            return Error::from_errno(errno, "cannot read flow table slot " + std::to_string(i));
+            return Error::from_errno(errno, "cannot read flow table counters " + std::to_string(i));
     return {};
 }
 
+uint64_t map_memlock(int fd) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE* f = std::fopen(path, "r");
+    if (!f) return 0;
+    char line[256];
+    uint64_t v = 0;
+    while (std::fgets(line, sizeof line, f))
+        if (std::strncmp(line, "memlock:", 8) == 0) v = std::strtoull(line + 8, nullptr, 10);
+    std::fclose(f);
+    return v;
+}
+
 }  // namespace
+
+FlowTableState::~FlowTableState() {
+    if (slots) ::munmap(slots, map_bytes);
+}
+
+// ---- clock --------------------------------------------------------------------------------------
 
 Result<KernelClockSample> FlowTable::clock_sample() const {
     auto now = st_->clock();
@@ -72,226 +133,480 @@ Result<KernelClockSample> FlowTable::clock_sample() const {
     return now;
 }
 
+// The kernel's jiffies now without a system call: the last sample (at most a second old) moved on
+// by CLOCK_MONOTONIC_COARSE (vDSO). Expects write_mutex held.
+Result<uint64_t> FlowTable::jiffies_now() const {
+    uint64_t mono = monotonic_coarse_ns();
+    KernelClockSample& c = st_->cached_clock;
+    if (c.monotonic_ns == 0 || mono > c.monotonic_ns + 1000000000ull || mono < c.monotonic_ns) {
+        auto s = clock_sample();
+        if (!s) return s.error();
+        c = *s;
+        mono = c.monotonic_ns;
+    }
+    return c.jiffies + (mono - c.monotonic_ns) / st_->ns_per_jiffy.load();
+}
+
 Result<uint64_t> FlowTable::jiffies_from_now(uint64_t seconds) const {
     auto now = clock_sample();
     if (!now) return now.error();
     return now->jiffies + seconds * 1000000000ull / st_->ns_per_jiffy.load();
 }
 
-FlowStats FlowTable::to_stats(const xb_flow_value* per_cpu, const KernelClockSample& now) const {
+uint64_t FlowTable::jiffies_to_mono(uint32_t jiffies32, uint64_t now_jiffies, uint64_t now_mono) const {
+    // 32-bit jiffies: the age is the wrapped difference (a flow idle for 49 days at HZ 1000 would
+    // look young; sweeps run far more often than that). A stamp slightly ahead of the estimate is 0 old.
+    int64_t age = static_cast<int32_t>(static_cast<uint32_t>(now_jiffies) - jiffies32);
+    if (age < 0) age = 0;
+    uint64_t age_ns = static_cast<uint64_t>(age) * st_->ns_per_jiffy.load();
+    return now_mono > age_ns ? now_mono - age_ns : 0;
+}
+
+FlowStats FlowTable::to_stats(const xb_flow_counts* per_cpu, uint32_t dir, uint32_t last_seen32, uint64_t now_jiffies,
+                              uint64_t now_mono) const {
     FlowStats s;
-    uint64_t last = 0;
     for (unsigned c = 0; c < st_->cpus; ++c) {
-        s.packets += per_cpu[c].packets;
-        s.bytes += per_cpu[c].bytes;
-        last = std::max<uint64_t>(last, per_cpu[c].last_seen_jiffies);
+        s.packets += per_cpu[c].dir[dir].packets;
+        s.bytes += per_cpu[c].dir[dir].bytes;
     }
-    uint64_t age = last < now.jiffies ? (now.jiffies - last) * st_->ns_per_jiffy.load() : 0;
-    s.last_seen_ns = now.monotonic_ns > age ? now.monotonic_ns - age : 0;
+    s.last_seen_ns = jiffies_to_mono(last_seen32, now_jiffies, now_mono);
     return s;
 }
 
-Result<std::optional<uint32_t>> FlowTable::find(const FlowKey& key) const {
-    uint32_t home = xb_slot_hash(&key);
-    for (uint32_t i = 0; i < XB_FLOW_WINDOW; ++i) {
-        uint32_t idx = (home + i) & mask();
-        xb_flow_slot s{};
-        if (bpf_map_lookup_elem(st_->slots_fd, &idx, &s) != 0)
-            return Error::from_errno(errno, "cannot read flow table slot " + std::to_string(idx));
-        if (s.seq == 0) break;
-        if (valid(s) && xb_flow_key_equal(&s.key, &key)) return std::optional<uint32_t>(idx);
-    }
-    return std::optional<uint32_t>{};
+// ---- slots --------------------------------------------------------------------------------------
+
+uint32_t FlowTable::home_slot(const FlowKey& key) const {
+    return xb_home_slot(xb_slot_hash(&key, &st_->hash_key), st_->slot_count);
 }
 
-Status FlowTable::write_slot(uint32_t idx, const FlowKey& key, uint64_t seq) const {
-    xb_flow_slot s{};
-    s.key = key;
-    s.seq = seq;
-    if (bpf_map_update_elem(st_->slots_fd, &idx, &s, BPF_ANY) != 0)
-        return Error::from_errno(errno, "cannot write flow table slot " + std::to_string(idx));
-    return {};
-}
-
-Status FlowTable::reset_stats(uint32_t idx, uint64_t now_jiffies) const {
-    std::vector<xb_flow_value> values(st_->cpus);
-    for (auto& v : values) v.last_seen_jiffies = now_jiffies;
-    if (bpf_map_update_elem(st_->stats_fd, &idx, values.data(), BPF_ANY) != 0)
-        return Error::from_errno(errno, "cannot reset the counters of flow table slot " + std::to_string(idx));
-    return {};
-}
-
-Result<std::vector<xb_flow_value>> FlowTable::read_stats(uint32_t idx) const {
-    std::vector<xb_flow_value> values(st_->cpus);
-    if (bpf_map_lookup_elem(st_->stats_fd, &idx, values.data()) != 0)
-        return Error::from_errno(errno, "cannot read the counters of flow table slot " + std::to_string(idx));
-    return values;
-}
-
-Result<bool> FlowTable::insert_locked(const FlowKey& key, const KernelClockSample& now) {
-    uint32_t home = xb_slot_hash(&key);
-    std::optional<uint32_t> free_slot;
-    std::vector<uint32_t> window;  // valid slots in reach, for lru
-    for (uint32_t i = 0; i < XB_FLOW_WINDOW; ++i) {
-        uint32_t idx = (home + i) & mask();
-        xb_flow_slot s{};
-        if (bpf_map_lookup_elem(st_->slots_fd, &idx, &s) != 0)
-            return Error::from_errno(errno, "cannot read flow table slot " + std::to_string(idx));
-        if (valid(s)) {
-            if (xb_flow_key_equal(&s.key, &key)) return false;  // already there: keep its counts
-            window.push_back(idx);
-            continue;
-        }
-        if (!free_slot) free_slot = idx;
-        if (s.seq == 0) break;  // nothing of ours beyond a never-used slot
-    }
-    if (!free_slot) {
-        if (!st_->lru)
-            return Error{E2BIG, "the flow table has no free slot within reach of flow " + flow_key_to_string(key) +
-                                    " (" + std::to_string(XB_FLOW_WINDOW) + " slots from its home slot are taken)"};
-        // lru: the entry seen longest ago in reach gives way.
-        uint32_t victim = window.front();
-        uint64_t oldest = UINT64_MAX;
-        for (uint32_t idx : window) {
-            auto v = read_stats(idx);
-            if (!v) return v.error();
-            uint64_t last = 0;
-            for (const auto& c : *v) last = std::max<uint64_t>(last, c.last_seen_jiffies);
-            if (last < oldest) oldest = last, victim = idx;
-        }
-        if (auto st = remove_at(victim, /*clear_path=*/false); !st) return st.error();
-        free_slot = victim;
-    }
-    if (auto st = reset_stats(*free_slot, now.jiffies); !st) return st.error();
+// The seq protocol of xb_table.h: odd seq first (the program skips the slot from then on), then the
+// content, then the new even seq. The stores are atomics so that the compiler keeps their order;
+// x86 keeps stores in order (TSO), so the fences cost nothing there.
+void FlowTable::write_slot(uint32_t idx, const xb_flow_slot& content) {
+    xb_flow_slot& s = st_->slots[idx];
     uint64_t gen = st_->next_generation++;
-    if (auto st = write_slot(*free_slot, key, 2 * gen + 1); !st) return st.error();
-    if (auto st = write_slot(*free_slot, key, 2 * gen + 2); !st) return st.error();
+    std::atomic_ref<__u64>(s.seq).store(2 * gen + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    uint32_t words[12];
+    static_assert(sizeof words == offsetof(xb_flow_slot, seq), "key and stats index are 12 words");
+    std::memcpy(words, &content, sizeof words);
+    auto* dst = reinterpret_cast<uint32_t*>(&s);
+    for (size_t i = 0; i < 12; ++i) std::atomic_ref<__u32>(dst[i]).store(words[i], std::memory_order_relaxed);
+    std::atomic_ref<__u32>(s.last_seen_jiffies).store(content.last_seen_jiffies, std::memory_order_relaxed);
+    std::atomic_ref<__u32>(s.inserted_jiffies).store(content.inserted_jiffies, std::memory_order_relaxed);
+    std::atomic_ref<__u64>(s.seq).store(2 * gen + 2, std::memory_order_release);
+}
+
+void FlowTable::move_slot(uint32_t from, uint32_t to) {
+    xb_flow_slot c = st_->slots[from];
+    c.last_seen_jiffies = load_last_seen(st_->slots[from]);
+    write_slot(to, c);
+}
+
+std::optional<uint32_t> FlowTable::find_slot(const FlowKey& key, uint32_t home) const {
+    // As the program looks: up to the first empty slot. (Robin-hood order would allow stopping at
+    // the first key of a later home, but that costs a hash per slot, more than a key compare.)
+    for (uint32_t p = home; p < home + XB_FLOW_WINDOW; ++p) {
+        const xb_flow_slot& s = st_->slots[p];
+        if (!occupied(s)) break;
+        if (xb_flow_key_equal(&s.key, &key)) return p;
+    }
+    return std::nullopt;
+}
+
+// Robin hood: the key goes after the keys of its home and earlier homes, the keys after it move one
+// slot on (each still within its window), the last of them into the first empty slot. Moves go from
+// the end backwards, so a moving key is written to its new slot before its old slot changes.
+bool FlowTable::place(const FlowKey& key, uint32_t stats_index, uint32_t home, uint32_t now32) {
+    const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;  // slots a key may occupy: [0, end)
+    uint32_t p = home;
+    while (p < home + XB_FLOW_WINDOW && occupied(st_->slots[p]) &&
+           home_slot(st_->slots[p].key) <= home)
+        ++p;
+    if (p >= home + XB_FLOW_WINDOW) return false;
+    uint32_t e = p;
+    while (e < end && occupied(st_->slots[e])) {
+        if (e + 1 - home_slot(st_->slots[e].key) >= XB_FLOW_WINDOW) return false;
+        ++e;
+    }
+    if (e >= end) return false;
+    for (uint32_t q = e; q > p; --q) move_slot(q - 1, q);
+    xb_flow_slot c{};
+    c.key = key;
+    c.stats_index = stats_index;
+    c.last_seen_jiffies = now32;
+    c.inserted_jiffies = now32;
+    write_slot(p, c);
+    ++st_->used_entries;
     return true;
 }
 
-Status FlowTable::insert_one(const FlowKey& key) {
+// Removes the key at idx; the keys after it that are not in their home slot move one back.
+void FlowTable::erase_at(uint32_t idx) {
+    const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
+    xb_flow_slot& first = st_->slots[idx];
+    std::atomic_ref<__u64>(first.seq).store(2 * st_->next_generation++ + 1, std::memory_order_release);
+    uint32_t j = idx + 1;
+    while (j < end && occupied(st_->slots[j]) && home_slot(st_->slots[j].key) < j) {
+        move_slot(j, j - 1);
+        ++j;
+    }
+    // The last slot of the shifted run still holds a copy (or the removed key): not valid, then empty.
+    xb_flow_slot& last = st_->slots[j - 1];
+    std::atomic_ref<__u64>(last.seq).store(2 * st_->next_generation++ + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    auto* w = reinterpret_cast<uint32_t*>(&last);
+    for (size_t i = 0; i < 12; ++i) std::atomic_ref<__u32>(w[i]).store(0, std::memory_order_relaxed);
+    std::atomic_ref<__u64>(last.seq).store(0, std::memory_order_release);
+    --st_->used_entries;
+}
+
+// The slot of the other direction of the flow in slot p (found by hashing its key), if any.
+std::optional<uint32_t> FlowTable::other_slot(uint32_t p) const {
+    const xb_flow_slot& s = st_->slots[p];
+    FlowKey rev = reverse_flow_key(s.key);
+    if (flow_key_equal(rev, s.key)) return std::nullopt;
+    auto q = find_slot(rev, home_slot(rev));
+    if (q && st_->slots[*q].stats_index == (s.stats_index ^ 1u)) return q;
+    return std::nullopt;
+}
+
+// Removes the flow in slot p, both directions, and returns its key (the forward direction's). The
+// higher slot goes first: erasing a slot moves only keys after it.
+FlowKey FlowTable::erase_flow(uint32_t p) {
+    const FlowKey key = st_->slots[p].key;
+    const uint32_t si = st_->slots[p].stats_index;
+    auto q = other_slot(p);
+    if (q && *q > p) erase_at(*q);
+    erase_at(p);
+    if (q && *q < p) erase_at(*q);
+    const uint32_t flow = si / 2;
+    st_->in_use[flow] = 0;
+    --st_->used_flows;
+    st_->free_dirty.push_back(flow);
+    return (si & 1) && q ? reverse_flow_key(key) : key;
+}
+
+// lru: the slot of the flow seen longest ago (the later of its directions) among the keys in the
+// `span` slots from home (wrapping around the table).
+std::optional<uint32_t> FlowTable::victim_near(uint32_t home, uint32_t exclude_flow, uint32_t span) const {
+    auto now = jiffies_now();
+    uint32_t now32 = now ? static_cast<uint32_t>(*now) : 0;
+    std::optional<uint32_t> best;
+    uint32_t best_age = 0;
+    const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
+    span = std::min(span, end);
+    for (uint32_t i = 0; i < span; ++i) {
+        uint32_t p = (home + i) % end;
+        const xb_flow_slot& s = st_->slots[p];
+        if (!occupied(s) || s.stats_index / 2 == exclude_flow) continue;
+        uint32_t age = now32 - load_last_seen(s);
+        if (auto q = other_slot(p)) age = std::min(age, now32 - load_last_seen(st_->slots[*q]));
+        if (!best || age > best_age) best = p, best_age = age;
+    }
+    return best;
+}
+
+// ---- counters -----------------------------------------------------------------------------------
+
+// Both directions' counters of a flow (one system call), per CPU.
+Result<std::vector<xb_flow_counts>> FlowTable::read_stats(uint32_t flow) const {
+    std::vector<xb_flow_counts> values(st_->cpus);
+    if (bpf_map_lookup_elem(st_->stats_fd, &flow, values.data()) != 0)
+        return Error::from_errno(errno, "cannot read the counters of flow " + std::to_string(flow));
+    return values;
+}
+
+// Zeroes the counters of up to max flow ids that left the table, in one system call (batch update).
+Status FlowTable::zero_dirty(size_t max) {
+    size_t n = std::min(max, st_->free_dirty.size());
+    if (n == 0) return {};
+    std::vector<uint32_t> keys(st_->free_dirty.end() - static_cast<long>(n), st_->free_dirty.end());
+    std::vector<xb_flow_counts> zero(keys.size() * st_->cpus);
+    uint32_t count = static_cast<uint32_t>(keys.size());
+    if (bpf_map_update_batch(st_->stats_fd, keys.data(), zero.data(), &count, nullptr) != 0) {
+        for (uint32_t k : keys)
+            if (bpf_map_update_elem(st_->stats_fd, &k, zero.data(), BPF_ANY) != 0)
+                return Error::from_errno(errno, "cannot reset the counters of flow " + std::to_string(k));
+    }
+    st_->free_clean.insert(st_->free_clean.end(), st_->free_dirty.end() - static_cast<long>(n), st_->free_dirty.end());
+    st_->free_dirty.resize(st_->free_dirty.size() - n);
+    return {};
+}
+
+Result<uint32_t> FlowTable::take_flow_id() {
+    if (st_->free_clean.empty()) {
+        if (auto z = zero_dirty(kZeroBatch); !z) return z.error();
+    }
+    if (st_->free_clean.empty()) return Error{E2BIG, ""};
+    uint32_t f = st_->free_clean.back();
+    st_->free_clean.pop_back();
+    st_->in_use[f] = 1;
+    ++st_->used_flows;
+    return f;
+}
+
+// ---- public -------------------------------------------------------------------------------------
+
+Status FlowTable::attach(bool adopted) {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
-    auto now = clock_sample();
+    const uint32_t entries = xb_slot_array_entries(st_->slot_count);
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    st_->map_bytes = (static_cast<size_t>(entries) * sizeof(xb_flow_slot) + page - 1) / page * page;
+    void* m = ::mmap(nullptr, st_->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, st_->slots_fd, 0);
+    if (m == MAP_FAILED) return Error::from_errno(errno, "cannot map the flow table's slots");
+    st_->slots = static_cast<xb_flow_slot*>(m);
+    const uint32_t n = st_->flow_capacity;
+    st_->in_use.assign(n, 0);
+    auto* meta = reinterpret_cast<xb_table_meta*>(&st_->slots[entries - 1]);
+    if (!adopted) {
+        xb_table_meta fresh{};
+        fresh.magic = XB_TABLE_MAGIC;
+        fresh.slot_count = st_->slot_count;
+        fresh.hash_key = st_->hash_key;
+        fresh.seq = 1;
+        std::memcpy(meta, &fresh, sizeof fresh);
+        st_->free_clean.resize(n);
+        for (uint32_t i = 0; i < n; ++i) st_->free_clean[i] = n - 1 - i;  // id 0 first
+        return {};
+    }
+    if (meta->magic != XB_TABLE_MAGIC || meta->slot_count != st_->slot_count)
+        return Error{EINVAL, "the pinned flow table has no metadata of this layout"};
+    // Continue the sequence numbers (they must only grow), rebuild the mirror from the slots.
+    uint64_t max_seq = 0;
+    for (uint32_t p = 0; p + 1 < entries; ++p) {
+        const xb_flow_slot& s = st_->slots[p];
+        max_seq = std::max<uint64_t>(max_seq, s.seq);
+        if (!occupied(s) || s.stats_index >= 2 * n) continue;
+        if (!st_->in_use[s.stats_index / 2]) ++st_->used_flows;
+        st_->in_use[s.stats_index / 2] = 1;
+        ++st_->used_entries;
+    }
+    st_->next_generation = std::max<uint64_t>(st_->next_generation, max_seq / 2 + 1);
+    // Free ids may hold the counts of flows the earlier run removed: zeroed before use.
+    for (uint32_t i = n; i-- > 0;)
+        if (!st_->in_use[i]) st_->free_dirty.push_back(i);
+    return {};
+}
+
+Status FlowTable::insert_locked(const FlowKey& key, bool both) {
+    auto now = jiffies_now();
     if (!now) return now.error();
-    auto r = insert_locked(key, *now);
-    if (!r) return r.error();
+    const uint32_t now32 = static_cast<uint32_t>(*now);
+    FlowKey rev = reverse_flow_key(key);
+    const bool two = both && !flow_key_equal(rev, key);
+    const uint32_t hf = home_slot(key);
+    const uint32_t hr = two ? home_slot(rev) : 0;
+    __builtin_prefetch(&st_->slots[hr], 1);
+    __builtin_prefetch(&st_->slots[hf], 1);
+    auto at_f = find_slot(key, hf);
+    auto at_r = two ? find_slot(rev, hr) : std::nullopt;
+    if (at_f && (!two || at_r)) return {};  // already there: keep its counts
+    if (at_f || at_r) {
+        // One direction is there (inserted alone): the other joins its flow.
+        uint32_t si = st_->slots[at_f ? *at_f : *at_r].stats_index ^ 1u;
+        const FlowKey& missing = at_f ? rev : key;
+        if (!place(missing, si, at_f ? hr : hf, now32)) {
+            ++st_->counts.refused;
+            return Error{E2BIG, "the flow table has no free slot within reach of flow " + flow_key_to_string(missing)};
+        }
+        return {};
+    }
+    auto id = take_flow_id();
+    if (!id && id.error().code == E2BIG && st_->lru) {
+        if (auto v = victim_near(hf, UINT32_MAX, kLruSpan)) {
+            st_->evicted_log.push_back(erase_flow(*v));
+            ++st_->counts.evicted;
+            id = take_flow_id();
+        }
+    }
+    if (!id) {
+        if (id.error().code != E2BIG) return id.error();
+        ++st_->counts.refused;
+        return Error{E2BIG, "the flow table is full: it holds its " + std::to_string(st_->flow_capacity) +
+                                " flows (flow-table size)"};
+    }
+    const uint32_t f = *id;
+    // Each direction in its window; with lru, the flow seen longest ago in reach gives way.
+    auto place_dir = [&](const FlowKey& k, uint32_t si, uint32_t home) -> bool {
+        for (int attempt = 0; attempt < 4; ++attempt) {
+            if (place(k, si, home, now32)) return true;
+            if (!st_->lru) return false;
+            auto v = victim_near(home, f, XB_FLOW_WINDOW);
+            if (!v) return false;
+            st_->evicted_log.push_back(erase_flow(*v));
+            ++st_->counts.evicted;
+        }
+        return false;
+    };
+    bool ok = place_dir(key, 2 * f, hf);
+    if (ok && two && !place_dir(rev, 2 * f + 1, hr)) {
+        ok = false;
+        if (auto at = find_slot(key, hf)) erase_at(*at);  // both directions or neither
+    }
+    if (!ok) {
+        st_->in_use[f] = 0;
+        --st_->used_flows;
+        st_->free_dirty.push_back(f);  // a packet may have counted on the forward entry meanwhile
+        ++st_->counts.refused;
+        return Error{E2BIG, "the flow table has no free slot within reach of flow " + flow_key_to_string(key) + " (" +
+                                std::to_string(XB_FLOW_WINDOW) + " slots from its home slot are taken)"};
+    }
+    ++st_->counts.accepted;
     return {};
 }
 
 Status FlowTable::insert(const FlowKey& key) {
-    std::lock_guard<std::mutex> lock(st_->write_mutex);
-    auto now = clock_sample();
-    if (!now) return now.error();
-    auto forward = insert_locked(key, *now);
-    if (!forward) return forward.error();
-    FlowKey rev = reverse_flow_key(key);
-    if (flow_key_equal(rev, key)) return {};
-    auto reverse = insert_locked(rev, *now);
-    if (!reverse) {
-        if (*forward) {  // both directions or neither
-            auto idx = find(key);
-            if (idx && *idx) (void)remove_at(**idx, true);
-        }
-        return reverse.error();
-    }
-    return {};
+    RequestLock lock(*st_);
+    return insert_locked(key, true);
 }
 
-Status FlowTable::remove_at(uint32_t idx, bool clear_path) {
-    xb_flow_slot s{};
-    if (bpf_map_lookup_elem(st_->slots_fd, &idx, &s) != 0)
-        return Error::from_errno(errno, "cannot read flow table slot " + std::to_string(idx));
-    // Not valid any more, key unchanged (a reader comparing it now sees the seq change), then cleared.
-    uint64_t gen = st_->next_generation++;
-    if (auto st = write_slot(idx, s.key, 2 * gen + 1); !st) return st;
-    if (auto st = write_slot(idx, FlowKey{}, 2 * gen + 1); !st) return st;
-    if (!clear_path) return {};
-    // Emptied slots right before a never-used one are on nobody's probe path: mark them never used
-    // again, so that lookups stop early. Seqs still only grow for valid keys (the generation does).
-    uint32_t next_idx = (idx + 1) & mask();
-    xb_flow_slot next{};
-    if (bpf_map_lookup_elem(st_->slots_fd, &next_idx, &next) != 0 || next.seq != 0) return {};
-    uint32_t j = idx;
-    for (uint32_t steps = 0; steps < st_->slot_count; ++steps) {
-        xb_flow_slot cur{};
-        if (bpf_map_lookup_elem(st_->slots_fd, &j, &cur) != 0 || cur.seq == 0 || valid(cur)) break;
-        if (auto st = write_slot(j, FlowKey{}, 0); !st) return st;
-        j = (j - 1) & mask();
-    }
-    return {};
-}
-
-Status FlowTable::remove_locked(const FlowKey& key) {
-    auto idx = find(key);
-    if (!idx) return idx.error();
-    if (!*idx) return {};
-    return remove_at(**idx, true);
+Status FlowTable::insert_one(const FlowKey& key) {
+    RequestLock lock(*st_);
+    return insert_locked(key, false);
 }
 
 Status FlowTable::remove(const FlowKey& key) {
-    std::lock_guard<std::mutex> lock(st_->write_mutex);
-    if (auto st = remove_locked(key); !st) return st;
-    return remove_locked(reverse_flow_key(key));
+    FlowKey rev = reverse_flow_key(key);
+    const uint32_t hf = home_slot(key), hr = home_slot(rev);
+    RequestLock lock(*st_);
+    // Both windows are fetched at once: at a million flows each is a cache miss of its own.
+    __builtin_prefetch(&st_->slots[hr], 1);
+    __builtin_prefetch(&st_->slots[hf], 1);
+    auto at = find_slot(key, hf);
+    if (!at) at = find_slot(rev, hr);
+    if (!at) return {};
+    erase_flow(*at);
+    ++st_->counts.removed;
+    // The flow id's counters are zeroed later, in batches (expire(), or the next insert that needs one).
+    return {};
 }
 
 std::optional<FlowStats> FlowTable::lookup(const FlowKey& key) const {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
-    auto idx = find(key);
-    if (!idx || !*idx) return std::nullopt;
-    auto values = read_stats(**idx);
-    auto now = clock_sample();
+    auto at = find_slot(key, home_slot(key));
+    if (!at) return std::nullopt;
+    const xb_flow_slot& s = st_->slots[*at];
+    auto values = read_stats(s.stats_index / 2);
+    auto now = jiffies_now();
     if (!values || !now) return std::nullopt;
-    return to_stats(values->data(), *now);
-}
-
-Result<std::vector<xb_flow_slot>> FlowTable::read_all_slots() const {
-    std::vector<uint8_t> raw;
-    if (auto st = read_array(st_->slots_fd, st_->slot_count, sizeof(xb_flow_slot), raw); !st) return st.error();
-    std::vector<xb_flow_slot> slots(st_->slot_count);
-    std::memcpy(slots.data(), raw.data(), raw.size());
-    return slots;
+    return to_stats(values->data(), s.stats_index & 1, load_last_seen(s), *now, monotonic_coarse_ns());
 }
 
 Result<std::vector<FlowEntry>> FlowTable::entries() const {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
-    auto slots = read_all_slots();
-    if (!slots) return slots.error();
     std::vector<uint8_t> raw;
-    const size_t per_slot = sizeof(xb_flow_value) * st_->cpus;
-    if (auto st = read_array(st_->stats_fd, st_->slot_count, per_slot, raw); !st) return st.error();
-    auto now = clock_sample();
+    const size_t per_flow = sizeof(xb_flow_counts) * st_->cpus;
+    if (auto st = read_array(st_->stats_fd, st_->flow_capacity, per_flow, raw); !st) return st.error();
+    auto now = jiffies_now();
     if (!now) return now.error();
+    uint64_t mono = monotonic_coarse_ns();
     std::vector<FlowEntry> out;
-    for (uint32_t i = 0; i < st_->slot_count; ++i) {
-        if (!valid((*slots)[i])) continue;
-        out.push_back(FlowEntry{(*slots)[i].key,
-                                to_stats(reinterpret_cast<const xb_flow_value*>(raw.data() + i * per_slot), *now)});
+    for (uint32_t p = 0; p < st_->slot_count + XB_FLOW_WINDOW - 1; ++p) {
+        const xb_flow_slot& s = st_->slots[p];
+        if (!occupied(s)) continue;
+        uint32_t si = s.stats_index;
+        out.push_back(FlowEntry{s.key, to_stats(reinterpret_cast<const xb_flow_counts*>(raw.data() + (si / 2) * per_flow),
+                                                si & 1, load_last_seen(s), *now, mono)});
+    }
+    return out;
+}
+
+// A scan of the slots in order (the mapping read front to back, which the CPU prefetches), in
+// chunks of kSweepSlots slots or kSweepExpiries expiries per hold of the writer lock. A direction
+// idle for longer than the timeout makes the other one be looked up: the flow goes only when both
+// are idle. Then the counters of every flow id that left are zeroed, a batch per hold.
+Result<std::vector<ExpiredFlow>> FlowTable::expire(uint64_t now_ns, uint64_t timeout_ns) {
+    std::vector<ExpiredFlow> out;
+    const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
+    uint32_t p = 0;
+    while (p < end) {
+        if (p) let_requests_in(*st_);
+        std::lock_guard<std::mutex> lock(st_->write_mutex);
+        auto jnow = jiffies_now();
+        if (!jnow) return jnow.error();
+        // now_ns (the caller's CLOCK_MONOTONIC) in jiffies
+        const KernelClockSample& c = st_->cached_clock;
+        const uint64_t nspj = st_->ns_per_jiffy.load();
+        const uint64_t now_j = now_ns >= c.monotonic_ns ? c.jiffies + (now_ns - c.monotonic_ns) / nspj
+                                                        : c.jiffies - std::min(c.jiffies, (c.monotonic_ns - now_ns) / nspj);
+        const uint32_t now32 = static_cast<uint32_t>(now_j);
+        const int64_t timeout_j = static_cast<int64_t>(timeout_ns / nspj);
+        auto idle = [&](const xb_flow_slot& s) { return static_cast<int32_t>(now32 - load_last_seen(s)) > timeout_j; };
+        const uint32_t stop = std::min(end, p + kSweepSlots);
+        unsigned expired_here = 0;
+        while (p < stop && expired_here < kSweepExpiries) {
+            const xb_flow_slot& s = st_->slots[p];
+            if (!occupied(s) || !idle(s)) {
+                ++p;
+                continue;
+            }
+            auto q = other_slot(p);
+            if (q && !idle(st_->slots[*q])) {
+                ++p;
+                continue;
+            }
+            const uint32_t flow = s.stats_index / 2;
+            auto values = read_stats(flow);
+            if (!values) return values.error();
+            ExpiredFlow e;
+            bool first = true;
+            for (std::optional<uint32_t> at : {std::optional<uint32_t>(p), q}) {
+                if (!at) continue;
+                const xb_flow_slot& d = st_->slots[*at];
+                const uint32_t dir = d.stats_index & 1;
+                FlowStats fs = to_stats(values->data(), dir, load_last_seen(d), now_j, now_ns);
+                uint64_t inserted = jiffies_to_mono(d.inserted_jiffies, now_j, now_ns);
+                if (dir == 0) e.key = d.key;
+                else if (!q) e.key = reverse_flow_key(d.key);
+                e.first_seen_ns = first ? inserted : std::min(e.first_seen_ns, inserted);
+                e.last_seen_ns = std::max(e.last_seen_ns, fs.last_seen_ns);
+                (dir == 0 ? e.forward : e.reverse) = fs;
+                first = false;
+            }
+            erase_flow(p);  // slot p now holds the key after it, if that one moved back: looked at next
+            ++st_->counts.expired;
+            ++expired_here;
+            out.push_back(e);
+        }
+    }
+    while (true) {
+        let_requests_in(*st_);
+        std::lock_guard<std::mutex> lock(st_->write_mutex);
+        if (st_->free_dirty.empty()) break;
+        if (auto z = zero_dirty(kZeroBatch); !z) return z.error();
     }
     return out;
 }
 
 Result<FlowTable::Occupancy> FlowTable::occupancy() const {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
-    auto slots = read_all_slots();
-    if (!slots) return slots.error();
     Occupancy o;
-    o.slots = slots->size();
-    for (const auto& s : *slots) {
-        if (s.seq == 0) ++o.never_used;
-        else if (valid(s)) ++o.flows;
-        else ++o.removed;
-    }
+    o.slots = static_cast<size_t>(st_->slot_count) + XB_FLOW_WINDOW - 1;
+    o.flows = st_->used_entries;
+    o.never_used = o.slots - o.flows;
+    o.flow_units = st_->used_flows;
+    o.capacity = st_->flow_capacity;
     return o;
 }
 
-Status FlowTable::adopt_existing() {
+FlowTableCounts FlowTable::counts() const {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
-    auto slots = read_all_slots();
-    if (!slots) return slots.error();
-    uint64_t max_seq = 0;
-    for (const auto& s : *slots) max_seq = std::max<uint64_t>(max_seq, s.seq);
-    st_->next_generation = std::max<uint64_t>(st_->next_generation, max_seq / 2 + 1);
-    return {};
+    return st_->counts;
+}
+
+std::vector<FlowKey> FlowTable::take_evicted() {
+    std::lock_guard<std::mutex> lock(st_->write_mutex);
+    return std::exchange(st_->evicted_log, {});
+}
+
+FlowTable::Memory FlowTable::memory() const {
+    std::lock_guard<std::mutex> lock(st_->write_mutex);
+    Memory m;
+    m.kernel_bytes = map_memlock(st_->slots_fd) + map_memlock(st_->stats_fd);
+    m.user_bytes = (st_->free_clean.capacity() +
+                    st_->free_dirty.capacity()) * sizeof(uint32_t) + st_->in_use.capacity();
+    return m;
 }
 
 }  // namespace xb::datapath

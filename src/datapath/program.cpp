@@ -2,7 +2,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -130,12 +133,45 @@ BypassProgram::~BypassProgram() {
     if (skel_) xb_bypass__destroy(skel_);
 }
 
+namespace {
+
+// A new table's slot hash key: random, so that which flows share a probe window is not known outside.
+Result<xb_hash_key> random_hash_key() {
+    xb_hash_key hk{};
+    size_t got = 0;
+    while (got < sizeof hk.k) {
+        ssize_t n = ::getrandom(reinterpret_cast<char*>(hk.k) + got, sizeof hk.k - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Error::from_errno(errno, "cannot draw the flow table's hash key");
+        got += static_cast<size_t>(n);
+    }
+    hk.v4_tail = xb_hash_v4_tail(&hk);
+    return hk;
+}
+
+// The hash key kept in the metadata slot of an earlier run's (pinned) slots.
+Result<xb_hash_key> pinned_hash_key(int fd, uint32_t slot_count) {
+    const uint32_t entries = xb_slot_array_entries(slot_count);
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t bytes = (static_cast<size_t>(entries) * sizeof(xb_flow_slot) + page - 1) / page * page;
+    void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return Error::from_errno(errno, "cannot map the pinned flow table");
+    xb_table_meta meta{};
+    std::memcpy(&meta, static_cast<const xb_flow_slot*>(m) + entries - 1, sizeof meta);
+    ::munmap(m, bytes);
+    if (meta.magic != XB_TABLE_MAGIC || meta.slot_count != slot_count)
+        return Error{EINVAL, "the pinned flow table has no metadata of this layout (its hash key is unknown)"};
+    return meta.hash_key;
+}
+
+}  // namespace
+
 std::vector<MapSpec> pinnable_maps(const ProgramOptions& options) {
-    const uint32_t slots = xb_slot_count(options.flow_table_size);
+    const uint32_t slots = xb_slot_array_entries(xb_slot_count(options.flow_table_size));
     return {
-        MapSpec{kFlowSlots, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(struct xb_flow_slot), slots, 0},
+        MapSpec{kFlowSlots, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(struct xb_flow_slot), slots, BPF_F_MMAPABLE},
         MapSpec{kFlowStats, flow_stats_map_type(options.flow_table_percpu), sizeof(uint32_t),
-                sizeof(struct xb_flow_value), slots, 0},
+                sizeof(struct xb_flow_counts), options.flow_table_size, 0},
         MapSpec{kCounters, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t), sizeof(struct xb_counters), 1, 0},
     };
 }
@@ -171,9 +207,9 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     }
     const uint32_t slots = xb_slot_count(options.flow_table_size);
     bpf_map* flow_stats = p.skel_->maps.xb_flow_stats;
-    int err = bpf_map__set_max_entries(p.skel_->maps.xb_flow_slots, slots);
+    int err = bpf_map__set_max_entries(p.skel_->maps.xb_flow_slots, xb_slot_array_entries(slots));
     if (!err) err = bpf_map__set_type(flow_stats, flow_stats_map_type(options.flow_table_percpu));
-    if (!err) err = bpf_map__set_max_entries(flow_stats, slots);
+    if (!err) err = bpf_map__set_max_entries(flow_stats, options.flow_table_size);
     if (!err && cpu) err = bpf_map__set_max_entries(p.skel_->maps.xb_cpu_map, p.possible_cpus_);
     if (!err && !cpu) err = bpf_map__set_autocreate(p.skel_->maps.xb_cpu_map, false);
     if (!err && !(ips && options.datapath == Hook::Xdp))
@@ -195,7 +231,13 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     for (size_t i = 0; i < options.cpu_redirect.size(); ++i)
         p.skel_->rodata->cfg_cpu_ids[i] = options.cpu_redirect[i];
     p.skel_->rodata->cfg_ips_peer_ifindex = static_cast<uint32_t>(std::max(options.ips_peer_ifindex, 0));
-    p.skel_->rodata->cfg_slot_mask = slots - 1;
+    p.skel_->rodata->cfg_slot_count = slots;
+    // The slot hash key: the adopted table's own (its keys live where that key put them), or new.
+    auto reused_slots = options.reuse_maps.find(kFlowSlots);
+    auto hash_key = reused_slots != options.reuse_maps.end() ? pinned_hash_key(reused_slots->second, slots)
+                                                             : random_hash_key();
+    if (!hash_key) return fail("XB3010", hash_key.error().code, hash_key.error().message, "");
+    std::memcpy(const_cast<xb_hash_key*>(&p.skel_->rodata->cfg_hash_key), &*hash_key, sizeof(xb_hash_key));
 
     // The flow table's clock comes first: the lease is part of the object the kernel loads, so the
     // program is never attached without one (libxdp attaches while it loads).
@@ -203,6 +245,8 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     if (!clock) return fail("XB3011", clock.error().code, clock.error().message, "check that the kernel runs XDP programs");
     auto state = std::make_shared<FlowTableState>();
     state->slot_count = slots;
+    state->flow_capacity = options.flow_table_size;
+    state->hash_key = *hash_key;
     state->percpu = options.flow_table_percpu;
     state->lru = options.flow_table_lru;
     state->cpus = options.flow_table_percpu ? p.possible_cpus_ : 1;
@@ -251,10 +295,8 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     state->slots_fd = bpf_map__fd(p.skel_->maps.xb_flow_slots);
     state->stats_fd = bpf_map__fd(flow_stats);
     p.table_ = std::move(state);
-    if (options.reuse_maps.count(kFlowSlots)) {
-        if (auto st = p.flow_table().adopt_existing(); !st)
-            return fail("XB3010", st.error().code, st.error().message, "");
-    }
+    if (auto st = p.flow_table().attach(options.reuse_maps.count(kFlowSlots) > 0); !st)
+        return fail("XB3010", st.error().code, st.error().message, "");
     log_info("datapath", "loaded BPF program " + std::string(p.manifest_->program) + " (flow table for " +
                              std::to_string(options.flow_table_size) + " flows in " + std::to_string(slots) + " slots, " +
                              (options.flow_table_percpu ? "per-CPU" : "shared") + " counters" +

@@ -374,9 +374,9 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             ri.program = std::make_unique<datapath::BypassProgram>(std::move(prog).value());
             prog_fd = ri.program->prog_fd();
             if (o.reuse_maps.count("xb_flow_slots")) {
-                auto flows = ri.program->flow_table().entries();
+                auto occ = ri.program->flow_table().occupancy();
                 ri.reused_pins = true;
-                ri.reused_flows = flows ? flows->size() : 0;
+                ri.reused_flows = occ ? occ->flows : 0;
                 log_notice("datapath", p.interface + ": reusing the maps pinned at " + p.pin_dir + " by an earlier run: " +
                                            std::to_string(ri.reused_flows) + " flow entries stay bypassed" +
                                            (o.reuse_maps.count("xb_counters") ? ", counters continue from that run" : ""));
@@ -462,7 +462,30 @@ Status Session::bypass_flow(const std::string& interface, const datapath::FlowKe
     RunningInterface* ri = find(interface);
     if (!ri) return Error{ENOENT, "interface " + interface + " is not run by this session"};
     if (!ri->program) return Error{EOPNOTSUPP, interface + " runs no built-in bypass program"};
-    return ri->program->flow_table().insert(key);
+    auto table = ri->program->flow_table();
+    Status st = table.insert(key);
+    for (const auto& gone : table.take_evicted())
+        log_debug("bypass", interface + ": flow " + datapath::flow_key_to_string(gone) +
+                                " evicted (lru) for " + datapath::flow_key_to_string(key));
+    if (auto o = table.occupancy(); o && o->capacity) {
+        size_t percent = o->flow_units * 100 / o->capacity;
+        if (percent > kFlowTableWarnPercent && !ri->fill_warned) {
+            ri->fill_warned = true;
+            Diagnostic d;
+            d.code = "XB6010";
+            d.severity = Severity::Warning;
+            d.message = interface + ": the flow table holds " + std::to_string(o->flow_units) + " of its " +
+                             std::to_string(o->capacity) + " flows (" + std::to_string(percent) + "%); " +
+                             (ri->plan.flow_table.lru ? "new flows soon evict bypassed ones"
+                                                      : "new flows will soon be refused and stay with the IDS");
+            d.hint = "raise flow-table size (each flow takes about 330 bytes with 2 CPUs), or lower "
+                     "flow-table timeout so that idle flows leave sooner";
+            log_warning("bypass", d.to_text());
+        } else if (percent < 70) {
+            ri->fill_warned = false;
+        }
+    }
+    return st;
 }
 
 Status Session::unbypass_flow(const std::string& interface, const datapath::FlowKey& key) {
@@ -476,22 +499,23 @@ Status Session::unbypass_flow(const std::string& interface, const datapath::Flow
     return table.remove(key);
 }
 
-Result<size_t> Session::expire_idle(uint64_t now_ns) {
+Result<std::vector<ExpiredFlow>> Session::expire_idle(uint64_t now_ns) {
     std::shared_lock live(live_mu_);
-    size_t removed = 0;
+    std::vector<ExpiredFlow> out;
     for (auto& ri : interfaces_) {
         if (!ri.program) continue;
-        auto table = ri.program->flow_table();
-        auto entries = table.entries();
-        if (!entries) return entries.error();
         uint64_t timeout_ns = static_cast<uint64_t>(ri.plan.flow_table.timeout) * 1000000000ull;
-        for (const auto& e : *entries) {
-            if (e.stats.last_seen_ns + timeout_ns >= now_ns) continue;
-            // Both directions are removed together; the reverse entry may already be gone.
-            if (table.remove(e.key)) ++removed;
+        // A flow is idle only when both directions are: a SPAN port may see one side alone.
+        auto expired = ri.program->flow_table().expire(now_ns, timeout_ns);
+        if (!expired) return Error{expired.error().code, ri.plan.interface + ": " + expired.error().message};
+        for (auto& e : *expired) {
+            ExpiredFlow x;
+            static_cast<datapath::ExpiredFlow&>(x) = e;
+            x.interface = ri.plan.interface;
+            out.push_back(std::move(x));
         }
     }
-    return removed;
+    return out;
 }
 
 Status Session::renew_leases() {
@@ -533,8 +557,14 @@ std::string Session::stats_text() const {
         }
         for (int i = 0; i < XB_CNT_MAX; ++i)
             out += " " + std::string(datapath::counter_name(static_cast<xb_counter>(i))) + "=" + std::to_string(c->value[i]);
-        // Entries in the flow table (each direction of a flow is one).
-        if (auto o = ri.program->flow_table().occupancy()) out += " flow-entries=" + std::to_string(o->flows);
+        // Entries in the flow table (each direction of a flow is one), flows, and what the table did.
+        auto table = ri.program->flow_table();
+        if (auto o = table.occupancy())
+            out += " flow-entries=" + std::to_string(o->flows) + " flows=" + std::to_string(o->flow_units) +
+                   " flow-capacity=" + std::to_string(o->capacity);
+        auto n = table.counts();
+        out += " flows-accepted=" + std::to_string(n.accepted) + " flows-refused=" + std::to_string(n.refused) +
+               " flows-evicted=" + std::to_string(n.evicted) + " flows-expired=" + std::to_string(n.expired);
         out += "\n";
     }
     return out;
@@ -555,7 +585,15 @@ std::string Session::stats_json() const {
         if (!c) continue;
         w.key(ri.plan.interface).begin_object().field("datapath", plan::datapath_name(ri.plan.datapath));
         for (int i = 0; i < XB_CNT_MAX; ++i) w.field(datapath::counter_name(static_cast<xb_counter>(i)), c->value[i]);
-        if (auto o = ri.program->flow_table().occupancy()) w.field("flow-entries", static_cast<uint64_t>(o->flows));
+        auto table = ri.program->flow_table();
+        if (auto o = table.occupancy()) {
+            w.field("flow-entries", static_cast<uint64_t>(o->flows));
+            w.field("flows", static_cast<uint64_t>(o->flow_units));
+            w.field("flow-capacity", static_cast<uint64_t>(o->capacity));
+        }
+        auto n = table.counts();
+        w.field("flows-accepted", n.accepted).field("flows-refused", n.refused).field("flows-evicted", n.evicted)
+            .field("flows-expired", n.expired);
         w.end_object();
     }
     w.end_object().end_object();

@@ -46,8 +46,17 @@ Assessment assess(const config::Config& config, const AssessOptions& options = {
 
 // Layout version of the pinned maps: bump when xb_flow.h, the counters or xb_slot_hash change (a
 // table filled with another hash would be searched in the wrong slots). 2: the array flow table;
-// 3: the orphaned counter; 4: the xsk-redirect counter (struct xb_counters grew by one value).
-inline constexpr uint32_t kPinLayoutVersion = 4;
+// 3: the orphaned counter; 4: the xsk-redirect counter (struct xb_counters grew by one value);
+// 5: the robin-hood table (mmapable 64-byte slots, counters per flow id, keyed hash in a metadata slot).
+inline constexpr uint32_t kPinLayoutVersion = 5;
+
+// A flow that expired on an interface, with its final kernel counts.
+struct ExpiredFlow : datapath::ExpiredFlow {
+    std::string interface;
+};
+
+// A flow table more than this full (in percent of `size`) gets a warning (XB6010).
+inline constexpr unsigned kFlowTableWarnPercent = 80;
 
 // The flow table's lease (xb_lease_until in xb_bypass.bpf.c): a run renews it every
 // kLeaseRenewSeconds; kLeaseSeconds after the last renewal — a run killed without detaching —
@@ -63,6 +72,7 @@ struct RunningInterface {
     std::unique_ptr<datapath::PinSet> pins;
     bool reused_pins = false;  // the flow table pinned by an earlier run was adopted
     size_t reused_flows = 0;   // flow entries it held at start
+    bool fill_warned = false;  // XB6010 logged; again once the table went below 70% in between
     std::optional<FileLock> lock;   // this run's claim on the interface (see interface_lock_path)
     uint32_t replaced_leftover = 0;  // id of a tc filter program left by a killed run, replaced
 };
@@ -85,8 +95,9 @@ public:
     Status bypass_flow(const std::string& interface, const datapath::FlowKey& key);
     // Removes a flow (both directions); ENOENT when neither direction is in the table.
     Status unbypass_flow(const std::string& interface, const datapath::FlowKey& key);
-    // Removes flows idle for longer than their interface's flow-table timeout; returns how many.
-    Result<size_t> expire_idle(uint64_t now_ns);
+    // Removes the flows whose directions were both idle for longer than their interface's
+    // flow-table timeout (now_ns: CLOCK_MONOTONIC); returns them with their final kernel counts.
+    Result<std::vector<ExpiredFlow>> expire_idle(uint64_t now_ns);
     // Extends every interface's lease by kLeaseSeconds from now.
     Status renew_leases();
     // Re-checks that every program is still attached where it was and that IPS peers still exist.

@@ -64,7 +64,8 @@ Status Upkeep::tick(uint64_t now_s) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     auto expired = session_.expire_idle(static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
                                         static_cast<uint64_t>(now.tv_nsec));
-    if (expired && *expired) log_info("bypass", "expired " + std::to_string(*expired) + " idle flows");
+    if (!expired) log_warning("bypass", "cannot expire idle flows: " + expired.error().message);
+    else if (!expired->empty()) log_info("bypass", "expired " + std::to_string(expired->size()) + " idle flows");
     return session_.verify();
 }
 
