@@ -125,7 +125,7 @@ static __always_inline void xb_touch_flow(struct xb_flow_slot *slot, __u64 bytes
     __u32 now32 = (__u32)now;
     if (slot->last_seen_jiffies != now32)
         slot->last_seen_jiffies = now32;
-    struct xb_flow_counts *c = bpf_map_lookup_elem(&xb_flow_stats, &flow);
+    struct xb_flow_stats_elem *c = bpf_map_lookup_elem(&xb_flow_stats, &flow);
     if (!c)
         return;
     struct xb_flow_value *v = &c->dir[idx & 1];

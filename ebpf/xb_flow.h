@@ -81,10 +81,10 @@ XB_STATIC_ASSERT(sizeof(struct xb_flow_value) == 16, "xb_flow_value layout chang
 /* The element of xb_flow_stats: one per flow id (xb_flow_slot.stats_index / 2), both directions
  * (stats_index & 1), so that user space reads or zeroes a flow's counts with one element. User
  * space zeroes an element (in batches) before its flow id serves a new flow. */
-struct xb_flow_counts {
+struct xb_flow_stats_elem {
     struct xb_flow_value dir[2];
 };
-XB_STATIC_ASSERT(sizeof(struct xb_flow_counts) == 32, "xb_flow_counts layout changed");
+XB_STATIC_ASSERT(sizeof(struct xb_flow_stats_elem) == 32, "xb_flow_stats_elem layout changed");
 
 /* Counter indexes. Outcome counters (PASS, DROP, IPS_FORWARD, CPU_REDIRECT, XSK_REDIRECT) add up to
  * the packets seen: every packet ends in exactly one of them. The others say why: HIT/MISS for frames that were

@@ -26,7 +26,7 @@ struct {
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __type(key, __u32);
-    __type(value, struct xb_flow_counts);
+    __type(value, struct xb_flow_stats_elem);
     __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES);
 } xb_flow_stats SEC(".maps");
 

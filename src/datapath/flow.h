@@ -20,7 +20,7 @@ using FlowValue = struct xb_flow_value;
 
 static_assert(sizeof(FlowKey) == 44 && alignof(FlowKey) == 4, "xb_flow_key differs from the BPF side");
 static_assert(offsetof(FlowKey, dst_addr) == 16 && offsetof(FlowKey, proto) == 41);
-static_assert(sizeof(FlowValue) == 16 && offsetof(FlowValue, bytes) == 8 && sizeof(struct xb_flow_counts) == 32);
+static_assert(sizeof(FlowValue) == 16 && offsetof(FlowValue, bytes) == 8 && sizeof(struct xb_flow_stats_elem) == 32);
 static_assert(sizeof(struct xb_flow_slot) == 64 && offsetof(struct xb_flow_slot, stats_index) == 44 &&
               offsetof(struct xb_flow_slot, seq) == 48 && offsetof(struct xb_flow_slot, last_seen_jiffies) == 56 &&
               offsetof(struct xb_flow_slot, inserted_jiffies) == 60);

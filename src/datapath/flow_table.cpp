@@ -162,7 +162,7 @@ uint64_t FlowTable::jiffies_to_mono(uint32_t jiffies32, uint64_t now_jiffies, ui
     return now_mono > age_ns ? now_mono - age_ns : 0;
 }
 
-FlowStats FlowTable::to_stats(const xb_flow_counts* per_cpu, uint32_t dir, uint32_t last_seen32, uint64_t now_jiffies,
+FlowStats FlowTable::to_stats(const xb_flow_stats_elem* per_cpu, uint32_t dir, uint32_t last_seen32, uint64_t now_jiffies,
                               uint64_t now_mono) const {
     FlowStats s;
     for (unsigned c = 0; c < st_->cpus; ++c) {
@@ -310,8 +310,8 @@ std::optional<uint32_t> FlowTable::victim_near(uint32_t home, uint32_t exclude_f
 // ---- counters -----------------------------------------------------------------------------------
 
 // Both directions' counters of a flow (one system call), per CPU.
-Result<std::vector<xb_flow_counts>> FlowTable::read_stats(uint32_t flow) const {
-    std::vector<xb_flow_counts> values(st_->cpus);
+Result<std::vector<xb_flow_stats_elem>> FlowTable::read_stats(uint32_t flow) const {
+    std::vector<xb_flow_stats_elem> values(st_->cpus);
     if (bpf_map_lookup_elem(st_->stats_fd, &flow, values.data()) != 0)
         return Error::from_errno(errno, "cannot read the counters of flow " + std::to_string(flow));
     return values;
@@ -322,7 +322,7 @@ Status FlowTable::zero_dirty(size_t max) {
     size_t n = std::min(max, st_->free_dirty.size());
     if (n == 0) return {};
     std::vector<uint32_t> keys(st_->free_dirty.end() - static_cast<long>(n), st_->free_dirty.end());
-    std::vector<xb_flow_counts> zero(keys.size() * st_->cpus);
+    std::vector<xb_flow_stats_elem> zero(keys.size() * st_->cpus);
     uint32_t count = static_cast<uint32_t>(keys.size());
     if (bpf_map_update_batch(st_->stats_fd, keys.data(), zero.data(), &count, nullptr) != 0) {
         for (uint32_t k : keys)
@@ -496,7 +496,7 @@ std::optional<FlowStats> FlowTable::lookup(const FlowKey& key) const {
 Result<std::vector<FlowEntry>> FlowTable::entries() const {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
     std::vector<uint8_t> raw;
-    const size_t per_flow = sizeof(xb_flow_counts) * st_->cpus;
+    const size_t per_flow = sizeof(xb_flow_stats_elem) * st_->cpus;
     if (auto st = read_array(st_->stats_fd, st_->flow_capacity, per_flow, raw); !st) return st.error();
     auto now = jiffies_now();
     if (!now) return now.error();
@@ -506,7 +506,7 @@ Result<std::vector<FlowEntry>> FlowTable::entries() const {
         const xb_flow_slot& s = st_->slots[p];
         if (!occupied(s)) continue;
         uint32_t si = s.stats_index;
-        out.push_back(FlowEntry{s.key, to_stats(reinterpret_cast<const xb_flow_counts*>(raw.data() + (si / 2) * per_flow),
+        out.push_back(FlowEntry{s.key, to_stats(reinterpret_cast<const xb_flow_stats_elem*>(raw.data() + (si / 2) * per_flow),
                                                 si & 1, load_last_seen(s), *now, mono)});
     }
     return out;

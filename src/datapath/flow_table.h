@@ -157,10 +157,10 @@ private:
     Result<uint32_t> take_flow_id();
     Status zero_dirty(size_t max);
     Status insert_locked(const FlowKey& key, bool both);
-    Result<std::vector<struct xb_flow_counts>> read_stats(uint32_t flow) const;
+    Result<std::vector<struct xb_flow_stats_elem>> read_stats(uint32_t flow) const;
     Result<KernelClockSample> clock_sample() const;
     Result<uint64_t> jiffies_now() const;
-    FlowStats to_stats(const struct xb_flow_counts* per_cpu, uint32_t dir, uint32_t last_seen32, uint64_t now_jiffies,
+    FlowStats to_stats(const struct xb_flow_stats_elem* per_cpu, uint32_t dir, uint32_t last_seen32, uint64_t now_jiffies,
                        uint64_t now_mono) const;
     uint64_t jiffies_to_mono(uint32_t jiffies32, uint64_t now_jiffies, uint64_t now_mono) const;
     std::shared_ptr<FlowTableState> st_;

@@ -171,7 +171,7 @@ std::vector<MapSpec> pinnable_maps(const ProgramOptions& options) {
     return {
         MapSpec{kFlowSlots, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(struct xb_flow_slot), slots, BPF_F_MMAPABLE},
         MapSpec{kFlowStats, flow_stats_map_type(options.flow_table_percpu), sizeof(uint32_t),
-                sizeof(struct xb_flow_counts), options.flow_table_size, 0},
+                sizeof(struct xb_flow_stats_elem), options.flow_table_size, 0},
         MapSpec{kCounters, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t), sizeof(struct xb_counters), 1, 0},
     };
 }
