@@ -90,6 +90,10 @@ struct InterfaceConfig {
     Coexist coexist = Coexist::Refuse;
     bool pinned_maps = false;
     std::string pinned_maps_name;  // empty: derived from the interface name
+    // The Suricata mode (doc/suricata.md): the bypass programs read the maps an unmodified Suricata 7
+    // writes (flow_table_v4/_v6, pinned at <root>/suricata-<iface>-...). Set by an af-packet entry with
+    // bypass: yes and pinned-maps: yes, or by `suricata-maps: yes` in the xbypass section.
+    bool suricata_maps = false;
     uint32_t threads = kThreadsAuto;
     CaptureConfig capture;
 
@@ -108,6 +112,9 @@ struct GlobalConfig {
     uint32_t stats_interval = 8;                // seconds; 0 disables periodic stats
     std::string pin_path = "/sys/fs/bpf/xbypass";
     std::string eve_log;                        // empty: no EVE JSON output
+    // Suricata's pid file (suricata.yaml's top-level pid-file; the xbypass key suricata-pid-file):
+    // tells the Suricata mode which process to look at first for the one holding the maps.
+    std::string suricata_pid_file = "/var/run/suricata.pid";
     std::map<std::string, KeyOrigin> origins;   // by key ("log-level", ...)
 };
 

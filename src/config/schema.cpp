@@ -37,11 +37,11 @@ const std::vector<std::string_view> kClusterTypes = {"cluster_flow", "cluster_cp
                                                      "cluster_random"};
 
 const std::vector<std::string_view> kGlobalKeys = {"log-level", "log-file", "stats-interval", "pin-path",
-                                                   "eve-log", "interfaces"};
+                                                   "eve-log", "suricata-pid-file", "interfaces"};
 const std::vector<std::string_view> kInterfaceKeys = {
     "interface",    "bypass",   "datapath",        "on-unsupported", "cpu-redirect", "flow-table", "vlan-tracking",
     "ips-peer",     "custom-program", "coexist",   "pinned-maps",    "pinned-maps-name", "threads",
-    "capture",      "ring-size", "block-size",     "cluster-id",     "cluster-type"};
+    "capture",      "ring-size", "block-size",     "cluster-id",     "cluster-type", "suricata-maps"};
 const std::vector<std::string_view> kFlowTableKeys = {"size", "timeout", "percpu", "lru"};
 
 // af-packet keys xbypass maps, and the other keys Suricata (6.x/7.x) knows in that section.
@@ -277,6 +277,8 @@ std::optional<InterfaceConfig> read_xbypass_interface(Reader& r, const YamlNode&
             if (auto s = r.optional_string(*v, p)) cfg.custom_program = *s, mark();
         } else if (key == "coexist") {
             if (auto c = r.choice(*v, p, kCoexist)) cfg.coexist = *c, mark();
+        } else if (key == "suricata-maps") {
+            if (auto b = r.boolean(*v, p)) cfg.suricata_maps = *b, mark();
         } else {
             r.unknown_key(*k, path, kInterfaceKeys);
         }
@@ -322,6 +324,8 @@ void read_global(Reader& r, const YamlNode& section, GlobalConfig& g) {
             g.pin_path = *s, mark();
         } else if (key == "eve-log") {
             if (auto s = r.optional_string(*v, p)) g.eve_log = *s, mark();
+        } else if (key == "suricata-pid-file") {
+            if (auto s = r.optional_string(*v, p)) g.suricata_pid_file = *s, mark();
         } else if (key == "interfaces") {
             // read by the caller
         } else {
@@ -488,6 +492,11 @@ std::vector<InterfaceConfig> read_af_packet(Reader& r, const YamlNode& section) 
         // An af-packet entry is captured by AF_PACKET, as Suricata would.
         e.cfg.capture.method = CaptureMethod::AfPacket;
         if (def) apply_af_packet_default(e, *def);
+        // Suricata's XDP bypass with pinned maps: xbypass provides the kernel side (doc/suricata.md).
+        if (e.cfg.bypass && e.cfg.pinned_maps) {
+            e.cfg.suricata_maps = true;
+            e.cfg.origins["suricata-maps"] = e.cfg.origins.at("pinned-maps");
+        }
         const std::string& p = e.cfg.origin.key_path;
         if (e.copy_mode && !e.copy_iface) {
             r.diags().error("XB1205", "'" + p + "' sets copy-mode " + *e.copy_mode + " without copy-iface",
@@ -713,6 +722,27 @@ void check_interfaces(Reader& r, std::vector<InterfaceConfig>& ifaces, const std
                               "set 'pinned-maps: yes' or remove pinned-maps-name",
                               o ? o->location : name_loc, o ? o->key_path : cfg.origin.key_path);
         }
+        if (cfg.suricata_maps) {
+            // Suricata's per-CPU maps are the flow table: a shared (non-per-CPU) table would make
+            // Suricata read one value where the kernel keeps one per CPU.
+            const KeyOrigin* pc = cfg.origin_of("flow-table.percpu");
+            if (pc && !cfg.flow_table.percpu)
+                r.diags().error("XB1212",
+                                "'" + pc->key_path + "' is no on '" + cfg.name + "', but the bypass maps Suricata "
+                                "shares with xbypass are per-CPU hashes: Suricata would read them as one value per "
+                                "flow and crash on its first expiry pass (about 105 s after a bypass)",
+                                "set use-percpu-hash: yes (the default) or remove the key", pc->location, pc->key_path);
+            const KeyOrigin* cp = cfg.origin_of("custom-program");
+            if (!cfg.custom_program.empty()) {
+                r.diags().info("XB1213",
+                               "'" + (cp ? cp->key_path : cfg.origin.key_path) + "' (" + cfg.custom_program +
+                                   ") is not used: in the Suricata mode xbypass loads its own programs, which read "
+                                   "Suricata's flow_table_v4/_v6",
+                               "nothing to do; Suricata finds the pinned maps and does not load it either",
+                               cp ? cp->location : name_loc, cp ? cp->key_path : cfg.origin.key_path);
+                cfg.custom_program.clear();
+            }
+        }
         if (!cfg.custom_program.empty() && options.inspect_custom_programs) check_custom_program(r, cfg, base_dir);
         else cfg.custom_program = resolve_path(base_dir, cfg.custom_program);
     }
@@ -911,6 +941,12 @@ Config validate_config(const YamlNode& root, const std::string& file, const std:
         }
     } else if (afpacket || afxdp) {
         cfg.source = afpacket ? ConfigSource::AfPacket : ConfigSource::AfXdp;
+        // A whole suricata.yaml: where Suricata writes its pid (the Suricata mode looks there first).
+        for (const auto& kv : root.entries) {
+            if (kv.first->value != "pid-file" || !kv.second->is_scalar() || kv.second->is_null()) continue;
+            cfg.global.suricata_pid_file = kv.second->value;
+            cfg.global.origins["suricata-pid-file"] = KeyOrigin{kv.first->loc, "pid-file"};
+        }
         if (afpacket) cfg.interfaces = read_af_packet(r, *afpacket);
         if (afxdp) read_af_xdp(r, *afxdp, cfg.interfaces);
         if (cfg.interfaces.empty() && !diags.has_errors()) {

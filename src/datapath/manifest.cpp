@@ -65,7 +65,38 @@ Manifest tc_manifest(std::string_view name, bool ips) {
     return m;
 }
 
+// The Suricata-mode variants: the same actions and device needs; Suricata's per-CPU hashes instead
+// of the flow slots and their counters (ARRAY stays: the .rodata constants and the lease in .bss).
+Manifest suricata_manifest(Manifest m, std::string_view name) {
+    m.program = name;
+    m.suricata_maps = true;
+    m.helpers.erase(std::remove(m.helpers.begin(), m.helpers.end(), BPF_FUNC_jiffies64), m.helpers.end());
+    m.helpers.push_back(BPF_FUNC_jiffies64);  // the lease check
+    m.map_types.push_back(BPF_MAP_TYPE_PERCPU_HASH);
+    std::sort(m.helpers.begin(), m.helpers.end());
+    std::sort(m.map_types.begin(), m.map_types.end());
+    return m;
+}
+
 }  // namespace
+
+const std::vector<Manifest>& suricata_manifests() {
+    static const std::vector<Manifest> all = {
+        suricata_manifest(xdp_manifest("", false, false), "xdp_sur_ids"),
+        suricata_manifest(xdp_manifest("", true, false), "xdp_sur_ids_cpu"),
+        suricata_manifest(xdp_manifest("", false, true), "xdp_sur_ips"),
+        suricata_manifest(xdp_manifest("", true, true), "xdp_sur_ips_cpu"),
+        suricata_manifest(tc_manifest("", false), "tc_sur_ids"),
+        suricata_manifest(tc_manifest("", true), "tc_sur_ips"),
+    };
+    return all;
+}
+
+const Manifest* select_suricata_manifest(Hook hook, bool cpu_redirect, bool ips_forward) {
+    for (const auto& m : suricata_manifests())
+        if (m.hook == hook && m.cpu_redirect == cpu_redirect && m.ips_forward == ips_forward) return &m;
+    return nullptr;
+}
 
 const std::vector<Manifest>& builtin_manifests() {
     static const std::vector<Manifest> all = {
@@ -79,6 +110,8 @@ const std::vector<Manifest>& builtin_manifests() {
 
 const Manifest* find_manifest(std::string_view program) {
     for (const auto& m : builtin_manifests())
+        if (m.program == program) return &m;
+    for (const auto& m : suricata_manifests())
         if (m.program == program) return &m;
     return nullptr;
 }

@@ -32,6 +32,7 @@ struct Manifest {
     bool cpu_redirect = false;  // redirects misses to a CPU through a cpumap
     bool ips_forward = false;   // forwards hits to the IPS peer
     bool xsk_capture = false;   // redirects misses into the XSKMAP slot of their receive queue (AF_XDP)
+    bool suricata_maps = false; // looks flows up in Suricata's flow_table_v4/_v6 (ebpf/xb_suricata.bpf.c)
     std::vector<int> actions;                 // XDP_* or TC_ACT_* values it may return, sorted
     std::vector<enum bpf_func_id> helpers;    // sorted
     std::vector<enum bpf_map_type> map_types; // as compiled, sorted; the flow counters' type is
@@ -42,7 +43,13 @@ struct Manifest {
 // The eight built-in programs: xdp_ids, xdp_ids_cpu, xdp_ips, xdp_ips_cpu, xdp_ids_xsk, xdp_ips_xsk,
 // tc_ids, tc_ips.
 const std::vector<Manifest>& builtin_manifests();
+// Looks in both lists.
 const Manifest* find_manifest(std::string_view program);
+// The six programs of the Suricata mode (ebpf/xb_suricata.bpf.c): xdp_sur_ids, xdp_sur_ids_cpu,
+// xdp_sur_ips, xdp_sur_ips_cpu, tc_sur_ids, tc_sur_ips. They read Suricata 7's own bypass maps.
+const std::vector<Manifest>& suricata_manifests();
+// The Suricata-mode program for a datapath and its actions; nullptr for tc with cpu redirect.
+const Manifest* select_suricata_manifest(Hook hook, bool cpu_redirect, bool ips_forward);
 // The program for a datapath and the actions it must have; nullptr when there is none: tc has no
 // cpu redirect and no AF_XDP capture, and cpu redirect with xsk capture is refused (a miss can go
 // to one place only).

@@ -136,7 +136,9 @@ const ProgramRequirements* select_program(const PlanInput& in, const config::Int
         return nullptr;
     }
     for (const auto& r : in.builtin)
-        if (r.hook == hook && r.cpu_redirect == cpu && r.ips_forward == ips && r.xsk_capture == xsk) return &r;
+        if (r.hook == hook && r.cpu_redirect == cpu && r.ips_forward == ips && r.xsk_capture == xsk &&
+            r.suricata_maps == ic.suricata_maps)
+            return &r;
     return nullptr;
 }
 
@@ -287,10 +289,12 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
         }
     }
 
-    // Pinned maps need bpffs, and the pin path on it.
-    if (ic.pinned_maps) {
+    // Pinned maps need bpffs, and the pin path on it. The Suricata mode pins where Suricata 7 looks:
+    // /sys/fs/bpf/suricata-<iface>-flow_table_v4 (a path it does not let one configure).
+    const bool suricata_pins = ic.suricata_maps && !in.config.global.origins.count("pin-path");
+    if (ic.pinned_maps || ic.suricata_maps) {
         const auto& bpffs = in.kernel.bpffs;
-        const auto& pin_path = in.config.global.pin_path;
+        const std::string pin_path = suricata_pins ? std::string("/sys/fs/bpf") : in.config.global.pin_path;
         const config::KeyOrigin* po = in.config.global.origins.count("pin-path")
                                           ? &in.config.global.origins.at("pin-path")
                                           : nullptr;
@@ -304,8 +308,12 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
                     po ? po->key_path : key_path("pinned-maps"));
             ok = false;
         }
-        p.pinned_maps = true;
+        p.pinned_maps = !ic.suricata_maps;
         p.pin_dir = pin_path + "/" + (ic.pinned_maps_name.empty() ? name : ic.pinned_maps_name);
+        if (ic.suricata_maps) {
+            p.suricata_maps = true;
+            p.pin_dir = pin_path;
+        }
     }
 
     const bool nothing_to_load = !ic.bypass && !ic.cpu_redirect.enabled() && ic.ips_peer.empty();
@@ -690,6 +698,9 @@ std::string plan_to_text(const Plan& plan, const PlanInput& in) {
             if (!c.why_not_af_xdp.empty()) out += "    af-xdp: not possible: " + join(c.why_not_af_xdp, "; ") + "\n";
         }
         if (p.pinned_maps) out += "  pinned maps: " + p.pin_dir + "\n";
+        if (p.suricata_maps)
+            out += "  suricata mode: Suricata's bypass maps pinned at " + p.pin_dir + "/suricata-" + p.interface +
+                   "-flow_table_v4 and _v6; bypassing while the Suricata holding them is alive\n";
         for (const auto& n : p.notes) out += "  note: " + n + "\n";
     }
     return out;

@@ -38,6 +38,7 @@ struct ProgramRequirements {
     bool ips_forward = false;
     bool xsk_capture = false;  // redirects misses into an XSKMAP (AF_XDP capture in the same pass)
     bool custom = false;
+    bool suricata_maps = false;  // reads Suricata's flow_table_v4/_v6 (the Suricata mode)
     std::vector<std::string> map_types;
     std::vector<std::string> helpers;
     std::vector<DeviceRequirement> devices;
@@ -110,7 +111,9 @@ struct InterfacePlan {
     bool vlan_tracking = true;
     config::FlowTableConfig flow_table;
     bool pinned_maps = false;
-    std::string pin_dir;             // <pin-path>/<pinned-maps-name or interface>
+    std::string pin_dir;             // <pin-path>/<pinned-maps-name or interface>; Suricata mode: the
+                                     // directory of Suricata's pins (pin-path if set, else /sys/fs/bpf)
+    bool suricata_maps = false;      // the Suricata mode: pins <pin_dir>/suricata-<iface>-flow_table_v4/_v6
     std::optional<Replacement> replace;
     bool multiprog = false;          // attach through the libxdp dispatcher
     CapturePlan capture;

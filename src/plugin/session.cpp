@@ -3,10 +3,14 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include <bpf/bpf.h>
 #include <net/if.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <set>
 
@@ -30,6 +34,7 @@ plan::ProgramRequirements from_manifest(const datapath::Manifest& m) {
     r.cpu_redirect = m.cpu_redirect;
     r.ips_forward = m.ips_forward;
     r.xsk_capture = m.xsk_capture;
+    r.suricata_maps = m.suricata_maps;
     // The flow counters are compiled as a per-CPU array and may become a plain array at load time;
     // every kernel with BPF has arrays, so only the per-CPU array is worth checking.
     for (auto t : m.map_types) {
@@ -51,6 +56,7 @@ bool has(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end()
 std::vector<plan::ProgramRequirements> builtin_requirements() {
     std::vector<plan::ProgramRequirements> out;
     for (const auto& m : datapath::builtin_manifests()) out.push_back(from_manifest(m));
+    for (const auto& m : datapath::suricata_manifests()) out.push_back(from_manifest(m));
     return out;
 }
 
@@ -349,7 +355,36 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             };
         }
         int prog_fd = -1;
-        if (p.custom) {
+        if (p.suricata_maps) {
+            datapath::SuricataProgramOptions o;
+            o.datapath = p.datapath == plan::Datapath::Tc ? datapath::Hook::Tc : datapath::Hook::Xdp;
+            o.vlan_tracking = p.vlan_tracking;
+            o.cpu_redirect = p.cpus;
+            o.ips_peer_ifindex = p.ips_peer_ifindex;
+            o.lease_seconds = kLeaseSeconds;
+            std::vector<UniqueFd> reused;
+            for (const auto& spec : datapath::suricata_map_specs()) {
+                std::string path = datapath::suricata_pin_path(p.pin_dir, p.interface, spec.name);
+                ri.peer.pins.push_back(path);
+                auto existing = datapath::open_suricata_pin(path, spec);
+                if (!existing)
+                    return fail("XB5008", p, existing.error().message,
+                                "remove it (rm " + path + ") before starting: Suricata finds it and uses it");
+                if (!existing->has_value()) continue;
+                o.reuse_maps[spec.name] = (*existing)->get();
+                reused.push_back(std::move(**existing));
+            }
+            if (o.reuse_maps.size() == 1)
+                return fail("XB5008", p, "only one of " + ri.peer.pins[0] + " and " + ri.peer.pins[1] + " exists",
+                            "remove it before starting: Suricata uses the pins only when both exist");
+            ri.peer.adopted = o.reuse_maps.size() == 2;
+            auto prog = datapath::SuricataProgram::load(o, diags);
+            if (!prog) return fail("XB5004", p, "cannot load " + p.program + ": " + prog.error().message,
+                                   "run with log-level: debug to see the verifier's log");
+            ri.suricata = std::make_unique<datapath::SuricataProgram>(std::move(prog).value());
+            prog_fd = ri.suricata->prog_fd();
+            for (const auto& spec : datapath::suricata_map_specs()) ri.peer.map_ids.push_back(ri.suricata->map_id(spec.name));
+        } else if (p.custom) {
             auto obj = load_custom(p, &prog_fd, loader);
             if (!obj) return fail("XB5004", p, obj.error().message, "check the program with the kernel verifier log (log-level: debug)");
             ri.custom_object = std::move(obj).value();
@@ -420,6 +455,24 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                     "datapath");
             s->attachments_.add(std::move(att).value());
         }
+        if (ri.suricata && !ri.peer.adopted) {
+            // Pinned once attached: Suricata adopts maps that a program already reads.
+            size_t i = 0;
+            for (const auto& spec : datapath::suricata_map_specs()) {
+                const std::string& path = ri.peer.pins[i++];
+                if (bpf_obj_pin(ri.suricata->map_fd(spec.name), path.c_str()) != 0) {
+                    int err = errno;
+                    for (const auto& c : ri.peer.created) unlink(c.c_str());
+                    return fail("XB5007", p, "cannot pin " + path + ": " + std::strerror(err),
+                                "check that " + p.pin_dir + " is on bpffs and writable");
+                }
+                ri.peer.created.push_back(path);
+            }
+        }
+        if (ri.suricata)
+            log_notice("suricata", p.interface + ": " + (ri.peer.adopted ? "adopted" : "pinned") + " Suricata's bypass maps " +
+                                       ri.peer.pins[0] + " and " + ri.peer.pins[1] +
+                                       "; start Suricata with pinned-maps: yes on this interface");
         if (ri.pins && ri.program) {
             for (const auto& spec : datapath::pinnable_maps(ri.program->options())) {
                 int fd = ri.program->map_fd(spec.name);
@@ -438,6 +491,9 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
     }
     for (auto& ri : s->interfaces_)
         if (ri.pins) ri.pins->commit();
+    s->suricata_pid_file_ = a.input.config.global.suricata_pid_file;
+    s->started_ = true;
+    s->check_suricata();  // pair with a Suricata already running, or empty what a dead one left
     return s;
 }
 
@@ -449,6 +505,64 @@ Session::~Session() {
                                           "remove it by hand (ip link set dev IFACE xdp off, or tc filter del dev "
                                           "IFACE ingress pref 22594 handle 0x5842 bpf)"},
                                "datapath");
+    // A failed start leaves no pin behind. After a run the pins stay, so that a running Suricata and
+    // the next xbypass run share the same maps (with no program attached nothing reads them).
+    if (!started_)
+        for (const auto& ri : interfaces_)
+            for (const auto& c : ri.peer.created) unlink(c.c_str());
+}
+
+bool Session::has_suricata() const {
+    return std::any_of(interfaces_.begin(), interfaces_.end(), [](const auto& ri) { return ri.suricata != nullptr; });
+}
+
+namespace {
+
+pid_t read_pid_file(const std::string& path) {
+    std::ifstream f(path);
+    long pid = 0;
+    if (!(f >> pid) || pid <= 0) return 0;
+    return static_cast<pid_t>(pid);
+}
+
+}  // namespace
+
+void Session::check_suricata() {
+    for (auto& ri : interfaces_) {
+        if (!ri.suricata) continue;
+        SuricataPeer& peer = ri.peer;
+        const std::string& name = ri.plan.interface;
+        // Cheap while paired: only the known process's fds are looked at.
+        if (peer.pid && datapath::holds_map(peer.pid, peer.map_ids)) continue;
+        pid_t before = peer.pid;
+        auto holders = datapath::map_holders(peer.map_ids, read_pid_file(suricata_pid_file_));
+        peer.pid = holders.empty() ? 0 : holders.front();
+        if (peer.pid) {
+            peer.name = datapath::process_name(peer.pid);
+            peer.ever_seen = true;
+            if (auto st = ri.suricata->renew_lease(kLeaseSeconds); !st)
+                log_warning("suricata", name + ": cannot renew the lease: " + st.error().message);
+            log_notice("suricata", "XB6030 " + name + ": paired with " + peer.name + " (pid " + std::to_string(peer.pid) +
+                                       ") holding " + peer.pins[0] + " and _v6: bypassing the flows it writes there");
+            continue;
+        }
+        // Nobody holds the maps: stop bypassing at once, then forget what the dead Suricata bypassed.
+        if (auto st = ri.suricata->lapse(); !st)
+            log_error("suricata", name + ": cannot stop bypassing: " + st.error().message);
+        auto cleared = ri.suricata->clear_tables();
+        if (before || (cleared && *cleared))
+            log_warning("suricata", "XB6031 " + name + ": " +
+                                        (before ? "Suricata (pid " + std::to_string(before) + ") is gone"
+                                                : std::string("no Suricata holds the bypass maps")) +
+                                        ": failing open, bypassing stopped and " +
+                                        (cleared ? std::to_string(*cleared) : std::string("?")) +
+                                        " entries removed; every flow reaches the stack again");
+        if (!peer.ever_seen && !peer.waiting_logged) {
+            peer.waiting_logged = true;
+            log_notice("suricata", "XB6032 " + name + ": waiting for Suricata (pid file " + suricata_pid_file_ +
+                                       "): nothing is bypassed until a Suricata holds the maps");
+        }
+    }
 }
 
 RunningInterface* Session::find(const std::string& name) {
@@ -472,7 +586,7 @@ Status Session::bypass_flow(const std::string& interface, const datapath::FlowKe
         if (percent > kFlowTableWarnPercent && !ri->fill_warned) {
             ri->fill_warned = true;
             Diagnostic d;
-            d.code = "XB6010";
+            d.code = "XB6040";
             d.severity = Severity::Warning;
             d.message = interface + ": the flow table holds " + std::to_string(o->flow_units) + " of its " +
                              std::to_string(o->capacity) + " flows (" + std::to_string(percent) + "%); " +
@@ -521,6 +635,11 @@ Result<std::vector<ExpiredFlow>> Session::expire_idle(uint64_t now_ns) {
 Status Session::renew_leases() {
     std::shared_lock live(live_mu_);
     for (auto& ri : interfaces_) {
+        // The Suricata mode's lease is renewed only while its Suricata lives (check_suricata).
+        if (ri.suricata && ri.peer.pid) {
+            if (auto st = ri.suricata->renew_lease(kLeaseSeconds); !st)
+                return Error{st.error().code, ri.plan.interface + ": " + st.error().message};
+        }
         if (!ri.program) continue;
         if (auto st = ri.program->renew_lease(kLeaseSeconds); !st)
             return Error{st.error().code, ri.plan.interface + ": " + st.error().message};
@@ -548,6 +667,21 @@ std::string Session::stats_text() const {
     std::shared_lock live(live_mu_);
     std::string out;
     for (const auto& ri : interfaces_) {
+        if (ri.suricata) {
+            auto c = ri.suricata->read_counters();
+            out += ri.plan.interface + ":";
+            if (c)
+                for (int i = 0; i < XB_CNT_MAX; ++i)
+                    out += " " + std::string(datapath::counter_name(static_cast<xb_counter>(i))) + "=" + std::to_string(c->value[i]);
+            auto t = ri.suricata->tables();
+            out += " suricata-pid=" + std::to_string(ri.peer.pid);
+            if (t)
+                out += " suricata-entries-v4=" + std::to_string(t->v4_entries) + " suricata-entries-v6=" +
+                       std::to_string(t->v6_entries) + " suricata-packets=" + std::to_string(t->packets) +
+                       " suricata-bytes=" + std::to_string(t->bytes);
+            out += "\n";
+            continue;
+        }
         if (!ri.program) continue;
         auto c = ri.program->read_counters();
         out += ri.plan.interface + ":";
@@ -580,6 +714,21 @@ std::string Session::stats_json() const {
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S%z", &t);
     w.begin_object().field("timestamp", stamp).field("event_type", "stats").key("xbypass").begin_object();
     for (const auto& ri : interfaces_) {
+        if (ri.suricata) {
+            auto c = ri.suricata->read_counters();
+            auto t = ri.suricata->tables();
+            if (!c) continue;
+            w.key(ri.plan.interface).begin_object().field("datapath", plan::datapath_name(ri.plan.datapath));
+            for (int i = 0; i < XB_CNT_MAX; ++i) w.field(datapath::counter_name(static_cast<xb_counter>(i)), c->value[i]);
+            w.key("suricata").begin_object().field("pid", static_cast<uint64_t>(ri.peer.pid));
+            if (t)
+                w.field("entries-v4", static_cast<uint64_t>(t->v4_entries))
+                    .field("entries-v6", static_cast<uint64_t>(t->v6_entries))
+                    .field("packets", t->packets)
+                    .field("bytes", t->bytes);
+            w.end_object().end_object();
+            continue;
+        }
         if (!ri.program) continue;
         auto c = ri.program->read_counters();
         if (!c) continue;

@@ -20,6 +20,7 @@
 #include "datapath/insn_reader.h"
 #include "datapath/pin.h"
 #include "datapath/program.h"
+#include "datapath/suricata_maps.h"
 #include "plan/plan.h"
 
 namespace xb::session {
@@ -55,7 +56,7 @@ struct ExpiredFlow : datapath::ExpiredFlow {
     std::string interface;
 };
 
-// A flow table more than this full (in percent of `size`) gets a warning (XB6010).
+// A flow table more than this full (in percent of `size`) gets a warning (XB6040).
 inline constexpr unsigned kFlowTableWarnPercent = 80;
 
 // The flow table's lease (xb_lease_until in xb_bypass.bpf.c): a run renews it every
@@ -64,15 +65,29 @@ inline constexpr unsigned kFlowTableWarnPercent = 80;
 inline constexpr uint32_t kLeaseSeconds = 30;
 inline constexpr uint32_t kLeaseRenewSeconds = 10;
 
+// The Suricata mode: the Suricata process that holds the interface's maps, as last seen.
+struct SuricataPeer {
+    std::vector<uint32_t> map_ids;      // flow_table_v4, flow_table_v6
+    std::vector<std::string> pins;      // the two pin paths
+    std::vector<std::string> created;   // those this run pinned (removed if the start fails)
+    bool adopted = false;               // the pins existed (an earlier run's maps): adopted
+    pid_t pid = 0;                      // 0: none alive
+    std::string name;                   // its /proc comm
+    bool ever_seen = false;
+    bool waiting_logged = false;
+};
+
 // One interface as it runs.
 struct RunningInterface {
     plan::InterfacePlan plan;
     std::unique_ptr<datapath::BypassProgram> program;  // built-in program (null for custom)
+    std::unique_ptr<datapath::SuricataProgram> suricata;  // Suricata mode (program is then null)
+    SuricataPeer peer;
     BpfObjectPtr custom_object;                        // custom program
     std::unique_ptr<datapath::PinSet> pins;
     bool reused_pins = false;  // the flow table pinned by an earlier run was adopted
     size_t reused_flows = 0;   // flow entries it held at start
-    bool fill_warned = false;  // XB6010 logged; again once the table went below 70% in between
+    bool fill_warned = false;  // XB6040 logged; again once the table went below 70% in between
     std::optional<FileLock> lock;   // this run's claim on the interface (see interface_lock_path)
     uint32_t replaced_leftover = 0;  // id of a tc filter program left by a killed run, replaced
 };
@@ -102,6 +117,11 @@ public:
     Status renew_leases();
     // Re-checks that every program is still attached where it was and that IPS peers still exist.
     Status verify() const;
+    // The Suricata mode: whether any interface runs it, and the check (meant for every second) of
+    // whether the Suricata holding its maps is alive; when it is gone, bypassing stops at once and
+    // the tables are emptied (XB6031); when one holds the maps (again), bypassing resumes (XB6030).
+    bool has_suricata() const;
+    void check_suricata();
 
     // The counters of every interface, as log lines and as one EVE-style JSON record.
     std::string stats_text() const;
@@ -122,6 +142,8 @@ public:
 
 private:
     Session() = default;
+    std::string suricata_pid_file_;
+    bool started_ = false;  // start() completed: Suricata-mode pins stay when the session ends
     std::vector<RunningInterface> interfaces_;
     mutable std::shared_mutex live_mu_;
     datapath::AttachmentSet attachments_;  // declared last: destroyed (detached) first

@@ -37,6 +37,8 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
 }
 
 uint64_t Upkeep::seconds_to_next(uint64_t now_s) const {
+    // The Suricata mode looks every second whether its Suricata still lives (fail open at once).
+    if (session_.has_suricata()) return 1;
     uint64_t next = std::min(next_periodic_s_, next_lease_s_);
     return std::clamp<uint64_t>(next > now_s ? next - now_s : 1, 1, kLeaseRenewSeconds);
 }
@@ -47,6 +49,7 @@ void Upkeep::report_stats() {
 }
 
 Status Upkeep::tick(uint64_t now_s) {
+    session_.check_suricata();
     if (now_s >= next_lease_s_) {
         next_lease_s_ = now_s + kLeaseRenewSeconds;
         // A lease that cannot be renewed lapses: the kernel then stops bypassing, which loses nothing.
