@@ -1,11 +1,15 @@
 // xbypass run -c FILE: check, probe, plan, then attach and stay in the foreground, logging the
 // counters every stats-interval, until SIGINT or SIGTERM; then detach exactly what was attached.
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <optional>
@@ -15,6 +19,7 @@
 #include "config.h"
 #include "common/log.h"
 #include "common/mounts.h"
+#include "common/owners.h"
 #include "cli/netns_option.h"
 #include "config/check.h"
 #include "datapath/flow.h"
@@ -121,6 +126,11 @@ int run(int argc, char** argv) {
             }
     }
 
+    UniqueFd signal_fd(signalfd(-1, &stop_signals, SFD_CLOEXEC));
+    if (!signal_fd) {
+        log_error("main", std::string("cannot wait for signals: ") + std::strerror(errno));
+        return kExitUsage;
+    }
     session::Upkeep upkeep(*session, started.config.global);
     const uint64_t start_s = session::Upkeep::monotonic_seconds();
     int exit_code = kExitOk;
@@ -132,11 +142,21 @@ int run(int argc, char** argv) {
             if (elapsed >= static_cast<uint64_t>(duration)) break;
             wait = std::min<uint64_t>(wait, static_cast<uint64_t>(duration) - elapsed);
         }
-        timespec timeout{static_cast<time_t>(wait), 0};
-        int sig = sigtimedwait(&stop_signals, nullptr, &timeout);
-        if (sig == SIGINT || sig == SIGTERM) {
+        // A stop signal, a link event or the next upkeep, whichever comes first.
+        pollfd fds[2] = {{signal_fd.get(), POLLIN, 0}, {upkeep.link_fd(), POLLIN, 0}};
+        int ready = poll(fds, fds[1].fd >= 0 ? 2 : 1, static_cast<int>(wait * 1000));
+        if (ready > 0 && (fds[0].revents & POLLIN)) {
+            signalfd_siginfo si{};
+            int sig = read(signal_fd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si) ? static_cast<int>(si.ssi_signo) : SIGTERM;
             log_notice("main", std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, stopping");
             break;
+        }
+        if (ready > 0 && (fds[1].revents & POLLIN)) {
+            if (auto st = upkeep.on_link_events(); !st) {
+                log_error("datapath", "the datapath is no longer as planned: " + st.error().message + "; stopping");
+                exit_code = kExitRejected;
+                break;
+            }
         }
         if (auto st = upkeep.tick(session::Upkeep::monotonic_seconds()); !st) {
             log_error("datapath", "the datapath is no longer as planned: " + st.error().message + "; stopping");

@@ -216,6 +216,32 @@ Status XdpAttachment::detach() {
     return {};
 }
 
+Status XdpAttachment::replace_program(int new_prog_fd) {
+    if (!attached_) return Error{ENOENT, "not attached"};
+    auto id = prog_id_of(new_prog_fd);
+    if (!id) return id.error();
+    if (method_ == AttachMethod::BpfLink) {
+        // The link swaps the program in one step; the old one is checked to still be ours.
+        bpf_link_update_opts o{};
+        o.sz = sizeof o;
+        o.flags = BPF_F_REPLACE;
+        UniqueFd old(bpf_prog_get_fd_by_id(prog_id_));
+        if (!old) return errno_error(-errno, "cannot open our running XDP program " + std::to_string(prog_id_));
+        o.old_prog_fd = old.get();
+        if (int err = bpf_link_update(link_fd_.get(), new_prog_fd, &o); err < 0)
+            return errno_error(err, "cannot swap the XDP program of ifindex " + std::to_string(ifindex_));
+    } else {
+        bpf_xdp_attach_opts o{};
+        o.sz = sizeof o;
+        o.old_prog_fd = prog_fd_.get();
+        if (int err = bpf_xdp_attach(ifindex_, new_prog_fd, XDP_FLAGS_REPLACE | mode_flag(mode_), &o); err < 0)
+            return errno_error(err, "cannot swap the XDP program of ifindex " + std::to_string(ifindex_));
+        prog_fd_.reset(fcntl(new_prog_fd, F_DUPFD_CLOEXEC, 0));
+    }
+    prog_id_ = *id;
+    return {};
+}
+
 Status XdpAttachment::pin_link(const std::string& path) {
     if (method_ != AttachMethod::BpfLink || !link_fd_) return Error{EINVAL, "only a BPF link can be pinned"};
     if (int err = bpf_obj_pin(link_fd_.get(), path.c_str()); err < 0)
@@ -386,6 +412,23 @@ Status TcAttachment::verify() const {
     if (opts.prog_id != prog_id_)
         return Error{ESTALE, "the tc filter at our handle runs program " + std::to_string(opts.prog_id) + ", not ours (" +
                                  std::to_string(prog_id_) + ")"};
+    return {};
+}
+
+Status TcAttachment::replace_program(int new_prog_fd) {
+    if (auto st = verify(); !st) return st;
+    auto id = prog_id_of(new_prog_fd);
+    if (!id) return id.error();
+    bpf_tc_hook hook = make_hook(ifindex_, dir_);
+    bpf_tc_opts opts{};
+    opts.sz = sizeof opts;
+    opts.handle = handle_;
+    opts.priority = priority_;
+    opts.prog_fd = new_prog_fd;
+    opts.flags = BPF_TC_F_REPLACE;  // the same handle and priority: the kernel swaps the filter's program
+    if (int err = bpf_tc_attach(&hook, &opts); err < 0)
+        return errno_error(err, "cannot replace our tc filter's program on ifindex " + std::to_string(ifindex_));
+    prog_id_ = *id;
     return {};
 }
 

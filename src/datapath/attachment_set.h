@@ -25,6 +25,14 @@ public:
     // Verifies every attachment; the first failure is returned.
     Status verify_all() const;
     void rollback();
+    // The attachment on ifindex, whatever its kind; null when there is none.
+    std::variant<XdpAttachment, TcAttachment, DispatcherAttachment>* find(int ifindex) {
+        for (auto& it : items_) {
+            int at = std::visit([](auto& a) { return a.ifindex(); }, it);
+            if (at == ifindex) return &it;
+        }
+        return nullptr;
+    }
     size_t size() const { return items_.size(); }
 
 private:

@@ -18,6 +18,9 @@
 #include "datapath/insn_reader.h"
 #include "datapath/pin.h"
 #include "datapath/program.h"
+#include "monitor/health.h"
+#include "monitor/link_watch.h"
+#include "monitor/monitor.h"
 #include "plan/plan.h"
 
 namespace xb::session {
@@ -61,6 +64,17 @@ struct RunningInterface {
     size_t reused_flows = 0;   // flow entries it held at start
     std::optional<FileLock> lock;   // this run's claim on the interface (see interface_lock_path)
     uint32_t replaced_leftover = 0;  // id of a tc filter program left by a killed run, replaced
+    // Runtime health (src/monitor): the last sample, and what the run changed since start.
+    monitor::HealthSample health;
+    bool peer_down = false;     // the IPS peer cannot receive: hits go to the stack (XB6010)
+    bool capture_down = false;  // the capture interface is down (XB6013)
+    bool bypass_stopped = false;  // on-runtime-error: stop detached the program (XB6021)
+    std::string degraded_from;  // the program the run swapped away from (XB6020), empty if none
+};
+
+struct SessionOptions {
+    bool exception_monitor = true;     // load the tracepoint programs (XB6001 when they cannot be)
+    monitor::MonitorOptions monitor;   // tests point btf_path at a missing file
 };
 
 // Where the run on an interface keeps its lock: one per network namespace and interface name.
@@ -71,7 +85,8 @@ class Session {
 public:
     // Attaches what the assessment planned. On any failure everything already done is undone and
     // the diagnostics say what failed (XB5xxx).
-    static std::unique_ptr<Session> start(const Assessment& assessment, Diagnostics& diags);
+    static std::unique_ptr<Session> start(const Assessment& assessment, Diagnostics& diags,
+                                          const SessionOptions& options = {});
     ~Session();
 
     const std::vector<RunningInterface>& interfaces() const { return interfaces_; }
@@ -88,13 +103,33 @@ public:
     // Re-checks that every program is still attached where it was and that IPS peers still exist.
     Status verify() const;
 
+    // Link events of the run's namespace (monitor::LinkWatcher): an IPS peer that cannot receive
+    // stops the bypass to it (XB6010) and one that can again resumes it (XB6011); a capture interface
+    // that goes down or up is logged (XB6013/XB6014); one that disappears is an error (XB6012).
+    // Every diagnostic is logged and added to diags.
+    Status on_link_events(const std::vector<monitor::LinkEvent>& events, Diagnostics& diags);
+    // The same from the links' state now (after lost events, and at every verification).
+    Status check_links(Diagnostics& diags);
+    // Exception and redirect-error counts since the last call, per interface, acted on as its
+    // on-runtime-error says (XB6020..XB6024). An error: on-runtime-error: stop was applied.
+    Status check_health(Diagnostics& diags);
+
+    // The exception monitor's counts of an interface; nullopt when the monitor does not run.
+    std::optional<monitor::ExceptionCounts> exceptions(const std::string& interface) const;
+    bool exception_monitor_running() const { return monitor_ != nullptr; }
+
     // The counters of every interface, as log lines and as one EVE-style JSON record.
     std::string stats_text() const;
     std::string stats_json() const;
 
 private:
     Session() = default;
+    void start_monitor(const SessionOptions& options, Diagnostics& diags);
+    monitor::HealthSample sample(const RunningInterface& ri) const;
+    Status degrade(RunningInterface& ri, const monitor::Finding& f, Diagnostics& diags);
+    Status peer_changed(RunningInterface& ri, const monitor::LinkEvent& e, Diagnostics& diags);
     std::vector<RunningInterface> interfaces_;
+    std::unique_ptr<monitor::ExceptionMonitor> monitor_;
     datapath::AttachmentSet attachments_;  // declared last: destroyed (detached) first
 };
 

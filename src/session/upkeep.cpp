@@ -21,6 +21,20 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
     uint64_t now = monotonic_seconds();
     next_periodic_s_ = now + interval_s_;
     next_lease_s_ = now + kLeaseRenewSeconds;
+    next_health_s_ = now + 1;
+    if (auto w = monitor::LinkWatcher::open()) {
+        links_.emplace(std::move(w).value());
+    } else {
+        Logger::instance().log(Diagnostic{"XB6015", Severity::Warning, {}, "",
+                                          "cannot listen to link events: " + w.error().message +
+                                              "; IPS peers and capture interfaces are checked every " +
+                                              std::to_string(interval_s_) + " s instead",
+                                          "run as root; the kernel must have rtnetlink (CONFIG_NET)"},
+                               "monitor");
+    }
+    // Events between the start and the listener: look once now.
+    Diagnostics d;
+    (void)session_.check_links(d);
     if (!global_.eve_log.empty()) {
         eve_.open(global_.eve_log, std::ios::app);
         if (!eve_) log_warning("main", "cannot open eve-log " + global_.eve_log + "; stats go to the log only");
@@ -28,7 +42,7 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
 }
 
 uint64_t Upkeep::seconds_to_next(uint64_t now_s) const {
-    uint64_t next = std::min(next_periodic_s_, next_lease_s_);
+    uint64_t next = std::min({next_periodic_s_, next_lease_s_, next_health_s_});
     return std::clamp<uint64_t>(next > now_s ? next - now_s : 1, 1, kLeaseRenewSeconds);
 }
 
@@ -37,7 +51,24 @@ void Upkeep::report_stats() {
     if (eve_.is_open()) eve_ << session_.stats_json() << '\n' << std::flush;
 }
 
+Status Upkeep::on_link_events() {
+    if (!links_) return {};
+    Diagnostics d;
+    auto events = links_->read();
+    if (!events) {
+        // Events were lost (ENOBUFS): the links' state now says everything needed.
+        log_info("monitor", events.error().message + "; checking every link");
+        return session_.check_links(d);
+    }
+    return session_.on_link_events(*events, d);
+}
+
 Status Upkeep::tick(uint64_t now_s) {
+    if (now_s >= next_health_s_) {
+        next_health_s_ = now_s + 1;
+        Diagnostics d;
+        if (auto st = session_.check_health(d); !st) return st;
+    }
     if (now_s >= next_lease_s_) {
         next_lease_s_ = now_s + kLeaseRenewSeconds;
         // A lease that cannot be renewed lapses: the kernel then stops bypassing, which loses nothing.
@@ -53,6 +84,9 @@ Status Upkeep::tick(uint64_t now_s) {
     auto expired = session_.expire_idle(static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
                                         static_cast<uint64_t>(now.tv_nsec));
     if (expired && *expired) log_info("bypass", "expired " + std::to_string(*expired) + " idle flows");
+    // Verification does not depend on stats-interval; link events make it immediate in between.
+    Diagnostics d;
+    if (auto st = session_.check_links(d); !st) return st;
     return session_.verify();
 }
 
