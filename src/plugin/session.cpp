@@ -45,7 +45,9 @@ plan::ProgramRequirements from_manifest(const datapath::Manifest& m) {
 // A runtime diagnostic: logged at once (the run is past its startup report) and kept in diags.
 void report(Diagnostics& diags, Severity severity, std::string code, std::string message, std::string hint) {
     Diagnostic d{std::move(code), severity, {}, "", std::move(message), std::move(hint)};
-    Logger::instance().log(d, "monitor");
+    // A recovery is worth the operator's eye at the default level, as the loss was.
+    if (severity == Severity::Info) log_notice("monitor", "info[" + d.code + "]: " + d.message);
+    else Logger::instance().log(d, "monitor");
     diags.add(std::move(d));
 }
 

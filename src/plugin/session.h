@@ -111,7 +111,7 @@ public:
     // The same from the links' state now (after lost events, and at every verification).
     Status check_links(Diagnostics& diags);
     // Exception and redirect-error counts since the last call, per interface, acted on as its
-    // on-runtime-error says (XB6020..XB6024). An error: on-runtime-error: stop was applied.
+    // on-runtime-error says (XB6020..XB6023). An error: on-runtime-error: stop was applied.
     Status check_health(Diagnostics& diags);
 
     // The exception monitor's counts of an interface; nullopt when the monitor does not run.
