@@ -6,6 +6,10 @@
 /* Interfaces (slots) one run watches; the loader maps each run ifindex to a slot. */
 #define XB_MON_MAX_SLOTS 64
 
+/* Interfaces with an ifindex below this are found by an array load (inlined by the verifier); the
+ * others through a hash lookup. Values of the array: slot + 1, 0 = not watched. */
+#define XB_MON_DIRECT_IFINDEX 1024
+
 enum xb_mon_event {
     XB_MON_ABORTED = 0,        /* xdp:xdp_exception with XDP_ABORTED */
     XB_MON_INVALID_ACTION = 1, /* xdp:xdp_exception with an action the kernel does not know */

@@ -66,8 +66,14 @@ Result<std::unique_ptr<ExceptionMonitor>> ExceptionMonitor::start(const std::vec
         uint32_t slot = static_cast<uint32_t>(i);
         uint32_t ifindex = static_cast<uint32_t>(interfaces[i].ifindex);
         // Counters of a slot start at zero: the array is fresh.
-        if (bpf_map_update_elem(bpf_map__fd(m->skel_->maps.xb_mon_ifindex), &ifindex, &slot, BPF_ANY) != 0)
-            return Error::from_errno(errno, "cannot fill the exception monitor's interface filter");
+        int err = 0;
+        if (ifindex < XB_MON_DIRECT_IFINDEX) {
+            uint32_t v = slot + 1;
+            err = bpf_map_update_elem(bpf_map__fd(m->skel_->maps.xb_mon_direct), &ifindex, &v, BPF_ANY);
+        } else {
+            err = bpf_map_update_elem(bpf_map__fd(m->skel_->maps.xb_mon_ifindex), &ifindex, &slot, BPF_ANY);
+        }
+        if (err != 0) return Error::from_errno(errno, "cannot fill the exception monitor's interface filter");
         if (interfaces[i].cpumap_id &&
             bpf_map_update_elem(bpf_map__fd(m->skel_->maps.xb_mon_mapid), &interfaces[i].cpumap_id, &slot, BPF_ANY) != 0)
             return Error::from_errno(errno, "cannot fill the exception monitor's cpumap filter");
