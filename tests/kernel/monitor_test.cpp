@@ -12,7 +12,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "config/config.h"
@@ -406,6 +411,122 @@ TEST_P(PeerLoss, HitsReachTheStackWhileThePeerCannotReceiveAndForwardingResumes)
             return counters()[XB_CNT_IPS_FORWARD] >= c2[XB_CNT_IPS_FORWARD] + 5;
         })) << "forwarding did not resume after the peer came back";
     });
+}
+
+// --- `xbypass run` end to end: its own link listener and on-runtime-error: stop --------------------
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The exit status of child once it ended within `seconds`, else -1 (then it is killed).
+int wait_exit(pid_t child, double seconds) {
+    int status = 0;
+    bool done = eventually([&] { return waitpid(child, &status, WNOHANG) == child; }, seconds);
+    if (!done) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string run_config(const std::string& log, const std::string& extra) {
+    return "xbypass:\n  stats-interval: 0\n  log-file: " + log + "\n  interfaces:\n    - interface: b0\n" + extra;
+}
+
+TEST(RunCommand, AnIpsPeerGoingDownIsHandledByTheRunAtOnce) {
+    XB_REQUIRE_KERNEL();
+    UdpPair net;
+    std::string sink = net.sb.add_netns("sink");
+    net.sb.add_veth(net.capture, "p0", sink, "p1");
+    net.sb.link_up(sink, "p1");
+    net.sb.link_up(net.capture, "p0");
+    const std::string log = "/tmp/xbt-mon-" + std::to_string(getpid()) + "-peer.log";
+    test::TempFile conf(run_config(log, "      datapath: tc\n      ips-peer: p0\n"));
+    pid_t child = test::spawn_run(net.capture, conf.path);
+    ASSERT_GT(child, 0);
+    EXPECT_TRUE(eventually([&] { return read_file(log).find("verified attached") != std::string::npos; }, 10))
+        << read_file(log);
+    net.sb.exec_in(net.capture, "ip link set p0 down");
+    // Well before the 10 s verification: the listener saw it.
+    EXPECT_TRUE(eventually([&] { return read_file(log).find("warning[XB6010]") != std::string::npos; }, 5))
+        << read_file(log);
+    net.sb.exec_in(net.capture, "ip link set p0 up");
+    EXPECT_TRUE(eventually([&] { return read_file(log).find("info[XB6011]") != std::string::npos; }, 5)) << read_file(log);
+    kill(child, SIGTERM);
+    EXPECT_EQ(wait_exit(child, 10), 0) << read_file(log);
+    unlink(log.c_str());
+}
+
+// The cpumap of the running program, found from the program attached to dev (another tool's view).
+int running_cpumap_fd(const std::string& dev) {
+    UniqueFd prog(bpf_prog_get_fd_by_id(test::xdp_prog_id(dev)));
+    if (!prog) return -1;
+    uint32_t ids[8] = {};
+    bpf_prog_info info{};
+    info.nr_map_ids = 8;
+    info.map_ids = reinterpret_cast<uint64_t>(ids);
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(prog.get(), &info, &len) != 0) return -1;
+    for (uint32_t i = 0; i < std::min<uint32_t>(info.nr_map_ids, 8); ++i) {
+        int fd = bpf_map_get_fd_by_id(ids[i]);
+        bpf_map_info mi{};
+        uint32_t ml = sizeof mi;
+        if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &mi, &ml) == 0 && mi.type == BPF_MAP_TYPE_CPUMAP) return fd;
+        if (fd >= 0) close(fd);
+    }
+    return -1;
+}
+
+TEST(RunCommand, OnRuntimeErrorStopEndsTheRunWithStatus1AndDegradeKeepsItRunning) {
+    XB_REQUIRE_KERNEL();
+    for (const char* policy : {"stop", "degrade"}) {
+        UdpPair net;
+        const std::string log = "/tmp/xbt-mon-" + std::to_string(getpid()) + "-" + policy + ".log";
+        test::TempFile conf(run_config(log, std::string("      datapath: xdp-generic\n      cpu-redirect: \"0\"\n"
+                                                        "      on-runtime-error: ") + policy + "\n"));
+        pid_t child = test::spawn_run(net.capture, conf.path);
+        ASSERT_GT(child, 0);
+        EXPECT_TRUE(eventually([&] { return read_file(log).find("verified attached") != std::string::npos; }, 10))
+            << read_file(log);
+        net.sb.run_in(net.capture, [&] {
+            UniqueFd cpumap(running_cpumap_fd("b0"));
+            ASSERT_TRUE(cpumap) << "no cpumap on the running program";
+            uint32_t cpu = 0;
+            ASSERT_EQ(bpf_map_delete_elem(cpumap.get(), &cpu), 0);
+        });
+        UniqueFd tx;
+        net.sb.run_in(net.sender, [&] { tx = udp_socket(kSourcePort, "10.77.0.1"); });
+        if (std::string(policy) == "stop") {
+            bool ended = eventually([&] {
+                net.sb.run_in(net.sender, [&] { send_n(tx.get(), kOtherPort, 5); });
+                int status = 0;
+                if (waitpid(child, &status, WNOHANG) != child) return false;
+                EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << read_file(log);
+                return true;
+            }, 10);
+            if (!ended) {
+                kill(child, SIGKILL);
+                waitpid(child, nullptr, 0);
+            }
+            EXPECT_TRUE(ended) << read_file(log);
+            EXPECT_NE(read_file(log).find("error[XB6021]"), std::string::npos) << read_file(log);
+            net.sb.run_in(net.capture, [&] { EXPECT_EQ(test::xdp_prog_id("b0"), 0u); });
+        } else {
+            EXPECT_TRUE(eventually([&] {
+                net.sb.run_in(net.sender, [&] { send_n(tx.get(), kOtherPort, 5); });
+                return read_file(log).find("warning[XB6020]") != std::string::npos;
+            }, 10)) << read_file(log);
+            net.sb.run_in(net.capture, [&] { EXPECT_EQ(datapath::prog_name_of_id(test::xdp_prog_id("b0")), "xdp_ids"); });
+            kill(child, SIGTERM);
+            EXPECT_EQ(wait_exit(child, 10), 0) << read_file(log);
+        }
+        unlink(log.c_str());
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Datapaths, PeerLoss,
