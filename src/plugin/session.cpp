@@ -581,12 +581,38 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
                "check the driver and the cpu-redirect list; set on-runtime-error: stop to stop the run instead");
         return Status{};
     };
-    if (f.fault != monitor::Fault::CpuRedirectFailing)
-        return cannot(std::string(monitor::fault_name(f.fault)) +
-                      " has no slower program without a gap (native to generic XDP detaches first)");
     auto* att = attachments_.find(ri.plan.ifindex);
     if (!att || std::holds_alternative<datapath::DispatcherAttachment>(*att))
         return cannot("the program runs in the libxdp dispatcher, which cannot swap it atomically");
+    if (f.fault != monitor::Fault::CpuRedirectFailing) {
+        // Frames failing in the native driver (aborts, devmap/xskmap transmit errors): the same
+        // program in generic mode, where redirects take the skb path. The kernel refuses native and
+        // generic at once, so this swap detaches first: for that moment frames reach the stack
+        // unbypassed (fail-open), nothing is lost.
+        auto* xdp = std::get_if<datapath::XdpAttachment>(att);
+        if (!xdp || xdp->mode() != datapath::XdpMode::Native)
+            return cannot(std::string(monitor::fault_name(f.fault)) + " in " +
+                          (xdp ? "generic XDP" : "tc") + ": there is no slower program to swap to");
+        int prog_fd = ri.program->prog_fd();
+        (void)xdp->detach();
+        auto generic = datapath::XdpAttachment::attach(ri.plan.ifindex, prog_fd, datapath::XdpMode::Generic);
+        if (!generic) {
+            auto back = datapath::XdpAttachment::attach(ri.plan.ifindex, prog_fd, datapath::XdpMode::Native);
+            if (back) *xdp = std::move(back).value();
+            return cannot("generic XDP cannot be attached: " + generic.error().message +
+                          (back ? "; native XDP attached again" : "; native XDP could not be attached again either"));
+        }
+        *xdp = std::move(generic).value();
+        ri.plan.datapath = plan::Datapath::XdpGeneric;
+        ri.degraded_from = "xdp-native";
+        report(diags, Severity::Warning, "XB6024",
+               ri.plan.interface + ": " + f.cause + "; degraded " + ri.plan.program +
+                   " from native to generic XDP (same program, flow table and counters; detached and attached "
+                   "again, frames in between reached the stack unbypassed)",
+               "find why the driver fails (xdp-features of the peer, its GRO or XDP program for veth); restart the "
+               "run to use native XDP again");
+        return {};
+    }
     // The same program without cpu redirect, on the same flow table and counters.
     datapath::ProgramOptions o = ri.program->options();
     o.cpu_redirect.clear();

@@ -69,7 +69,7 @@ struct RunningInterface {
     bool peer_down = false;     // the IPS peer cannot receive: hits go to the stack (XB6010)
     bool capture_down = false;  // the capture interface is down (XB6013)
     bool bypass_stopped = false;  // on-runtime-error: stop detached the program (XB6021)
-    std::string degraded_from;  // the program the run swapped away from (XB6020), empty if none
+    std::string degraded_from;  // the program (XB6020) or "xdp-native" (XB6024) the run degraded from
 };
 
 struct SessionOptions {
@@ -111,7 +111,7 @@ public:
     // The same from the links' state now (after lost events, and at every verification).
     Status check_links(Diagnostics& diags);
     // Exception and redirect-error counts since the last call, per interface, acted on as its
-    // on-runtime-error says (XB6020..XB6023). An error: on-runtime-error: stop was applied.
+    // on-runtime-error says (XB6020..XB6024). An error: on-runtime-error: stop was applied.
     Status check_health(Diagnostics& diags);
 
     // The exception monitor's counts of an interface; nullopt when the monitor does not run.

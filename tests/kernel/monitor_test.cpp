@@ -274,6 +274,62 @@ TEST(RuntimeHealth, AFailingCpuRedirectDegradesToTheProgramWithoutItKeepingTheFl
     });
 }
 
+// Frames failing in the native driver after the program (the IPS peer's far end loses its GRO, so
+// the peer loses ndo-xmit and the devmap enqueue fails: redirect errors counted for the capture
+// interface) move the same program to generic XDP, where the redirect takes the skb path.
+TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
+    XB_REQUIRE_KERNEL();
+    UdpPair net;
+    bool known = false;
+    net.sb.run_in(net.capture, [&] { known = test::xdp_features_known("b0"); });
+    if (!known) GTEST_SKIP() << "native XDP needs the kernel to report xdp-features (Linux 6.3+)";
+    std::string sink = net.sb.add_netns("sink");
+    net.sb.add_veth(net.capture, "p0", sink, "p1");
+    net.sb.link_up(sink, "p1");
+    net.sb.link_up(net.capture, "p0");
+    net.sb.exec_in(sink, "ethtool -K p1 gro on >/dev/null");
+    UniqueFd tx;
+    net.sb.run_in(net.sender, [&] { tx = udp_socket(kSourcePort, "10.77.0.1"); });
+    net.sb.run_in(net.capture, [&] {
+        Assessment a = assess(load(one_interface("b0", "      datapath: xdp-native\n      ips-peer: p0\n")));
+        ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+        Diagnostics d;
+        auto s = Session::start(a, d);
+        ASSERT_TRUE(s) << d.to_text();
+        ASSERT_TRUE(s->exception_monitor_running());
+        ASSERT_TRUE(s->bypass_flow("b0", bypassed_key()));
+        uint32_t id = test::xdp_state("b0").native_prog_id;
+        ASSERT_NE(id, 0u);
+        net.sb.exec_in(sink, "ethtool -K p1 gro off >/dev/null");
+        Diagnostics hd;
+        EXPECT_TRUE(eventually([&] {
+            net.sb.run_in(net.sender, [&] { send_n(tx.get(), kBypassedPort, 5); });
+            EXPECT_TRUE(s->check_health(hd));
+            return hd.contains("XB6024");
+        })) << hd.to_text() << s->stats_text();
+        auto e = s->exceptions("b0");
+        ASSERT_TRUE(e);
+        // The kernel refuses the enqueue (the peer no longer has ndo-xmit): redirect errors for b0,
+        // while the program counted those frames as ips-forward.
+        EXPECT_GT((*e)[monitor::Event::RedirectError] + (*e)[monitor::Event::DevmapDrop], 0u) << s->stats_text();
+        datapath::XdpState st = test::xdp_state("b0");
+        EXPECT_EQ(st.native_prog_id, 0u);
+        EXPECT_EQ(st.generic_prog_id, id) << "the same program, now generic";
+        EXPECT_TRUE(s->verify());
+        EXPECT_TRUE(s->interfaces()[0].program->flow_table().lookup(bypassed_key()));
+        // Generic redirects go through the skb path: no more devmap drops.
+        auto before = s->exceptions("b0");
+        auto fwd0 = s->interfaces()[0].program->read_counters();
+        net.sb.run_in(net.sender, [&] { send_n(tx.get(), kBypassedPort, 20); });
+        usleep(200000);
+        auto after = s->exceptions("b0");
+        auto fwd1 = s->interfaces()[0].program->read_counters();
+        ASSERT_TRUE(before && after && fwd0 && fwd1);
+        EXPECT_EQ((*after - *before).total(), 0u) << s->stats_text();
+        EXPECT_GE((*fwd1)[XB_CNT_IPS_FORWARD] - (*fwd0)[XB_CNT_IPS_FORWARD], 20u);
+    });
+}
+
 TEST(RuntimeHealth, OnRuntimeErrorStopDetachesAndWarnOnlyLogs) {
     XB_REQUIRE_KERNEL();
     for (const char* policy : {"stop", "warn"}) {
