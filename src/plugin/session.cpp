@@ -374,6 +374,8 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags,
     for (auto& ri : s->interfaces_)
         if (ri.pins) ri.pins->commit();
     s->start_monitor(options, diags);
+    for (auto& ri : s->interfaces_)  // runtime health compares with what is there now
+        if (ri.program) ri.health = s->sample(ri);
     return s;
 }
 
@@ -390,16 +392,15 @@ void Session::start_monitor(const SessionOptions& options, Diagnostics& diags) {
     auto m = monitor::ExceptionMonitor::start(watched, options.monitor);
     if (!m) {
         // Only visibility is lost: the datapath runs as planned, so this never refuses to start.
-        report(diags, Severity::Warning, "XB6001",
-               "the exception monitor cannot attach to the xdp tracepoints: " + m.error().message +
-                   "; running without exception counts",
-               "check that the kernel has BTF (/sys/kernel/btf/vmlinux) and the xdp tracepoints, and that "
-               "lockdown or the LSM allows tracing programs (xbypass probe)");
+        // Part of the startup: the caller logs it with the other attach diagnostics.
+        diags.warning("XB6001",
+                      "the exception monitor cannot attach to the xdp tracepoints: " + m.error().message +
+                          "; running without exception counts",
+                      "check that the kernel has BTF (/sys/kernel/btf/vmlinux) and the xdp tracepoints, and that "
+                      "lockdown or the LSM allows tracing programs (xbypass probe)");
         return;
     }
     monitor_ = std::move(m).value();
-    for (auto& ri : interfaces_)
-        if (ri.program) ri.health = sample(ri);
     log_info("monitor", "exception monitor attached to xdp_exception, xdp_redirect_err, xdp_cpumap_enqueue and "
                         "xdp_devmap_xmit for " + std::to_string(watched.size()) + " interfaces");
 }
@@ -648,7 +649,7 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
 }
 
 Status Session::check_health(Diagnostics& diags) {
-    if (!monitor_) return {};
+    // Without the monitor only what the program's counters and maps show is seen (an emptied cpumap).
     for (auto& ri : interfaces_) {
         if (!ri.program || ri.bypass_stopped) continue;
         monitor::HealthSample now = sample(ri);

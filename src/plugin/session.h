@@ -110,7 +110,8 @@ public:
     Status on_link_events(const std::vector<monitor::LinkEvent>& events, Diagnostics& diags);
     // The same from the links' state now (after lost events, and at every verification).
     Status check_links(Diagnostics& diags);
-    // Exception and redirect-error counts since the last call, per interface, acted on as its
+    // Exception and redirect-error counts (and, without the exception monitor, the program's
+    // redirect-fail with its cpumap) since the last call, per interface, acted on as its
     // on-runtime-error says (XB6020..XB6024). An error: on-runtime-error: stop was applied.
     Status check_health(Diagnostics& diags);
 
