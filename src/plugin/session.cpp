@@ -617,6 +617,7 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
     // The same program without cpu redirect, on the same flow table and counters.
     datapath::ProgramOptions o = ri.program->options();
     o.cpu_redirect.clear();
+    if (o.ips_peer_ifindex > 0) o.ips_peer_ifindex = ri.plan.ips_peer_ifindex;  // it may have come back renumbered
     o.reuse_maps.clear();
     for (const auto& spec : datapath::pinnable_maps(o)) {
         int fd = ri.program->map_fd(spec.name);
