@@ -34,7 +34,6 @@ const volatile __u8 cfg_vlan_tracking = 1;
 const volatile __u8 cfg_flow_percpu = 1;  /* per-CPU flow table: plain adds; shared: atomic adds */
 const volatile __u32 cfg_cpu_count = 0;   /* entries used in cfg_cpu_ids */
 const volatile __u32 cfg_cpu_ids[XB_MAX_REDIRECT_CPUS] = {};
-const volatile __u32 cfg_ips_peer_ifindex = 0; /* tc_ips only; XDP uses the devmap */
 const volatile __u32 cfg_slot_count = XB_DEFAULT_FLOW_ENTRIES * 4; /* home slots in xb_flow_slots */
 const volatile struct xb_hash_key cfg_hash_key = {};                /* the table's (xb_table_meta) */
 
@@ -43,6 +42,12 @@ const volatile struct xb_hash_key cfg_hash_key = {};                /* the table
  * behind (a tc filter, a libxdp dispatcher component): once the lease lapses, hits are no longer
  * bypassed but handled as misses, so no flow stays hidden from the IDS. Written by user space. */
 volatile __u64 xb_lease_until = 0;
+
+/* tc_ips: the IPS peer's ifindex (XDP uses the devmap). Written by user space: 0 while the peer
+ * cannot receive (down, gone, moved away), when hits go to the stack (REDIRECT_FAIL + PASS) instead
+ * of being redirected into a device that would drop them. One aligned word: a reader sees the old
+ * or the new value. Its own section so that the lease's .bss write does not cover it. */
+volatile __u32 xb_tc_ips_peer SEC(".data.ips_peer") = 0;
 
 static __always_inline struct xb_counters *xb_counter_block(void)
 {
@@ -271,12 +276,18 @@ static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)
     if (slot && xb_lease_holds(cnt, now)) {
         xb_count(cnt, XB_CNT_HIT);
         xb_touch_flow(slot, skb->len, now);
-        if (ips) {
-            int act = bpf_redirect(cfg_ips_peer_ifindex, 0);
+        __u32 peer = ips ? xb_tc_ips_peer : 0;
+        if (ips && peer) {
+            int act = bpf_redirect(peer, 0);
             if (act == TC_ACT_REDIRECT) {
                 xb_count(cnt, XB_CNT_IPS_FORWARD);
                 return TC_ACT_REDIRECT;
             }
+            xb_count(cnt, XB_CNT_REDIRECT_FAIL);
+            xb_count(cnt, XB_CNT_PASS);
+            return TC_ACT_OK;
+        }
+        if (ips) { /* the peer cannot receive: the stack (and the IDS) gets the frame */
             xb_count(cnt, XB_CNT_REDIRECT_FAIL);
             xb_count(cnt, XB_CNT_PASS);
             return TC_ACT_OK;

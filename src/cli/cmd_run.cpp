@@ -1,5 +1,6 @@
 // xbypass run -c FILE: check, probe, plan, then attach and stay in the foreground, logging the
 // counters every stats-interval, until SIGINT or SIGTERM; then detach exactly what was attached.
+#include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "common/owners.h"
 #include "control/server.h"
 #include "common/mounts.h"
+#include "common/owners.h"
 #include "cli/netns_option.h"
 #include "config/check.h"
 #include "datapath/flow.h"
@@ -198,10 +200,12 @@ int run(int argc, char** argv) {
             if (elapsed >= static_cast<uint64_t>(duration)) break;
             wait = std::min<uint64_t>(wait, static_cast<uint64_t>(duration) - elapsed);
         }
+        // A signal, a link event, a control request or the next upkeep, whichever comes first.
         std::vector<pollfd> extra{{sig_fd.get(), POLLIN, 0}};
+        if (upkeep.link_fd() >= 0) extra.push_back({upkeep.link_fd(), POLLIN, 0});
         int timeout_ms = static_cast<int>(wait * 1000);
         if (server) server->serve_once(timeout_ms, &extra);
-        else (void)poll(extra.data(), 1, timeout_ms);
+        else (void)poll(extra.data(), extra.size(), timeout_ms);
         if (extra[0].revents & POLLIN) {
             signalfd_siginfo si{};
             while (read(sig_fd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -215,6 +219,13 @@ int run(int argc, char** argv) {
                 stop = true;
             }
             if (stop) break;
+        }
+        if (extra.size() > 1 && (extra[1].revents & POLLIN)) {
+            if (auto st = upkeep.on_link_events(); !st) {
+                log_error("datapath", "the datapath is no longer as planned: " + st.error().message + "; stopping");
+                exit_code = kExitRejected;
+                break;
+            }
         }
         if (auto st = upkeep.tick(session::Upkeep::monotonic_seconds()); !st) {
             Logger::instance().log(

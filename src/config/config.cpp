@@ -27,6 +27,10 @@ std::string_view datapath_name(Datapath d) {
     return "auto";
 }
 
+std::string_view on_runtime_error_name(OnRuntimeError o) {
+    return o == OnRuntimeError::Stop ? "stop" : o == OnRuntimeError::Warn ? "warn" : "degrade";
+}
+
 std::string_view on_unsupported_name(OnUnsupported o) {
     return o == OnUnsupported::Fallback ? "fallback" : "reject";
 }

@@ -21,6 +21,8 @@ constexpr unsigned kMaxCpuId = 8191;
 
 enum class Datapath { Auto, XdpNative, XdpGeneric, Tc, Offload };
 enum class OnUnsupported { Reject, Fallback };
+// What a run does when, after attach, the kernel reports exceptions or redirect errors on an interface.
+enum class OnRuntimeError { Degrade, Stop, Warn };
 enum class Coexist { Refuse, Multiprog, Replace };
 // Which section of the file the interfaces came from (AfPacket also when an af-xdp list adds to it;
 // AfXdp when only Suricata's af-xdp list is present).
@@ -28,6 +30,7 @@ enum class ConfigSource { None, Xbypass, AfPacket, AfXdp };
 
 std::string_view datapath_name(Datapath d);          // "auto", "xdp-native", "xdp-generic", "tc", "offload"
 std::string_view on_unsupported_name(OnUnsupported o);  // "reject", "fallback"
+std::string_view on_runtime_error_name(OnRuntimeError o);  // "degrade", "stop", "warn"
 std::string_view coexist_name(Coexist c);            // "refuse", "multiprog", "replace"
 std::string_view config_source_name(ConfigSource s);  // "none", "xbypass", "af-packet", "af-xdp"
 
@@ -81,6 +84,7 @@ struct InterfaceConfig {
     bool bypass = true;
     Datapath datapath = Datapath::Auto;
     OnUnsupported on_unsupported = OnUnsupported::Reject;
+    OnRuntimeError on_runtime_error = OnRuntimeError::Degrade;
     CpuList cpu_redirect;
     FlowTableConfig flow_table;
     bool vlan_tracking = true;

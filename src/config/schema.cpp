@@ -21,6 +21,8 @@ const std::vector<std::pair<std::string_view, Datapath>> kDatapaths = {
     {"tc", Datapath::Tc}};
 const std::vector<std::pair<std::string_view, OnUnsupported>> kOnUnsupported = {
     {"reject", OnUnsupported::Reject}, {"fallback", OnUnsupported::Fallback}};
+const std::vector<std::pair<std::string_view, OnRuntimeError>> kOnRuntimeError = {
+    {"degrade", OnRuntimeError::Degrade}, {"stop", OnRuntimeError::Stop}, {"warn", OnRuntimeError::Warn}};
 const std::vector<std::pair<std::string_view, Coexist>> kCoexist = {
     {"refuse", Coexist::Refuse}, {"multiprog", Coexist::Multiprog}, {"replace", Coexist::Replace}};
 const std::vector<std::pair<std::string_view, LogLevel>> kLogLevels = {
@@ -39,7 +41,7 @@ const std::vector<std::string_view> kClusterTypes = {"cluster_flow", "cluster_cp
 const std::vector<std::string_view> kGlobalKeys = {"log-level", "log-file", "stats-interval", "pin-path",
                                                    "eve-log", "suricata-pid-file", "interfaces"};
 const std::vector<std::string_view> kInterfaceKeys = {
-    "interface",    "bypass",   "datapath",        "on-unsupported", "cpu-redirect", "flow-table", "vlan-tracking",
+    "interface",    "bypass",   "datapath",        "on-unsupported", "on-runtime-error", "cpu-redirect", "flow-table", "vlan-tracking",
     "ips-peer",     "custom-program", "coexist",   "pinned-maps",    "pinned-maps-name", "threads",
     "capture",      "ring-size", "block-size",     "cluster-id",     "cluster-type", "suricata-maps"};
 const std::vector<std::string_view> kFlowTableKeys = {"size", "timeout", "percpu", "lru"};
@@ -261,6 +263,8 @@ std::optional<InterfaceConfig> read_xbypass_interface(Reader& r, const YamlNode&
             if (auto d = r.choice(*v, p, kDatapaths)) cfg.datapath = *d, mark();
         } else if (key == "on-unsupported") {
             if (auto o = r.choice(*v, p, kOnUnsupported)) cfg.on_unsupported = *o, mark();
+        } else if (key == "on-runtime-error") {
+            if (auto o = r.choice(*v, p, kOnRuntimeError)) cfg.on_runtime_error = *o, mark();
         } else if (key == "cpu-redirect") {
             if (auto c = r.cpu_list(*v, p)) cfg.cpu_redirect = *c, mark();
         } else if (key == "flow-table") {

@@ -66,6 +66,9 @@ public:
     AttachMethod method() const { return method_; }
     uint32_t prog_id() const { return prog_id_; }
     bool attached() const { return attached_; }
+    // Swaps the attached program for new_prog_fd in one step, in the same mode (BPF link update with
+    // BPF_F_REPLACE, or netlink with XDP_FLAGS_REPLACE against our program): no frame sees no program.
+    Status replace_program(int new_prog_fd);
     // Keep the attachment alive past this process (for pinned programs): the link is pinned at path.
     Status pin_link(const std::string& path);
     // Atomically runs new_prog_fd instead of ours, with no moment where neither runs: BPF_LINK_UPDATE
@@ -106,6 +109,8 @@ public:
 
     Status verify() const;
     Status detach();
+    // Replaces our filter's program at the same handle and priority (one netlink request).
+    Status replace_program(int new_prog_fd);
     bool created_clsact() const { return created_clsact_; }
     uint32_t prog_id() const { return prog_id_; }
     int ifindex() const { return ifindex_; }

@@ -26,6 +26,14 @@ public:
     Status verify_all() const;
     // Detaches everything; what could not be detached (our program stays attached) is returned.
     std::vector<Error> rollback();
+    // The attachment on ifindex, whatever its kind; null when there is none.
+    std::variant<XdpAttachment, TcAttachment, DispatcherAttachment>* find(int ifindex) {
+        for (auto& it : items_) {
+            int at = std::visit([](auto& a) { return a.ifindex(); }, it);
+            if (at == ifindex) return &it;
+        }
+        return nullptr;
+    }
     size_t size() const { return items_.size(); }
     // Live changes (reload): swap the program of the XDP or tc attachment on ifindex atomically
     // (ENOTSUP for a dispatcher component), or detach and forget it.

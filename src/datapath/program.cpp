@@ -230,7 +230,7 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     p.skel_->rodata->cfg_cpu_count = static_cast<uint32_t>(options.cpu_redirect.size());
     for (size_t i = 0; i < options.cpu_redirect.size(); ++i)
         p.skel_->rodata->cfg_cpu_ids[i] = options.cpu_redirect[i];
-    p.skel_->rodata->cfg_ips_peer_ifindex = static_cast<uint32_t>(std::max(options.ips_peer_ifindex, 0));
+    p.skel_->data_ips_peer->xb_tc_ips_peer = static_cast<uint32_t>(std::max(options.ips_peer_ifindex, 0));
     p.skel_->rodata->cfg_slot_count = slots;
     // The slot hash key: the adopted table's own (its keys live where that key put them), or new.
     auto reused_slots = options.reuse_maps.find(kFlowSlots);
@@ -338,6 +338,49 @@ Status BypassProgram::reset_counters() {
     if (bpf_map_update_elem(map_fd(kCounters), &key, zero.data(), 0) != 0)
         return Error::from_errno(errno, "cannot reset the bypass counters");
     return {};
+}
+
+Status BypassProgram::set_ips_peer(int ifindex) {
+    if (options_.ips_peer_ifindex <= 0) return Error{EINVAL, "the program has no IPS peer"};
+    if (options_.datapath == Hook::Tc) {
+        using Data = std::remove_pointer_t<decltype(skel_->data_ips_peer)>;
+        static_assert(sizeof(Data) == sizeof(uint32_t), "xb_bypass .data.ips_peer holds more than the peer");
+        Data d{};
+        d.xb_tc_ips_peer = static_cast<uint32_t>(std::max(ifindex, 0));
+        uint32_t zero = 0;
+        if (bpf_map_update_elem(bpf_map__fd(skel_->maps.data_ips_peer), &zero, &d, 0) != 0)
+            return Error::from_errno(errno, "cannot set the tc program's IPS peer");
+        return {};
+    }
+    int fd = bpf_map__fd(skel_->maps.xb_ips_devmap);
+    uint32_t key = XB_IPS_PEER_KEY;
+    if (ifindex <= 0) {
+        if (bpf_map_delete_elem(fd, &key) != 0 && errno != ENOENT)
+            return Error::from_errno(errno, "cannot empty the IPS devmap");
+        return {};
+    }
+    bpf_devmap_val val{};
+    val.ifindex = static_cast<uint32_t>(ifindex);
+    if (bpf_map_update_elem(fd, &key, &val, 0) != 0)
+        return Error::from_errno(errno, "cannot put interface " + std::to_string(ifindex) + " in the IPS devmap");
+    return {};
+}
+
+Result<int> BypassProgram::ips_peer() const {
+    if (options_.ips_peer_ifindex <= 0) return 0;
+    if (options_.datapath == Hook::Tc) {
+        using Data = std::remove_pointer_t<decltype(skel_->data_ips_peer)>;
+        Data d{};
+        uint32_t zero = 0;
+        if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.data_ips_peer), &zero, &d) != 0)
+            return Error::from_errno(errno, "cannot read the tc program's IPS peer");
+        return static_cast<int>(d.xb_tc_ips_peer);
+    }
+    uint32_t key = XB_IPS_PEER_KEY;
+    bpf_devmap_val val{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.xb_ips_devmap), &key, &val) != 0)
+        return errno == ENOENT ? Result<int>(0) : Result<int>(Error::from_errno(errno, "cannot read the IPS devmap"));
+    return static_cast<int>(val.ifindex);
 }
 
 Status BypassProgram::set_lease_until(uint64_t jiffies) {

@@ -104,6 +104,11 @@ public:
     // The jiffy the lease runs until, as the kernel holds it now (0: no lease).
     Result<uint64_t> lease_until() const;
     Status reset_counters();
+    // Where hits of the IPS variants go: the peer's ifindex, or 0 while it cannot receive (hits then
+    // go to the stack, counted redirect-fail and pass). XDP: the devmap slot is filled or emptied;
+    // tc: the program's peer word. Atomic for the running program. EINVAL without an IPS peer.
+    Status set_ips_peer(int ifindex);
+    Result<int> ips_peer() const;  // 0 when emptied
     unsigned possible_cpus() const { return possible_cpus_; }
 
     // Runs one frame through the program (BPF_PROG_TEST_RUN), repeat times.

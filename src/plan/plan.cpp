@@ -229,6 +229,7 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
     p.interface = name;
     p.requested = ic.datapath;
     p.vlan_tracking = ic.vlan_tracking;
+    p.on_runtime_error = ic.on_runtime_error;
     p.flow_table = ic.flow_table;
     p.ips_peer = ic.ips_peer;
     p.custom = !ic.custom_program.empty();

@@ -109,6 +109,7 @@ struct InterfacePlan {
     std::string ips_peer;
     int ips_peer_ifindex = 0;
     bool vlan_tracking = true;
+    config::OnRuntimeError on_runtime_error = config::OnRuntimeError::Degrade;
     config::FlowTableConfig flow_table;
     bool pinned_maps = false;
     std::string pin_dir;             // <pin-path>/<pinned-maps-name or interface>; Suricata mode: the

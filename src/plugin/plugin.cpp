@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <linux/if_link.h>
 #include <netinet/in.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -175,10 +176,22 @@ void upkeep_loop(xb_plugin* p) {
     std::unique_lock lock(p->upkeep_mu);
     while (!p->stopping) {
         uint64_t wait = upkeep.seconds_to_next(session::Upkeep::monotonic_seconds());
-        p->upkeep_cv.wait_for(lock, std::chrono::seconds(wait), [p] { return p->stopping; });
-        if (p->stopping) break;
-        lock.unlock();
-        auto st = upkeep.tick(session::Upkeep::monotonic_seconds());
+        Status st;
+        if (upkeep.link_fd() >= 0) {
+            // Link events are handled when they come; stopping is looked at every 200 ms.
+            lock.unlock();
+            pollfd pfd{upkeep.link_fd(), POLLIN, 0};
+            int ready = poll(&pfd, 1, static_cast<int>(std::min<uint64_t>(wait * 1000, 200)));
+            lock.lock();
+            if (p->stopping) break;
+            lock.unlock();
+            if (ready > 0) st = upkeep.on_link_events();
+        } else {
+            p->upkeep_cv.wait_for(lock, std::chrono::seconds(wait), [p] { return p->stopping; });
+            if (p->stopping) break;
+            lock.unlock();
+        }
+        if (st) st = upkeep.tick(session::Upkeep::monotonic_seconds());
         if (!st && st.error().message != last_failure) {
             // The engine keeps capturing; what the bypass does is said once per new cause.
             Logger::instance().log(Diagnostic{"XB7001", Severity::Error, {}, "",

@@ -1,5 +1,6 @@
 #include "plugin/session.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
@@ -13,6 +14,8 @@
 #include <cstring>
 #include <ctime>
 #include <set>
+#include <type_traits>
+#include <variant>
 
 #include "common/input_file.h"
 #include "common/json.h"
@@ -46,6 +49,15 @@ plan::ProgramRequirements from_manifest(const datapath::Manifest& m) {
         r.devices.push_back({d.device == datapath::Device::IpsPeer, d.xdp_act_bits, std::string(d.reason)});
     if (m.cpu_redirect) r.max_redirect_cpus = XB_MAX_REDIRECT_CPUS;
     return r;
+}
+
+// A runtime diagnostic: logged at once (the run is past its startup report) and kept in diags.
+void report(Diagnostics& diags, Severity severity, std::string code, std::string message, std::string hint) {
+    Diagnostic d{std::move(code), severity, {}, "", std::move(message), std::move(hint)};
+    // A recovery is worth the operator's eye at the default level, as the loss was.
+    if (severity == Severity::Info) log_notice("monitor", "info[" + d.code + "]: " + d.message);
+    else Logger::instance().log(d, "monitor");
+    diags.add(std::move(d));
 }
 
 bool has(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
@@ -302,7 +314,7 @@ std::string interface_lock_path(unsigned long netns_inode, const std::string& in
     return std::string(kRunDir) + "/" + std::to_string(netns_inode) + "-" + interface + ".lock";
 }
 
-std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags) {
+std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags, const SessionOptions& options) {
     if (!a.accepted()) return nullptr;
     std::unique_ptr<Session> s(new Session());
     auto fail = [&](std::string code, const plan::InterfacePlan& p, std::string message, std::string hint) {
@@ -494,7 +506,62 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
     s->suricata_pid_file_ = a.input.config.global.suricata_pid_file;
     s->started_ = true;
     s->check_suricata();  // pair with a Suricata already running, or empty what a dead one left
+    s->start_monitor(options, diags);
+    for (auto& ri : s->interfaces_)  // runtime health compares with what is there now
+        if (ri.program) ri.health = s->sample(ri);
     return s;
+}
+
+void Session::start_monitor(const SessionOptions& options, Diagnostics& diags) {
+    std::vector<monitor::WatchedInterface> watched;
+    for (const auto& ri : interfaces_) {
+        if (ri.plan.datapath == plan::Datapath::None) continue;
+        monitor::WatchedInterface w;
+        w.ifindex = ri.plan.ifindex;
+        if (ri.program) w.cpumap_id = monitor::map_id_of(ri.program->map_fd("xb_cpu_map"));
+        watched.push_back(w);
+    }
+    if (watched.empty() || !options.exception_monitor) return;
+    auto m = monitor::ExceptionMonitor::start(watched, options.monitor);
+    if (!m) {
+        // Only visibility is lost: the datapath runs as planned, so this never refuses to start.
+        // Part of the startup: the caller logs it with the other attach diagnostics.
+        diags.warning("XB6003",
+                      "the exception monitor cannot attach to the xdp tracepoints: " + m.error().message +
+                          "; running without exception counts",
+                      "check that the kernel has BTF (/sys/kernel/btf/vmlinux) and the xdp tracepoints, and that "
+                      "lockdown or the LSM allows tracing programs (xbypass probe)");
+        return;
+    }
+    monitor_ = std::move(m).value();
+    log_info("monitor", "exception monitor attached to xdp_exception, xdp_redirect_err, xdp_cpumap_enqueue and "
+                        "xdp_devmap_xmit for " + std::to_string(watched.size()) + " interfaces");
+}
+
+std::optional<monitor::ExceptionCounts> Session::exceptions(const std::string& interface) const {
+    if (!monitor_) return std::nullopt;
+    for (const auto& ri : interfaces_) {
+        if (ri.plan.interface != interface) continue;
+        auto c = monitor_->read(ri.plan.ifindex);
+        if (c) return *c;
+    }
+    return std::nullopt;
+}
+
+monitor::HealthSample Session::sample(const RunningInterface& ri) const {
+    monitor::HealthSample h;
+    if (monitor_)
+        if (auto c = monitor_->read(ri.plan.ifindex)) h.exceptions = *c;
+    if (!ri.program) return h;
+    if (auto c = ri.program->read_counters()) h.redirect_fail = (*c)[XB_CNT_REDIRECT_FAIL];
+    const auto& cpus = ri.program->options().cpu_redirect;
+    h.cpu_redirect = !cpus.empty();
+    int fd = ri.program->map_fd("xb_cpu_map");
+    for (unsigned cpu : cpus) {
+        bpf_cpumap_val v{};
+        if (fd < 0 || bpf_map_lookup_elem(fd, &cpu, &v) != 0) h.cpumap_incomplete = true;
+    }
+    return h;
 }
 
 Session::~Session() {
@@ -650,15 +717,197 @@ Status Session::renew_leases() {
 Status Session::verify() const {
     std::shared_lock live(live_mu_);
     if (auto st = attachments_.verify_all(); !st) return st;
-    // An IPS peer that went away: XDP's devmap drops the entry and hits go to the stack
-    // (redirect-failure), but tc's bpf_redirect to a gone ifindex drops the frame without a trace.
+    // An IPS peer that went away: the built-in programs stop forwarding to it (check_links, XB6010)
+    // and hits go to the stack; a custom program cannot be told, so its run stops.
     for (const auto& ri : interfaces_) {
-        if (ri.plan.ips_peer_ifindex <= 0) continue;
+        if (ri.plan.ips_peer_ifindex <= 0 || ri.program) continue;
         char name[IF_NAMESIZE] = {};
         if (!if_indextoname(static_cast<unsigned>(ri.plan.ips_peer_ifindex), name))
             return Error{ENODEV, ri.plan.interface + ": the IPS peer " + ri.plan.ips_peer + " (ifindex " +
                                      std::to_string(ri.plan.ips_peer_ifindex) +
                                      ") is gone; bypassed frames cannot be forwarded"};
+    }
+    return {};
+}
+
+Status Session::peer_changed(RunningInterface& ri, const monitor::LinkEvent& e, Diagnostics& diags) {
+    const std::string& peer = ri.plan.ips_peer;
+    if (!e.can_receive) {
+        if (ri.peer_down) return {};
+        // Stop first, then say so: no frame is redirected into a device that drops it.
+        if (auto st = ri.program->set_ips_peer(0); !st)
+            return Error{st.error().code, ri.plan.interface + ": " + st.error().message};
+        ri.peer_down = true;
+        report(diags, Severity::Warning, "XB6010",
+               ri.plan.interface + ": the IPS peer " + peer + " " +
+                   (e.gone ? "disappeared or moved to another network namespace" : "went down") +
+                   "; bypassed frames now go to the stack and the engine instead of being forwarded",
+               "bring " + peer + " back up (ip link set " + peer + " up) in this namespace; forwarding resumes by itself");
+        return {};
+    }
+    if (!ri.peer_down) return {};
+    if (auto st = ri.program->set_ips_peer(e.ifindex); !st)
+        return Error{st.error().code, ri.plan.interface + ": " + st.error().message};
+    ri.peer_down = false;
+    ri.plan.ips_peer_ifindex = e.ifindex;
+    report(diags, Severity::Info, "XB6011",
+           ri.plan.interface + ": the IPS peer " + peer + " (ifindex " + std::to_string(e.ifindex) +
+               ") can receive again; forwarding bypassed frames resumed",
+           "");
+    return {};
+}
+
+Status Session::on_link_events(const std::vector<monitor::LinkEvent>& events, Diagnostics& diags) {
+    Status result;
+    for (const auto& e : events) {
+        for (auto& ri : interfaces_) {
+            if (ri.plan.datapath == plan::Datapath::None) continue;
+            // The peer by ifindex, or by name when it comes back (a device moved back may get another ifindex).
+            bool is_peer = ri.program && ri.plan.ips_peer_ifindex > 0 &&
+                           (e.ifindex == ri.plan.ips_peer_ifindex || (ri.peer_down && !e.gone && e.name == ri.plan.ips_peer));
+            if (is_peer) {
+                if (auto st = peer_changed(ri, e, diags); !st && result) result = st;
+                continue;
+            }
+            if (e.ifindex != ri.plan.ifindex) continue;
+            if (e.gone) {
+                report(diags, Severity::Error, "XB6012",
+                       ri.plan.interface + ": the capture interface disappeared or moved to another network namespace",
+                       "the datapath went with it; start the run again once the interface is back");
+                if (result) result = Error{ENODEV, ri.plan.interface + " is gone"};
+            } else if (!e.can_receive && !ri.capture_down) {
+                ri.capture_down = true;
+                report(diags, Severity::Warning, "XB6013",
+                       ri.plan.interface + ": the capture interface went down; nothing is captured or bypassed until it is up",
+                       "bring it up (ip link set " + ri.plan.interface + " up)");
+            } else if (e.can_receive && ri.capture_down) {
+                ri.capture_down = false;
+                report(diags, Severity::Info, "XB6014", ri.plan.interface + ": the capture interface is up again", "");
+            }
+        }
+    }
+    return result;
+}
+
+Status Session::check_links(Diagnostics& diags) {
+    std::vector<monitor::LinkEvent> now;
+    for (const auto& ri : interfaces_) {
+        if (ri.plan.datapath == plan::Datapath::None) continue;
+        now.push_back(monitor::link_state(ri.plan.ifindex));
+        if (ri.program && ri.plan.ips_peer_ifindex > 0) {
+            monitor::LinkEvent e = monitor::link_state(ri.plan.ips_peer_ifindex);
+            if (ri.peer_down && e.gone) {  // back under another ifindex?
+                unsigned idx = if_nametoindex(ri.plan.ips_peer.c_str());
+                if (idx) e = monitor::link_state(static_cast<int>(idx));
+            }
+            now.push_back(e);
+        }
+    }
+    return on_link_events(now, diags);
+}
+
+Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnostics& diags) {
+    auto cannot = [&](const std::string& why) {
+        report(diags, Severity::Warning, "XB6023",
+               ri.plan.interface + ": " + f.cause + "; on-runtime-error: degrade has no program to swap to: " + why,
+               "check the driver and the cpu-redirect list; set on-runtime-error: stop to stop the run instead");
+        return Status{};
+    };
+    auto* att = attachments_.find(ri.plan.ifindex);
+    if (!att || std::holds_alternative<datapath::DispatcherAttachment>(*att))
+        return cannot("the program runs in the libxdp dispatcher, which cannot swap it atomically");
+    if (f.fault != monitor::Fault::CpuRedirectFailing) {
+        // Frames failing in the native driver (aborts, devmap/xskmap transmit errors): the same
+        // program in generic mode, where redirects take the skb path. The kernel refuses native and
+        // generic at once, so this swap detaches first: for that moment frames reach the stack
+        // unbypassed (fail-open), nothing is lost.
+        auto* xdp = std::get_if<datapath::XdpAttachment>(att);
+        if (!xdp || xdp->mode() != datapath::XdpMode::Native)
+            return cannot(std::string(monitor::fault_name(f.fault)) + " in " +
+                          (xdp ? "generic XDP" : "tc") + ": there is no slower program to swap to");
+        int prog_fd = ri.program->prog_fd();
+        (void)xdp->detach();
+        auto generic = datapath::XdpAttachment::attach(ri.plan.ifindex, prog_fd, datapath::XdpMode::Generic);
+        if (!generic) {
+            auto back = datapath::XdpAttachment::attach(ri.plan.ifindex, prog_fd, datapath::XdpMode::Native);
+            if (back) *xdp = std::move(back).value();
+            return cannot("generic XDP cannot be attached: " + generic.error().message +
+                          (back ? "; native XDP attached again" : "; native XDP could not be attached again either"));
+        }
+        *xdp = std::move(generic).value();
+        ri.plan.datapath = plan::Datapath::XdpGeneric;
+        ri.degraded_from = "xdp-native";
+        report(diags, Severity::Warning, "XB6024",
+               ri.plan.interface + ": " + f.cause + "; degraded " + ri.plan.program +
+                   " from native to generic XDP (same program, flow table and counters; detached and attached "
+                   "again, frames in between reached the stack unbypassed)",
+               "find why the driver fails (xdp-features of the peer, its GRO or XDP program for veth); restart the "
+               "run to use native XDP again");
+        return {};
+    }
+    // The same program without cpu redirect, on the same flow table and counters.
+    datapath::ProgramOptions o = ri.program->options();
+    o.cpu_redirect.clear();
+    if (o.ips_peer_ifindex > 0) o.ips_peer_ifindex = ri.plan.ips_peer_ifindex;  // it may have come back renumbered
+    o.reuse_maps.clear();
+    for (const auto& spec : datapath::pinnable_maps(o)) {
+        int fd = ri.program->map_fd(spec.name);
+        if (fd >= 0) o.reuse_maps[spec.name] = fd;
+    }
+    Diagnostics load_diags;
+    auto next = datapath::BypassProgram::load(o, load_diags);
+    if (!next) return cannot("loading the program without cpu redirect failed: " + next.error().message);
+    if (auto until = ri.program->lease_until(); until && *until) (void)next->set_lease_until(*until);
+    if (ri.peer_down) (void)next->set_ips_peer(0);
+    Status swapped = std::visit(
+        [&](auto& a) -> Status {
+            if constexpr (std::is_same_v<std::decay_t<decltype(a)>, datapath::DispatcherAttachment>) return Error{EOPNOTSUPP, ""};
+            else return a.replace_program(next->prog_fd());
+        },
+        *att);
+    if (!swapped) return cannot(swapped.error().message);
+    std::string from(ri.program->program_name());
+    ri.program = std::make_unique<datapath::BypassProgram>(std::move(next).value());
+    ri.degraded_from = from;
+    ri.plan.program = std::string(ri.program->program_name());
+    ri.plan.cpus.clear();
+    if (monitor_) (void)monitor_->set_cpumap(ri.plan.ifindex, 0);
+    report(diags, Severity::Warning, "XB6020",
+           ri.plan.interface + ": " + f.cause + "; degraded from " + from + " to " + ri.plan.program +
+               " (swapped atomically, flow table and counters kept): misses now go to the stack on the receiving CPU",
+           "find why the cpumap redirect fails (a CPU taken offline, its cpumap entry removed, xdp_redirect_err in "
+           "the exception counts); restart the run to use cpu redirect again");
+    return {};
+}
+
+Status Session::check_health(Diagnostics& diags) {
+    // Without the monitor only what the program's counters and maps show is seen (an emptied cpumap).
+    for (auto& ri : interfaces_) {
+        if (!ri.program || ri.bypass_stopped) continue;
+        monitor::HealthSample now = sample(ri);
+        monitor::Finding f = monitor::assess_health(ri.health, now);
+        ri.health = now;
+        if (f.fault == monitor::Fault::None) continue;
+        switch (ri.plan.on_runtime_error) {
+            case config::OnRuntimeError::Warn:
+                report(diags, Severity::Warning, "XB6022", ri.plan.interface + ": " + f.cause + " (on-runtime-error: warn)",
+                       "see the exception counts in the stats; on-runtime-error: degrade or stop acts on them");
+                break;
+            case config::OnRuntimeError::Stop: {
+                // Bypass off everywhere: what runs no longer works as planned.
+                attachments_.rollback();
+                for (auto& other : interfaces_) other.bypass_stopped = true;
+                report(diags, Severity::Error, "XB6021",
+                       ri.plan.interface + ": " + f.cause + "; on-runtime-error: stop detached every bypass program",
+                       "find the cause in the exception counts; with the plugin, capture keeps running without bypass "
+                       "until the engine restarts");
+                return Error{EIO, ri.plan.interface + ": " + f.cause};
+            }
+            case config::OnRuntimeError::Degrade:
+                if (auto st = degrade(ri, f, diags); !st) return st;
+                ri.health = sample(ri);
+                break;
+        }
     }
     return {};
 }
@@ -699,6 +948,11 @@ std::string Session::stats_text() const {
         auto n = table.counts();
         out += " flows-accepted=" + std::to_string(n.accepted) + " flows-refused=" + std::to_string(n.refused) +
                " flows-evicted=" + std::to_string(n.evicted) + " flows-expired=" + std::to_string(n.expired);
+        if (auto e = exceptions(ri.plan.interface)) {
+            out += " exceptions:";
+            for (size_t i = 0; i < monitor::kEventCount; ++i)
+                out += " " + std::string(monitor::event_name(static_cast<monitor::Event>(i))) + "=" + std::to_string(e->value[i]);
+        }
         out += "\n";
     }
     return out;
@@ -743,6 +997,12 @@ std::string Session::stats_json() const {
         auto n = table.counts();
         w.field("flows-accepted", n.accepted).field("flows-refused", n.refused).field("flows-evicted", n.evicted)
             .field("flows-expired", n.expired);
+        if (auto e = exceptions(ri.plan.interface)) {
+            w.key("exceptions").begin_object();
+            for (size_t i = 0; i < monitor::kEventCount; ++i)
+                w.field(monitor::event_name(static_cast<monitor::Event>(i)), e->value[i]);
+            w.end_object();
+        }
         w.end_object();
     }
     w.end_object().end_object();

@@ -21,6 +21,9 @@
 #include "datapath/pin.h"
 #include "datapath/program.h"
 #include "datapath/suricata_maps.h"
+#include "monitor/health.h"
+#include "monitor/link_watch.h"
+#include "monitor/monitor.h"
 #include "plan/plan.h"
 
 namespace xb::session {
@@ -90,6 +93,17 @@ struct RunningInterface {
     bool fill_warned = false;  // XB6040 logged; again once the table went below 70% in between
     std::optional<FileLock> lock;   // this run's claim on the interface (see interface_lock_path)
     uint32_t replaced_leftover = 0;  // id of a tc filter program left by a killed run, replaced
+    // Runtime health (src/monitor): the last sample, and what the run changed since start.
+    monitor::HealthSample health;
+    bool peer_down = false;     // the IPS peer cannot receive: hits go to the stack (XB6010)
+    bool capture_down = false;  // the capture interface is down (XB6013)
+    bool bypass_stopped = false;  // on-runtime-error: stop detached the program (XB6021)
+    std::string degraded_from;  // the program (XB6020) or "xdp-native" (XB6024) the run degraded from
+};
+
+struct SessionOptions {
+    bool exception_monitor = true;     // load the tracepoint programs (XB6003 when they cannot be)
+    monitor::MonitorOptions monitor;   // tests point btf_path at a missing file
 };
 
 // Where the run on an interface keeps its lock: one per network namespace and interface name.
@@ -100,7 +114,8 @@ class Session {
 public:
     // Attaches what the assessment planned. On any failure everything already done is undone and
     // the diagnostics say what failed (XB5xxx).
-    static std::unique_ptr<Session> start(const Assessment& assessment, Diagnostics& diags);
+    static std::unique_ptr<Session> start(const Assessment& assessment, Diagnostics& diags,
+                                          const SessionOptions& options = {});
     ~Session();
 
     const std::vector<RunningInterface>& interfaces() const { return interfaces_; }
@@ -123,6 +138,22 @@ public:
     bool has_suricata() const;
     void check_suricata();
 
+    // Link events of the run's namespace (monitor::LinkWatcher): an IPS peer that cannot receive
+    // stops the bypass to it (XB6010) and one that can again resumes it (XB6011); a capture interface
+    // that goes down or up is logged (XB6013/XB6014); one that disappears is an error (XB6012).
+    // Every diagnostic is logged and added to diags.
+    Status on_link_events(const std::vector<monitor::LinkEvent>& events, Diagnostics& diags);
+    // The same from the links' state now (after lost events, and at every verification).
+    Status check_links(Diagnostics& diags);
+    // Exception and redirect-error counts (and, without the exception monitor, the program's
+    // redirect-fail with its cpumap) since the last call, per interface, acted on as its
+    // on-runtime-error says (XB6020..XB6024). An error: on-runtime-error: stop was applied.
+    Status check_health(Diagnostics& diags);
+
+    // The exception monitor's counts of an interface; nullopt when the monitor does not run.
+    std::optional<monitor::ExceptionCounts> exceptions(const std::string& interface) const;
+    bool exception_monitor_running() const { return monitor_ != nullptr; }
+
     // The counters of every interface, as log lines and as one EVE-style JSON record.
     std::string stats_text() const;
     std::string stats_json() const;
@@ -144,6 +175,11 @@ private:
     Session() = default;
     std::string suricata_pid_file_;
     bool started_ = false;  // start() completed: Suricata-mode pins stay when the session ends
+    void start_monitor(const SessionOptions& options, Diagnostics& diags);
+    monitor::HealthSample sample(const RunningInterface& ri) const;
+    Status degrade(RunningInterface& ri, const monitor::Finding& f, Diagnostics& diags);
+    Status peer_changed(RunningInterface& ri, const monitor::LinkEvent& e, Diagnostics& diags);
+    std::unique_ptr<monitor::ExceptionMonitor> monitor_;
     std::vector<RunningInterface> interfaces_;
     mutable std::shared_mutex live_mu_;
     datapath::AttachmentSet attachments_;  // declared last: destroyed (detached) first

@@ -24,6 +24,20 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
     uint64_t now = monotonic_seconds();
     next_periodic_s_ = now + interval_s_;
     next_lease_s_ = now + kLeaseRenewSeconds;
+    next_health_s_ = now + 1;
+    if (auto w = monitor::LinkWatcher::open()) {
+        links_.emplace(std::move(w).value());
+    } else {
+        Logger::instance().log(Diagnostic{"XB6015", Severity::Warning, {}, "",
+                                          "cannot listen to link events: " + w.error().message +
+                                              "; IPS peers and capture interfaces are checked every " +
+                                              std::to_string(interval_s_) + " s instead",
+                                          "run as root; the kernel must have rtnetlink (CONFIG_NET)"},
+                               "monitor");
+    }
+    // Events between the start and the listener: look once now.
+    Diagnostics d;
+    (void)session_.check_links(d);
     // An eve-log the start's checks found unusable was reported there (XB0006); not twice.
     if (!global_.eve_log.empty() && !config::output_file_problem(global_.eve_log)) {
         eve_.open(global_.eve_log, std::ios::app);
@@ -39,7 +53,7 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
 uint64_t Upkeep::seconds_to_next(uint64_t now_s) const {
     // The Suricata mode looks every second whether its Suricata still lives (fail open at once).
     if (session_.has_suricata()) return 1;
-    uint64_t next = std::min(next_periodic_s_, next_lease_s_);
+    uint64_t next = std::min({next_periodic_s_, next_lease_s_, next_health_s_});
     return std::clamp<uint64_t>(next > now_s ? next - now_s : 1, 1, kLeaseRenewSeconds);
 }
 
@@ -48,8 +62,25 @@ void Upkeep::report_stats() {
     if (eve_.is_open()) eve_ << session_.stats_json() << '\n' << std::flush;
 }
 
+Status Upkeep::on_link_events() {
+    if (!links_) return {};
+    Diagnostics d;
+    auto events = links_->read();
+    if (!events) {
+        // Events were lost (ENOBUFS): the links' state now says everything needed.
+        log_info("monitor", events.error().message + "; checking every link");
+        return session_.check_links(d);
+    }
+    return session_.on_link_events(*events, d);
+}
+
 Status Upkeep::tick(uint64_t now_s) {
     session_.check_suricata();
+    if (now_s >= next_health_s_) {
+        next_health_s_ = now_s + 1;
+        Diagnostics d;
+        if (auto st = session_.check_health(d); !st) return st;
+    }
     if (now_s >= next_lease_s_) {
         next_lease_s_ = now_s + kLeaseRenewSeconds;
         // A lease that cannot be renewed lapses: the kernel then stops bypassing, which loses nothing.
@@ -69,6 +100,9 @@ Status Upkeep::tick(uint64_t now_s) {
                                         static_cast<uint64_t>(now.tv_nsec));
     if (!expired) log_warning("bypass", "cannot expire idle flows: " + expired.error().message);
     else if (!expired->empty()) log_info("bypass", "expired " + std::to_string(expired->size()) + " idle flows");
+    // Verification does not depend on stats-interval; link events make it immediate in between.
+    Diagnostics d;
+    if (auto st = session_.check_links(d); !st) return st;
     return session_.verify();
 }
 

@@ -1,13 +1,18 @@
 // What a running session needs done while it runs, shared by `xbypass run`'s main loop and the
 // plugin's housekeeping thread: renew the flow tables' leases, log the counters every
-// stats-interval (and write them to eve-log), expire idle flows and verify the datapath.
+// stats-interval (and write them to eve-log), expire idle flows and verify the datapath; every
+// second, act on the exception monitor's counts (on-runtime-error); and at once, on link events
+// (an rtnetlink listener in the namespace the Upkeep is made in: poll link_fd() with the other waits).
 #pragma once
 
 #include <cstdint>
 #include <fstream>
 #include <string>
 
+#include <optional>
+
 #include "common/result.h"
+#include "monitor/link_watch.h"
 #include "config/config.h"
 #include "plugin/session.h"
 
@@ -27,12 +32,20 @@ public:
 
     static uint64_t monotonic_seconds();
 
+    // The link watcher's socket (-1 when it could not be opened: XB6015, links are then checked
+    // at every verification only). When it is readable, call on_link_events().
+    int link_fd() const { return links_ ? links_->fd() : -1; }
+    // Handles the queued link events; an error means the run must stop (a capture interface gone).
+    Status on_link_events();
+
 private:
     Session& session_;
     config::GlobalConfig global_;
     uint64_t interval_s_;      // stats, expiry and verification period
     uint64_t next_periodic_s_;
     uint64_t next_lease_s_;
+    uint64_t next_health_s_;
+    std::optional<monitor::LinkWatcher> links_;
     std::ofstream eve_;
 };
 

@@ -540,7 +540,7 @@ TEST(AfXdp, Refusals) {
 
 TEST(Model, SchemaKeysListEverything) {
     auto keys = xbypass_schema_keys();
-    EXPECT_EQ(keys.size(), 6u + 18u + 4u);
+    EXPECT_EQ(keys.size(), 6u + 19u + 4u);
     EXPECT_NE(std::find(keys.begin(), keys.end(), "interfaces[].flow-table.lru"), keys.end());
     EXPECT_NE(std::find(keys.begin(), keys.end(), "eve-log"), keys.end());
 }
