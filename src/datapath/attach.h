@@ -71,10 +71,6 @@ public:
     Status replace_program(int new_prog_fd);
     // Keep the attachment alive past this process (for pinned programs): the link is pinned at path.
     Status pin_link(const std::string& path);
-    // Atomically runs new_prog_fd instead of ours, with no moment where neither runs: BPF_LINK_UPDATE
-    // on our link (expecting our program), or netlink XDP_FLAGS_REPLACE against our program fd.
-    // On failure ours still runs.
-    Status replace_program(int new_prog_fd);
 
 private:
     XdpAttachment() = default;
@@ -117,9 +113,6 @@ public:
     bool attached() const { return attached_; }
     // Id of the leftover program this attach replaced (TcLeftover::ReplaceSameName), else 0.
     uint32_t replaced_prog_id() const { return replaced_prog_id_; }
-    // Atomically runs new_prog_fd in our filter (tc filter replace at the same handle and priority:
-    // the classifier swaps its program under RCU; no packet sees no filter). Verified ours first.
-    Status replace_program(int new_prog_fd);
 
 private:
     TcAttachment() = default;
