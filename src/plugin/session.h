@@ -61,6 +61,9 @@ struct RunningInterface {
     size_t reused_flows = 0;   // flow entries it held at start
     std::optional<FileLock> lock;   // this run's claim on the interface (see interface_lock_path)
     uint32_t replaced_leftover = 0;  // id of a tc filter program left by a killed run, replaced
+    // The plan tried native XDP with unknown features (plan.native_untested) and the driver refused
+    // it: generic XDP runs instead (plan.datapath then says xdp-generic). The kernel's answer.
+    std::string native_refused;
 };
 
 // Where the run on an interface keeps its lock: one per network namespace and interface name.
