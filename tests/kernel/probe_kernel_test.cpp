@@ -440,8 +440,8 @@ TEST(ProbeLink, CliJsonCarriesBitmaskAndNames) {
     EXPECT_NE(out.output.find(R"("veth_peer":{"ifindex":)"), std::string::npos);
     auto text = run_command(cli() + " probe --netns " + a + " veth0");
     EXPECT_EQ(text.status, 0) << text.output;
-    EXPECT_NE(text.output.find(features_known() ? "basic,redirect,rx-sg" : "xdp-features unknown"), std::string::npos)
-        << text.output;
+    EXPECT_NE(text.output.find(features_known() ? "basic,redirect,rx-sg" : "XDP features of veth0 are unknown"),
+              std::string::npos) << text.output;
 }
 
 // --- what is attached --------------------------------------------------------------------------------
@@ -519,8 +519,14 @@ TEST(ProbeAttached, TcFiltersOnClsactIngressAndEgress) {
         ASSERT_EQ(test::attach_tc_filter(ifindex, out.get(), 9, 13, /*egress=*/true), 0);
     });
     // A non-BPF filter on the same hook is listed too, without program fields. (u32, because this
-    // kernel has no tc actions for matchall/basic; u32 lists its hash table and its key.)
-    sb.exec_in(ns, "tc filter add dev tcdev ingress pref 20 protocol ip u32 match u32 0 0");
+    // kernel has no tc actions for matchall/basic; u32 lists its hash table and its key.) The test
+    // VM's initramfs carries cls_bpf alone (scripts/vm-kernel.sh): there only the BPF filters are.
+    auto u32 = sb.try_exec_in(ns, "tc filter add dev tcdev ingress pref 20 protocol ip u32 match u32 0 0");
+    const bool have_u32 = u32.status == 0;
+    if (!have_u32) {
+        EXPECT_NE(u32.output.find("classifier not found"), std::string::npos) << u32.output;
+        std::printf("note: no cls_u32 in this kernel (%s): only the BPF filters are checked\n", u32.output.c_str());
+    }
 
     auto p = probe_in(sb, ns, "tcdev");
     EXPECT_EQ(p.caps.clsact, Support::Yes);
@@ -535,7 +541,8 @@ TEST(ProbeAttached, TcFiltersOnClsactIngressAndEgress) {
         if (f.kind == "u32") fmatch = &f;
     }
     EXPECT_EQ(bpf_filters, 2u) << interfaces_to_text({p.caps});
-    ASSERT_TRUE(fin && fout && fmatch) << interfaces_to_text({p.caps});
+    ASSERT_TRUE(fin && fout) << interfaces_to_text({p.caps});
+    ASSERT_EQ(fmatch != nullptr, have_u32) << interfaces_to_text({p.caps});
     EXPECT_EQ(fin->prog_id, prog_id(in.get()));
     EXPECT_EQ(fin->prog_name, "xbt_tc_in");
     EXPECT_EQ(fin->handle, 7u);
@@ -546,10 +553,12 @@ TEST(ProbeAttached, TcFiltersOnClsactIngressAndEgress) {
     EXPECT_EQ(fout->prog_name, "xbt_tc_out");
     EXPECT_EQ(fout->handle, 9u);
     EXPECT_EQ(fout->priority, 13);
-    EXPECT_EQ(fmatch->direction, TcDirection::Ingress);
-    EXPECT_EQ(fmatch->priority, 20);
-    EXPECT_EQ(fmatch->protocol, 0x0800);
-    EXPECT_EQ(fmatch->prog_id, 0u);
+    if (fmatch) {
+        EXPECT_EQ(fmatch->direction, TcDirection::Ingress);
+        EXPECT_EQ(fmatch->priority, 20);
+        EXPECT_EQ(fmatch->protocol, 0x0800);
+        EXPECT_EQ(fmatch->prog_id, 0u);
+    }
     // tc's own view lists the same program ids.
     std::string tcin = sb.exec_in(ns, "tc filter show dev tcdev ingress");
     EXPECT_NE(tcin.find("id " + std::to_string(fin->prog_id)), std::string::npos) << tcin;
