@@ -341,7 +341,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
             bool refused = !att && p.native_untested && mode == datapath::XdpMode::Native &&
                            (att.error().code == EOPNOTSUPP || att.error().code == EINVAL);
             if (refused && !p.generic_if_refused)
-                return fail("XB5015", p,
+                return fail("XB5031", p,
                             "the driver refused native XDP, which was tried because its XDP features are unknown "
                             "on this kernel: " + att.error().message,
                             "use datapath: auto (generic XDP after a refused native attach), xdp-generic, or "
@@ -356,7 +356,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags)
                     std::string msg = p.interface + ": the driver refused native XDP (" + why +
                                       "); its XDP features are unknown on this kernel, so it was tried: generic XDP "
                                       "runs instead";
-                    diags.warning("XB5014", msg,
+                    diags.warning("XB5030", msg,
                                   "none needed; set datapath: xdp-generic on this interface to skip the attempt");
                 }
             }

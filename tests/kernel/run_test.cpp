@@ -93,7 +93,7 @@ TEST_P(AutoDatapath, AttachesWhatTheDeviceSupports) {
         ASSERT_EQ(s->interfaces().size(), 1u);
         EXPECT_EQ(s->interfaces()[0].plan.datapath, expected) << d.to_text();
         bool refused = tried && expected != plan::Datapath::XdpNative;
-        EXPECT_EQ(d.contains("XB5014"), refused) << d.to_text();
+        EXPECT_EQ(d.contains("XB5030"), refused) << d.to_text();
         EXPECT_EQ(s->interfaces()[0].native_refused.empty(), !refused) << s->interfaces()[0].native_refused;
         auto st = xdp_state(dev);
         if (expected == plan::Datapath::XdpNative) {
@@ -247,7 +247,7 @@ TEST(RunCommand, NativeOnIfbIsRejectedAndNothingIsAttached) {
         EXPECT_NE(r.output.find("no native XDP support"), std::string::npos) << r.output;
     } else {  // before 6.3: accepted with a warning, tried, refused by the driver: the start fails
         EXPECT_NE(r.output.find("warning[XB4048]"), std::string::npos) << r.output;
-        EXPECT_NE(r.output.find("error[XB5015]"), std::string::npos) << r.output;
+        EXPECT_NE(r.output.find("error[XB5031]"), std::string::npos) << r.output;
     }
     sb.run_in(ns, [] { EXPECT_FALSE(xdp_state("ifb0").any()); });
 }
@@ -264,14 +264,14 @@ TEST(RunCommand, NativeOnIfbWithFallbackRunsGenericAndWarns) {
     bool known = false;
     sb.run_in(ns, [&] { known = test::xdp_features_known("ifb0"); });
     // Before 6.3 the fallback happens at attach time, when the driver refuses native XDP.
-    EXPECT_NE(r.output.find(known ? "warning[XB4003]" : "warning[XB5014]"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(known ? "warning[XB4003]" : "warning[XB5030]"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("ifb0: xdp-generic running"), std::string::npos) << r.output;
     sb.run_in(ns, [] { EXPECT_FALSE(xdp_state("ifb0").any()) << "exit must detach"; });
 }
 
 // Debian 12 and other kernels before 6.3 (no netdev family: XDP features unknown). The plain bypass
 // program needs only basic XDP, so `auto` tries native: veth has it and keeps it; ifb has no native
-// XDP, its driver refuses the attach, and generic XDP runs instead (XB5014). From 6.3 on the
+// XDP, its driver refuses the attach, and generic XDP runs instead (XB5030). From 6.3 on the
 // features decide up front and nothing is tried.
 TEST(UnknownFeatures, VethKeepsNativeAndIfbGetsGenericAfterTheRefusedAttach) {
     XB_REQUIRE_KERNEL();
@@ -300,7 +300,7 @@ TEST(UnknownFeatures, VethKeepsNativeAndIfbGetsGenericAfterTheRefusedAttach) {
         auto s = Session::start(a, d);
         ASSERT_TRUE(s) << d.to_text();
         EXPECT_FALSE(d.has_errors()) << d.to_text();
-        EXPECT_EQ(d.contains("XB5014"), !known) << d.to_text();
+        EXPECT_EQ(d.contains("XB5030"), !known) << d.to_text();
         ASSERT_EQ(s->interfaces().size(), 2u);
         EXPECT_EQ(s->interfaces()[0].plan.datapath, plan::Datapath::XdpNative);
         EXPECT_EQ(s->interfaces()[1].plan.datapath, plan::Datapath::XdpGeneric);
@@ -325,7 +325,7 @@ TEST(UnknownFeatures, VethKeepsNativeAndIfbGetsGenericAfterTheRefusedAttach) {
     EXPECT_NE(r.output.find("v0: xdp-native running"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("ifb0: xdp-generic running"), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("try-then-generic") != std::string::npos, !known) << r.output;
-    EXPECT_EQ(r.output.find("warning[XB5014]") != std::string::npos, !known) << r.output;
+    EXPECT_EQ(r.output.find("warning[XB5030]") != std::string::npos, !known) << r.output;
     sb.run_in(ns, [] { EXPECT_FALSE(xdp_state("v0").any() || xdp_state("ifb0").any()) << "exit must detach"; });
 }
 
