@@ -45,7 +45,8 @@ constexpr const char* kUsage =
     "      --netns NAME      run the plugin in network namespace NAME (/run/netns/NAME)\n"
     "  -i, --interface NAME  capture on NAME only\n"
     "      --duration SECS   stop by itself after SECS (live)\n"
-    "  -h, --help            this text\n\n"
+    "  -h, --help            this text\n"
+    "  -V, --version         the version\n\n"
     "Exit status: 0 ran and stopped cleanly, 1 refused (configuration, rules, plugin), 2 usage or I/O.\n";
 
 uint64_t realtime_ns() {
@@ -423,6 +424,9 @@ int main(int argc, char** argv) {
         const char* v = nullptr;
         if (a == "-h" || a == "--help") {
             std::fputs(kUsage, stdout);
+            return 0;
+        } else if (a == "-V" || a == "--version") {
+            std::printf("xids %s\n", PACKAGE_VERSION);
             return 0;
         } else if (a == "-c" || a == "--config") {
             if (!(v = value())) return std::fprintf(stderr, "xids: %s needs a file\n\n%s", a.c_str(), kUsage), 2;

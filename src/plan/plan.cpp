@@ -57,8 +57,22 @@ struct Subject {
 };
 
 // Why `req` cannot run on `dp` for this interface; empty when it can.
+// Whether native XDP may be tried without knowing the device's XDP features: the program needs no
+// more than basic XDP (XDP_PASS, XDP_DROP: a driver without native XDP refuses the attach, so
+// nothing is lost silently) and single-buffer frames. Redirect and ndo-xmit stay required: a driver
+// may accept the attach and then fail every redirect.
+bool basic_only(const Subject& s, const ProgramRequirements& req) {
+    for (const auto& need : req.devices) {
+        if (need.on_ips_peer && !s.peer) continue;
+        if (need.xdp_act_bits & ~netdev::XDP_ACT_BASIC) return false;
+    }
+    return s.dev.mtu <= kSingleBufferXdpMaxMtu;
+}
+
+// `untested` (may be null): set when native XDP is possible only as an attempt (features unknown,
+// basic_only); then no reason is given for it.
 std::vector<std::string> why_not(const PlanInput& in, const Subject& s, Datapath dp, const ProgramRequirements& req,
-                                 std::vector<std::string>* warnings) {
+                                 std::vector<std::string>* warnings, bool* untested = nullptr) {
     std::vector<std::string> reasons;
     const auto& k = in.kernel;
     const char* prog_type = dp == Datapath::Tc ? "sched_cls" : "xdp";
@@ -94,8 +108,20 @@ std::vector<std::string> why_not(const PlanInput& in, const Subject& s, Datapath
         const auto& dev = s.dev;
         std::string drv = dev.driver ? " (driver " + *dev.driver + ")" : "";
         if (!dev.xdp_features) {
-            reasons.push_back("the XDP features of " + dev.name + drv +
-                              " are unknown (netdev family unavailable): native XDP is not assumed");
+            if (untested && basic_only(s, req)) {
+                *untested = true;
+            } else {
+                std::string what;
+                for (const auto& need : req.devices)
+                    if (need.xdp_act_bits & ~netdev::XDP_ACT_BASIC)
+                        what += (what.empty() ? "" : ", ") + need.reason + " needs " +
+                                netdev::xdp_act_names(need.xdp_act_bits & ~netdev::XDP_ACT_BASIC);
+                if (what.empty() && dev.mtu > kSingleBufferXdpMaxMtu)
+                    what = "MTU " + std::to_string(dev.mtu) + " needs multi-buffer XDP (rx-sg)";
+                reasons.push_back("the XDP features of " + dev.name + drv +
+                                  " are unknown (netdev family unavailable): native XDP is not assumed" +
+                                  (what.empty() ? std::string() : " (" + what + ")"));
+            }
         } else if (!(*dev.xdp_features & netdev::XDP_ACT_BASIC)) {
             reasons.push_back(dev.name + drv + " has no native XDP support (xdp-features: " + features_text(dev) + ")");
         } else {
@@ -454,6 +480,7 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
     // With capture af-xdp only the XDP datapaths can work (datapath tc was refused above), and each is
     // judged with the xsk variant's requirements. Otherwise the datapath is chosen as without capture,
     // and AF_XDP is used on it when it can be (below): the fastest datapath first, then AF_XDP on it.
+    bool untested = false;  // native XDP with unknown features (why_not)
     std::vector<Datapath> tried = candidates(ic.datapath, ic.on_unsupported);
     const bool tc_possible = std::find(tried.begin(), tried.end(), Datapath::Tc) != tried.end();
     if (want_xsk) tried.erase(std::remove(tried.begin(), tried.end(), Datapath::Tc), tried.end());
@@ -472,7 +499,8 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
             else
                 c.why_not.push_back("no built-in program for this combination");
         } else {
-            c.why_not = why_not(in, subject, dp, *req, &warnings);
+            // Not with multiprog: libxdp loads and attaches in one step, in one mode.
+            c.why_not = why_not(in, subject, dp, *req, &warnings, p.multiprog ? nullptr : &untested);
         }
         if (dp != Datapath::Tc && xdp_blocked) c.why_not.push_back(foreign_desc);
         // Packet sockets get their copy of a frame before tc ingress runs: an engine capturing with
@@ -487,6 +515,7 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
                                 std::string(probe::xdp_attach_mode_name(foreign->mode)) +
                                 " mode, and multiprog can join it only in that mode");
         bool usable = c.why_not.empty();
+        if (!usable || dp != Datapath::XdpNative) untested = false;
         c.chosen = usable;
         p.considered.push_back(c);
         if (usable) {
@@ -494,6 +523,30 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
             chosen_req = req;
             break;
         }
+    }
+    if (untested) {
+        p.native_untested = true;
+        // The fallback is generic XDP with the same program, when the configuration allows it and
+        // nothing rules generic out.
+        bool generic_allowed = std::find(tried.begin(), tried.end(), Datapath::XdpGeneric) != tried.end();
+        p.generic_if_refused = generic_allowed && why_not(in, subject, Datapath::XdpGeneric, *chosen_req, nullptr).empty();
+        std::string drv = dev->driver ? " (driver " + *dev->driver + ")" : "";
+        std::string base = "the XDP features of " + name + drv +
+                           " are unknown (netdev family unavailable, Linux before 6.3) and the program needs only "
+                           "basic XDP: native XDP is tried, ";
+        if (p.generic_if_refused) {
+            p.notes.push_back(base + "and generic XDP is attached if the driver refuses it");
+        } else {
+            p.notes.push_back(base + "and if the driver refuses it the start fails");
+        }
+        if (ic.datapath == config::Datapath::XdpNative)
+            d.warning("XB4048",
+                      "datapath xdp-native on " + name + ": its XDP features are unknown on this kernel (before 6.3); "
+                      "native XDP is attempted and " +
+                          std::string(p.generic_if_refused ? "generic XDP is used if the driver refuses it"
+                                                           : "the start fails if the driver refuses it"),
+                      "use datapath: auto to let xbypass fall back to generic XDP, or xdp-generic to skip the attempt",
+                      where("datapath"), key_path("datapath"));
     }
 
     for (const auto& w : warnings) p.notes.push_back(w);
@@ -672,6 +725,8 @@ std::string plan_to_text(const Plan& plan, const PlanInput& in) {
         if (!p.cpus.empty()) out += ", cpu-redirect " + cpu_list_text(p.cpus);
         if (!p.ips_peer.empty()) out += ", ips-peer " + p.ips_peer;
         if (p.downgraded) out += " (downgraded)";
+        if (p.native_untested)
+            out += p.generic_if_refused ? " (try-then-generic: features unknown)" : " (untested: features unknown)";
         if (p.replace) out += ", replacing program id " + std::to_string(p.replace->prog_id);
         if (p.multiprog) out += ", through the libxdp dispatcher";
         out += "\n";
@@ -727,6 +782,7 @@ std::string plan_to_json(const Plan& plan, const PlanInput& in) {
             w.field("mode", probe::xdp_attach_mode_name(p.replace->mode)).end_object();
         }
         w.field("multiprog", p.multiprog);
+        w.field("native_untested", p.native_untested).field("generic_if_refused", p.generic_if_refused);
         if (in.engine_capture) {
             const CapturePlan& c = p.capture;
             w.key("capture").begin_object().field("method", capture_name(c.method));

@@ -117,6 +117,13 @@ struct InterfacePlan {
     bool suricata_maps = false;      // the Suricata mode: pins <pin_dir>/suricata-<iface>-flow_table_v4/_v6
     std::optional<Replacement> replace;
     bool multiprog = false;          // attach through the libxdp dispatcher
+    // Native XDP chosen while the device's XDP features are unknown (the netdev family exists from
+    // Linux 6.3) for a program that needs only basic XDP: the driver decides at attach time. A
+    // driver without native XDP refuses the attach (nothing can be dropped silently), and then
+    // generic XDP is attached instead when generic_if_refused ("native, try-then-generic"), else
+    // the start fails.
+    bool native_untested = false;
+    bool generic_if_refused = false;
     CapturePlan capture;
     std::vector<Considered> considered;
     std::vector<std::string> notes;  // facts worth printing in the startup block

@@ -456,6 +456,30 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags,
             datapath::ReplaceTarget target;
             if (p.replace) target = {p.replace->prog_id, to_mode(p.replace->mode), p.replace->link_id};
             auto att = datapath::XdpAttachment::attach(p.ifindex, prog_fd, mode, p.replace ? &target : nullptr);
+            // Features unknown (before 6.3): a driver without native XDP refuses the attach
+            // (EOPNOTSUPP; EINVAL from drivers that refuse this program or configuration).
+            bool refused = !att && p.native_untested && mode == datapath::XdpMode::Native &&
+                           (att.error().code == EOPNOTSUPP || att.error().code == EINVAL);
+            if (refused && !p.generic_if_refused)
+                return fail("XB5031", p,
+                            "the driver refused native XDP, which was tried because its XDP features are unknown "
+                            "on this kernel: " + att.error().message,
+                            "use datapath: auto (generic XDP after a refused native attach), xdp-generic, or "
+                            "on-unsupported: fallback");
+            if (refused) {
+                std::string why = att.error().message;
+                att = datapath::XdpAttachment::attach(p.ifindex, prog_fd, datapath::XdpMode::Generic,
+                                                      p.replace ? &target : nullptr);
+                if (att) {
+                    ri.native_refused = why;
+                    ri.plan.datapath = plan::Datapath::XdpGeneric;
+                    std::string msg = p.interface + ": the driver refused native XDP (" + why +
+                                      "); its XDP features are unknown on this kernel, so it was tried: generic XDP "
+                                      "runs instead";
+                    diags.warning("XB5030", msg,
+                                  "none needed; set datapath: xdp-generic on this interface to skip the attempt");
+                }
+            }
             if (!att) return fail("XB5005", p, "cannot attach XDP: " + att.error().message,
                                   "check `ip link show dev " + p.interface + "` for another program");
             if (p.replace)

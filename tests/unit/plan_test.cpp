@@ -153,8 +153,9 @@ const Case kCases[] = {
     {"auto_tap_native", [](PlanInput& in) { dev(in).xdp_features = kTap; }, Datapath::XdpNative, nullptr, nullptr, nullptr},
     {"auto_ifb_generic", [](PlanInput& in) { dev(in).xdp_features = 0; }, Datapath::XdpGeneric, nullptr, nullptr,
      "no native XDP support"},
-    {"auto_unknown_features_not_assumed", [](PlanInput& in) { dev(in).xdp_features.reset(); }, Datapath::XdpGeneric,
-     nullptr, nullptr, "unknown"},
+    // Before 6.3 (features unknown) a program needing only basic XDP tries native (UntestedNative below).
+    {"auto_unknown_features_tries_native", [](PlanInput& in) { dev(in).xdp_features.reset(); }, Datapath::XdpNative,
+     nullptr, nullptr, nullptr},
     {"native_on_ifb_rejected", [](PlanInput& in) { dev(in).xdp_features = 0; iface(in).datapath = config::Datapath::XdpNative; },
      Datapath::None, "XB4002", nullptr, "no native XDP support"},
     {"native_on_ifb_fallback_generic",
@@ -164,9 +165,16 @@ const Case kCases[] = {
          iface(in).on_unsupported = config::OnUnsupported::Fallback;
      },
      Datapath::XdpGeneric, nullptr, "XB4003", nullptr},
-    {"native_unknown_features_rejected",
+    {"native_unknown_features_accepted_with_a_warning",
      [](PlanInput& in) { dev(in).xdp_features.reset(); iface(in).datapath = config::Datapath::XdpNative; },
-     Datapath::None, "XB4002", nullptr, "unknown"},
+     Datapath::XdpNative, nullptr, "XB4048", nullptr},
+    {"native_unknown_features_with_cpu_redirect_rejected",
+     [](PlanInput& in) {
+         dev(in).xdp_features.reset();
+         iface(in).datapath = config::Datapath::XdpNative;
+         iface(in).cpu_redirect.cpus = {1};
+     },
+     Datapath::None, "XB4002", nullptr, "native XDP is not assumed (cpu redirect needs redirect)"},
     {"generic_pinned", [](PlanInput& in) { iface(in).datapath = config::Datapath::XdpGeneric; }, Datapath::XdpGeneric,
      nullptr, nullptr, nullptr},
     {"tc_pinned", [](PlanInput& in) { iface(in).datapath = config::Datapath::Tc; }, Datapath::Tc, nullptr, nullptr, nullptr},
@@ -430,6 +438,108 @@ TEST_P(PlanTable, Decides) {
 INSTANTIATE_TEST_SUITE_P(Cases, PlanTable, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
+// --- kernels before 6.3: native XDP tried on unknown features ---------------------------------------
+
+struct UntestedCase {
+    const char* name;
+    std::function<void(PlanInput&)> setup;
+    Datapath expected;            // when accepted
+    const char* error_code;       // non-null: rejected with this code
+    bool native_untested;
+    bool generic_if_refused;
+    const char* warning_code;     // non-null: present; null: no warning at all
+    const char* text_substring;   // non-null: the startup text (or the diagnostics) contains it
+};
+
+void unknown(PlanInput& in) { dev(in).xdp_features.reset(); }
+void pin(PlanInput& in, config::Datapath d, bool fallback = false) {
+    iface(in).datapath = d;
+    if (fallback) iface(in).on_unsupported = config::OnUnsupported::Fallback;
+}
+
+const UntestedCase kUntestedCases[] = {
+    {"auto_basic_try_then_generic", unknown, Datapath::XdpNative, nullptr, true, true, nullptr,
+     "generic XDP is attached if the driver refuses it"},
+    {"auto_basic_text_says_try_then_generic", unknown, Datapath::XdpNative, nullptr, true, true, nullptr,
+     "chosen: xdp-native, program xdp_ids (try-then-generic: features unknown)"},
+    {"auto_basic_real_manifest_device_bits",
+     [](PlanInput& in) {
+         unknown(in);
+         for (auto& r : in.builtin)
+             if (r.hook == Hook::Xdp) r.devices.push_back({false, nd::XDP_ACT_BASIC, "the bypass"});
+     },
+     Datapath::XdpNative, nullptr, true, true, nullptr, nullptr},
+    {"native_pinned_reject_tries_native_only",
+     [](PlanInput& in) { unknown(in); pin(in, config::Datapath::XdpNative); }, Datapath::XdpNative, nullptr, true,
+     false, "XB4048", "the start fails if the driver refuses it"},
+    {"native_pinned_fallback_try_then_generic",
+     [](PlanInput& in) { unknown(in); pin(in, config::Datapath::XdpNative, true); }, Datapath::XdpNative, nullptr,
+     true, true, "XB4048", "generic XDP is used if the driver refuses it"},
+    {"auto_cpu_redirect_stays_unknown_goes_generic",
+     [](PlanInput& in) { unknown(in); iface(in).cpu_redirect.cpus = {1}; }, Datapath::XdpGeneric, nullptr, false,
+     false, nullptr, "native XDP is not assumed (cpu redirect needs redirect)"},
+    {"auto_ips_peer_stays_unknown_goes_generic",
+     [](PlanInput& in) { unknown(in); add_peer(in, std::nullopt); }, Datapath::XdpGeneric, nullptr, false, false,
+     nullptr, "forwarding to the IPS peer needs redirect"},
+    {"native_pinned_ips_peer_rejected",
+     [](PlanInput& in) { unknown(in); add_peer(in, std::nullopt); pin(in, config::Datapath::XdpNative); },
+     Datapath::None, "XB4002", false, false, nullptr, nullptr},
+    {"auto_jumbo_mtu_goes_generic", [](PlanInput& in) { unknown(in); dev(in).mtu = 9000; }, Datapath::XdpGeneric,
+     nullptr, false, false, nullptr, "MTU 9000 needs multi-buffer XDP"},
+    {"auto_multiprog_not_tried",
+     [](PlanInput& in) {
+         unknown(in);
+         iface(in).coexist = config::Coexist::Multiprog;
+         in.kernel.freplace.supported = Support::Yes;
+     },
+     Datapath::XdpGeneric, nullptr, false, false, nullptr, "native XDP is not assumed"},
+    {"generic_pinned_not_tried", [](PlanInput& in) { unknown(in); pin(in, config::Datapath::XdpGeneric); },
+     Datapath::XdpGeneric, nullptr, false, false, nullptr, nullptr},
+    {"known_features_without_native_not_tried", [](PlanInput& in) { dev(in).xdp_features = 0; },
+     Datapath::XdpGeneric, nullptr, false, false, nullptr, "no native XDP support"},
+    {"known_veth_native_not_untested", [](PlanInput&) {}, Datapath::XdpNative, nullptr, false, false, nullptr,
+     nullptr},
+};
+
+class UntestedNative : public ::testing::TestWithParam<UntestedCase> {};
+
+TEST_P(UntestedNative, Decides) {
+    const UntestedCase& c = GetParam();
+    PlanInput in = base_input();
+    c.setup(in);
+    Plan plan = make_plan(in);
+    std::string text = plan.diagnostics.to_text();
+    for (const auto& p : plan.interfaces)
+        for (const auto& k : p.considered)
+            for (const auto& r : k.why_not) text += r + "\n";
+    text += plan_to_text(plan, in);
+    if (c.error_code) {
+        EXPECT_FALSE(plan.accepted()) << text;
+        EXPECT_TRUE(plan.diagnostics.contains(c.error_code)) << text;
+    } else {
+        ASSERT_TRUE(plan.accepted()) << text;
+        ASSERT_EQ(plan.interfaces.size(), 1u);
+        const InterfacePlan& p = plan.interfaces[0];
+        EXPECT_EQ(datapath_name(p.datapath), datapath_name(c.expected)) << text;
+        EXPECT_EQ(p.native_untested, c.native_untested) << text;
+        EXPECT_EQ(p.generic_if_refused, c.generic_if_refused) << text;
+        std::string json = plan_to_json(plan, in);
+        EXPECT_NE(json.find(std::string(R"("native_untested":)") + (c.native_untested ? "true" : "false")),
+                  std::string::npos) << json;
+        if (c.warning_code) {
+            EXPECT_TRUE(plan.diagnostics.contains(c.warning_code)) << text;
+        } else {
+            EXPECT_FALSE(plan.diagnostics.contains("XB4048")) << text;
+        }
+    }
+    if (c.text_substring) {
+        EXPECT_NE(text.find(c.text_substring), std::string::npos) << text;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, UntestedNative, ::testing::ValuesIn(kUntestedCases),
+                         [](const ::testing::TestParamInfo<UntestedCase>& i) { return std::string(i.param.name); });
+
 // --- capture (engine_capture) -------------------------------------------------------------------
 
 constexpr unsigned kCaptureLine = 9;
@@ -518,7 +628,13 @@ const CaptureCase kCaptureCases[] = {
      },
      nullptr, Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 2, false, "xskmap is not available (probe: unknown)",
      nullptr},
-    {"auto_native_unknown_features_goes_generic_with_af_xdp", [](PlanInput& in) { dev(in).xdp_features.reset(); },
+    // Features unknown: native is tried for the plain program (basic XDP), but redirecting into AF_XDP
+    // sockets needs redirect, which is not assumed: AF_PACKET on it.
+    {"auto_native_unknown_features_tries_native_with_af_packet", [](PlanInput& in) { dev(in).xdp_features.reset(); },
+     nullptr, Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 2, false,
+     "redirecting misses into AF_XDP sockets needs redirect", nullptr},
+    {"af_xdp_unknown_features_goes_generic",
+     [](PlanInput& in) { dev(in).xdp_features.reset(); capture(in, config::CaptureMethod::AfXdp); },
      nullptr, Datapath::XdpGeneric, Capture::AfXdp, "xdp_ids_xsk", 2, false, nullptr, nullptr},
     {"auto_threads_not_matching_queues_af_packet", [](PlanInput& in) { iface(in).threads = 3; }, nullptr,
      Datapath::XdpNative, Capture::AfPacket, "xdp_ids", 3, false, "threads is 3 and eth0 has 2 receive queues", nullptr},
