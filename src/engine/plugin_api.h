@@ -16,7 +16,7 @@ struct PluginApi {
     X(xb_diagnostics_get) X(xb_diagnostics_text) X(xb_diagnostics_free) X(xb_open) X(xb_close)         \
     X(xb_interface_count) X(xb_interface_get) X(xb_capture_open) X(xb_capture_recv)                    \
     X(xb_capture_release) X(xb_capture_verdict) X(xb_capture_stats_get) X(xb_capture_close)            \
-    X(xb_capture_flow) X(xb_bypass) X(xb_unbypass) X(xb_bypass_counts) X(xb_stats_get)
+    X(xb_capture_flow) X(xb_bypass) X(xb_unbypass) X(xb_bypass_counts) X(xb_stats_get) X(xb_reload)
 #define XB_DECLARE_POINTER(name) decltype(&::name) name = nullptr;
     XB_PLUGIN_FUNCTIONS(XB_DECLARE_POINTER)
 #undef XB_DECLARE_POINTER

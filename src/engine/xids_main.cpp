@@ -266,6 +266,7 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);  // reload the plugin's configuration (the rules stay as loaded)
     pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
     xb_open_opts opts{};
@@ -392,6 +393,17 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
     for (;;) {
         timespec wait{1, 0};
         int sig = sigtimedwait(&stop, nullptr, &wait);
+        if (sig == SIGHUP) {
+            // The plugin re-reads this file's plugin section and applies it as a difference; an invalid
+            // one changes nothing. The rules stay as loaded at start.
+            xb_diagnostics* rd = nullptr;
+            int rr = api->xb_reload(plugin, file.c_str(), &rd);
+            if (rr == XB_OK) log_notice("main", "signal SIGHUP: the plugin's configuration was reloaded");
+            else log_error("main", std::string("signal SIGHUP: reload refused, the running configuration stays: ") +
+                                       api->xb_last_error());
+            api->xb_diagnostics_free(rd);
+            continue;
+        }
         if (sig == SIGINT || sig == SIGTERM) {
             log_notice("main", std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, stopping");
             break;

@@ -537,7 +537,7 @@ TEST(Threads, ReceiversAndBypassersAtOnce) {
     // every pass; stats between.
     constexpr uint32_t kFlowsEach = 1000;
     std::vector<std::vector<bool>> state(2, std::vector<bool>(kFlowsEach, false));
-    std::vector<long> ops(2, 0);
+    std::atomic<long> ops[2] = {0, 0};  // read by the main thread while the bypassers run
     for (uint32_t t = 0; t < 2; ++t) {
         workers.emplace_back([&, t] {
             for (uint32_t pass = 0; !stop; ++pass) {
@@ -565,10 +565,12 @@ TEST(Threads, ReceiversAndBypassersAtOnce) {
     }
     // The main thread reads the stats all along, and stops everything after a few seconds of traffic.
     opened.wait();
-    auto until = after_s(4);
+    // At least 4 s of traffic, and until each bypasser has made one full pass over its flows (slow
+    // under the sanitizers on a loaded machine), within a minute.
+    auto until = after_s(4), deadline = after_s(60);
     int stats_reads = 0;
     uint64_t max_entries = 0;
-    while (Clock::now() < until) {
+    while ((Clock::now() < until || ops[0] <= kFlowsEach || ops[1] <= kFlowsEach) && Clock::now() < deadline) {
         xb_stats st{};
         st.sz = sizeof st;
         if (xb_stats_get(p, "v0", &st) != 0) error(std::string("stats (main): ") + xb_last_error());
@@ -582,8 +584,8 @@ TEST(Threads, ReceiversAndBypassersAtOnce) {
     EXPECT_FALSE(sender.failed());
     for (const auto& e : errors) ADD_FAILURE() << e;
     EXPECT_GE(stats_reads, 5);  // each read walks the flow table: slow next to the bypassers, never failing
-    EXPECT_GT(ops[0], kFlowsEach);
-    EXPECT_GT(ops[1], kFlowsEach);
+    EXPECT_GT(ops[0].load(), kFlowsEach);
+    EXPECT_GT(ops[1].load(), kFlowsEach);
     EXPECT_GT(max_entries, 0u);
 
     for (uint16_t port = 6000; port < 6006; ++port) {
