@@ -19,7 +19,7 @@
  *
  * The hash is plain C on fixed-width values so that user space computes the very same home slot;
  * its offsets are a random key per table (struct xb_hash_key). Changing the hash changes where keys
- * live: bump kPinLayoutVersion (src/plugin/session.h) with it. */
+ * live: bump kPinLayoutVersion (src/session/session.h) with it. */
 #ifndef XB_TABLE_H
 #define XB_TABLE_H
 

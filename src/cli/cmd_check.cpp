@@ -10,7 +10,7 @@
 #include "cli/command.h"
 #include "cli/netns_option.h"
 #include "config/check.h"
-#include "plugin/session.h"
+#include "session/session.h"
 
 namespace xb::cli {
 namespace {

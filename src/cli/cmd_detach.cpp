@@ -19,7 +19,7 @@
 #include "common/owners.h"
 #include "control/server.h"
 #include "datapath/attach.h"
-#include "plugin/session.h"
+#include "session/session.h"
 
 namespace xb::cli {
 namespace {

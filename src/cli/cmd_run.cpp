@@ -26,7 +26,7 @@
 #include "cli/netns_option.h"
 #include "config/check.h"
 #include "datapath/flow.h"
-#include "plugin/session.h"
+#include "session/session.h"
 #include "session/control.h"
 #include "session/reload.h"
 #include "session/startup.h"

@@ -16,7 +16,7 @@
 #include "datapath/attach.h"
 #include "datapath/kernel_clock.h"
 #include "datapath/manifest.h"
-#include "plugin/session.h"
+#include "session/session.h"
 #include "probe/probe.h"
 
 namespace xb::cli {

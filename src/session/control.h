@@ -8,7 +8,7 @@
 
 #include "config/config.h"
 #include "control/protocol.h"
-#include "plugin/session.h"
+#include "session/session.h"
 #include "session/reload.h"
 
 namespace xb::session {

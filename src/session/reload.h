@@ -12,7 +12,7 @@
 
 #include "common/diagnostic.h"
 #include "config/config.h"
-#include "plugin/session.h"
+#include "session/session.h"
 
 namespace xb::session {
 

@@ -11,7 +11,7 @@
 #include "common/diagnostic.h"
 #include "config/config.h"
 #include "datapath/flow.h"
-#include "plugin/session.h"
+#include "session/session.h"
 
 namespace xb::session {
 

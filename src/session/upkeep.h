@@ -14,7 +14,7 @@
 #include "common/result.h"
 #include "monitor/link_watch.h"
 #include "config/config.h"
-#include "plugin/session.h"
+#include "session/session.h"
 
 namespace xb::session {
 

@@ -10,7 +10,7 @@
 
 #include "common/file_lock.h"
 #include "harness/sandbox.h"
-#include "plugin/session.h"
+#include "session/session.h"
 
 namespace xb::test {
 namespace {

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "harness/trivial_prog.h"
-#include "plugin/session.h"
+#include "session/session.h"
 #include "probe/probe.h"
 
 namespace xb::test {

@@ -16,7 +16,7 @@
 
 #include "common/mounts.h"
 #include "common/netns.h"
-#include "plugin/session.h"
+#include "session/session.h"
 
 namespace xb::test {
 

@@ -18,7 +18,7 @@
 #include "harness/run_helpers.h"
 #include "harness/sandbox.h"
 #include "harness/trivial_prog.h"
-#include "plugin/session.h"
+#include "session/session.h"
 #include "probe/probe.h"
 #include "xb_empty.skel.h"
 

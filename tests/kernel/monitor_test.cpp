@@ -27,7 +27,7 @@
 #include "monitor/health.h"
 #include "monitor/link_watch.h"
 #include "monitor/monitor.h"
-#include "plugin/session.h"
+#include "session/session.h"
 #include "session/upkeep.h"
 
 namespace xb::session {

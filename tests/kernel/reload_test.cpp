@@ -18,7 +18,7 @@
 #include "datapath/flow.h"
 #include "harness/run_helpers.h"
 #include "harness/sandbox.h"
-#include "plugin/session.h"
+#include "session/session.h"
 #include "session/reload.h"
 #include "session/startup.h"
 

@@ -22,7 +22,7 @@
 #include "harness/run_helpers.h"
 #include "harness/sandbox.h"
 #include "harness/trivial_prog.h"
-#include "plugin/session.h"
+#include "session/session.h"
 #include "probe/probe.h"
 
 namespace xb::session {

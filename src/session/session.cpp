@@ -1,4 +1,4 @@
-#include "plugin/session.h"
+#include "session/session.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
