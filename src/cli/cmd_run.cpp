@@ -220,14 +220,10 @@ int run(int argc, char** argv) {
             }
             if (stop) break;
         }
-        if (extra.size() > 1 && (extra[1].revents & POLLIN)) {
-            if (auto st = upkeep.on_link_events(); !st) {
-                log_error("datapath", "the datapath is no longer as planned: " + st.error().message + "; stopping");
-                exit_code = kExitRejected;
-                break;
-            }
-        }
-        if (auto st = upkeep.tick(session::Upkeep::monotonic_seconds()); !st) {
+        // A link event or the periodic upkeep may find the datapath changed: the same XB5020 either way.
+        Status changed = (extra.size() > 1 && (extra[1].revents & POLLIN)) ? upkeep.on_link_events() : Status{};
+        if (changed) changed = upkeep.tick(session::Upkeep::monotonic_seconds());
+        if (auto st = changed; !st) {
             Logger::instance().log(
                 Diagnostic{"XB5020", Severity::Error, {}, "",
                            "the datapath is no longer as planned: " + st.error().message + "; stopping",

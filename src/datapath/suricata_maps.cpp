@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <type_traits>
 #include <utility>
 
@@ -276,7 +278,28 @@ Result<TestRunResult> SuricataProgram::test_run(std::span<const uint8_t> frame, 
 
 // --- who holds the maps ---------------------------------------------------------------------
 
+namespace {
+
+// Whether pid is exiting: a killed Suricata frees its memory (seconds for a large one) before the
+// kernel closes its files, so its map fds outlive it. PF_EXITING (0x4, the flags field of
+// /proc/PID/stat) is set as soon as do_exit starts; a zombie or dead state says the same later.
+bool process_exiting(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) return true;  // gone
+    std::istringstream fields(stat.substr(close + 1));
+    std::string state, ppid, pgrp, session, tty, tpgid;
+    unsigned long flags = 0;
+    if (!(fields >> state >> ppid >> pgrp >> session >> tty >> tpgid >> flags)) return false;
+    constexpr unsigned long kPfExiting = 0x4;
+    return state == "Z" || state == "X" || (flags & kPfExiting) != 0;
+}
+
+}  // namespace
+
 bool holds_map(pid_t pid, const std::vector<uint32_t>& map_ids) {
+    if (process_exiting(pid)) return false;
     const std::string base = "/proc/" + std::to_string(pid);
     DIR* d = opendir((base + "/fd").c_str());
     if (!d) return false;

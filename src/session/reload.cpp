@@ -263,6 +263,8 @@ ReloadOutcome reload(Session& session, const config::Config& running, const Relo
     AssessOptions ao;
     ao.engine_capture = request.engine_capture;
     ao.own_programs = session.own_programs();
+    for (const auto& ri : session.interfaces())
+        if (ri.lock) ao.own_interfaces.insert(ri.plan.interface);
     Assessment a = assess(next, ao);
     out.diagnostics.append(a.diagnostics);
     if (!a.accepted())

@@ -190,6 +190,7 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
     // like another tool's (XB4010). Testing the lock takes it for a moment and releases it again.
     bool busy = false;
     for (const auto& ic : config.interfaces) {
+        if (options.own_interfaces.count(ic.name)) continue;  // a reload: the lock is this run's
         auto lock = lock_interface(ic.name);
         if (!lock && lock.error().code == EWOULDBLOCK) {
             a.diagnostics.error("XB5011", ic.name + ": another xbypass already runs on this interface (" +
@@ -798,7 +799,7 @@ Status Session::on_link_events(const std::vector<monitor::LinkEvent>& events, Di
                 report(diags, Severity::Error, "XB6012",
                        ri.plan.interface + ": the capture interface disappeared or moved to another network namespace",
                        "the datapath went with it; start the run again once the interface is back");
-                if (result) result = Error{ENODEV, ri.plan.interface + " is gone"};
+                if (result) result = Error{ENODEV, ri.plan.interface + " is gone (the interface was deleted or moved to another namespace)"};
             } else if (!e.can_receive && !ri.capture_down) {
                 ri.capture_down = true;
                 report(diags, Severity::Warning, "XB6013",

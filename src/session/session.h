@@ -45,6 +45,8 @@ struct AssessOptions {
     bool engine_capture = false;  // an engine receives packets through the plugin: capture is planned
     // Programs of this run (a reload probes interfaces we already run on): not another tool's.
     std::set<uint32_t> own_programs;
+    // Interfaces this run holds the lock of (a reload): their lock is ours, not another run's.
+    std::set<std::string> own_interfaces;
 };
 Assessment assess(const config::Config& config, const AssessOptions& options = {});
 

@@ -54,7 +54,7 @@ copy_with_libs() {
 
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,run,tmp,root,etc,lib/modules}
 cp "$busybox" "$root/bin/busybox"
-for tool in dash ip tc nsenter ethtool; do
+for tool in dash ip tc nsenter ethtool timeout; do
   p=$(command -v "$tool" || true)
   [ -n "$p" ] && copy_with_libs "$(readlink -f "$p")" && [ "$(readlink -f "$p")" != "$p" ] && \
     mkdir -p "$root$(dirname "$p")" && ln -sf "$(readlink -f "$p")" "$root$p"
