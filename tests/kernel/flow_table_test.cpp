@@ -197,7 +197,16 @@ TEST_F(FlowTableTest, WithLruTheFlowSeenLongestAgoGivesWayInBothDirectionsAndIsC
     auto prog = load_tiny(true);
     auto table = prog.flow_table();
     for (uint16_t p = 3000; p < 3008; ++p) ASSERT_TRUE(table.insert(tcp_key(p)).ok()) << p;
-    ::usleep(50000);  // a few jiffies at any HZ
+    // The packets below must be stamped later than the inserts: wait on the kernel's own clock
+    // (a slow VM's jiffies do not follow a fixed sleep), up to 10 s.
+    auto inserted = table.jiffies_from_now(0);
+    ASSERT_TRUE(inserted.ok());
+    for (int i = 0; i < 1000; ++i) {
+        auto now = table.jiffies_from_now(0);
+        ASSERT_TRUE(now.ok());
+        if (*now >= *inserted + 2) break;
+        ::usleep(10000);
+    }
     // Every flow but 3003 sees packets now; 3005 in one direction only (still active).
     for (uint16_t p = 3000; p < 3008; ++p) {
         if (p == 3003) continue;

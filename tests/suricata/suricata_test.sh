@@ -232,18 +232,20 @@ result "the flow that is not bypassed reaches Suricata: 20 alerts ($alerts)" $?
 grep '"event_type":"stats"' "$work/log/eve.json" | tail -n 1 | python3 -c "import json,sys; print('suricata flow_bypassed:', json.loads(sys.stdin.read())['stats'].get('flow_bypassed'))"
 
 # --- Suricata killed: fail open within a second ------------------------------------------------
-tx udp 10.77.0.1 4001 10.77.0.2 5001 60 --interval 0.05 &
+tx udp 10.77.0.1 4001 10.77.0.2 5001 200 --interval 0.05 &
 sender=$!
 sleep 0.5
 before=$(cat "$work/rx")
 kill -9 "$(suricata_pid)"
 killed=$(date +%s%N)
-wait_for 3 test "$(cat "$work/rx")" -gt "$before"
+rx_grew() { [ "$(cat "$work/rx")" -gt "$before" ]; }  # re-read at every poll
+wait_for 8 rx_grew
 st=$?
 ms=$(( ($(date +%s%N) - killed) / 1000000 ))
 echo "the bypassed flow reached the stack again ${ms} ms after SIGKILL"
+# Within a second of the kill, with half a second of margin for a loaded machine.
 [ $st -eq 0 ] && [ "$ms" -le 1500 ] && grep -q "XB6031" "$work/xbypass.log"
-result "Suricata killed: bypassed flow reaches the stack within a second, logged XB6031" $?
+result "Suricata killed: bypassed flow reaches the stack within a second ($ms ms), logged XB6031" $?
 wait "$sender" 2>/dev/null
 [ "$(bpftool map dump pinned "${pins[0]}" -j)" = "[]" ]
 result "the dead Suricata's entries are removed" $?
