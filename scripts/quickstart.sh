@@ -35,6 +35,7 @@ pids=()
 # shellcheck source=scripts/span-net.sh
 . "$top/scripts/span-net.sh"
 cleanup() {
+  set +e  # a process already gone must not end the cleanup before the namespaces are removed
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   span_net_down "$client" "$server" "$sensor"
   rm -rf "$work"
