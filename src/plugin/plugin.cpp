@@ -338,6 +338,19 @@ xb::plugin::Interface* xb_plugin::find(const char* name) const {
     return nullptr;
 }
 
+// The interface a flow request (bypass, unbypass, counts) names, its arguments checked; null with
+// *rc set to the error otherwise.
+xb::plugin::Interface* flow_target(xb_plugin* p, const char* interface, const xb_flow* flow, int* rc) {
+    if (!p) return *rc = fail(XB_ERR_INVAL, "plugin is NULL"), nullptr;
+    if ((*rc = check_flow(flow))) return nullptr;
+    xb::plugin::Interface* i = p->find(interface);
+    if (!i)
+        return *rc = fail(XB_ERR_NOENT, std::string("no interface ") + (interface ? interface : "(NULL)") + " in this plugin"),
+               nullptr;
+    if (!i->can_bypass) return *rc = fail(XB_ERR_NOTSUP, i->name + " runs no built-in bypass program"), nullptr;
+    return i;
+}
+
 extern "C" {
 
 uint32_t xb_abi_version(void) { return XB_ABI_VERSION; }
@@ -667,11 +680,9 @@ int xb_capture_flow(const xb_capture* c, const struct xb_packet* pkt, struct xb_
 
 int xb_bypass(xb_plugin* p, const char* interface, const struct xb_flow* flow) {
     return guarded([&]() -> int {
-        if (!p) return fail(XB_ERR_INVAL, "plugin is NULL");
-        if (int rc = check_flow(flow); rc) return rc;
-        plugin::Interface* i = p->find(interface);
-        if (!i) return fail(XB_ERR_NOENT, std::string("no interface ") + (interface ? interface : "(NULL)") + " in this plugin");
-        if (!i->can_bypass) return fail(XB_ERR_NOTSUP, i->name + " runs no built-in bypass program");
+        int rc = 0;
+        plugin::Interface* i = flow_target(p, interface, flow, &rc);
+        if (!i) return rc;
         datapath::FlowKey key = to_key(*flow);
         auto st = p->started.session->bypass_flow(i->name, key);
         if (!st) {
@@ -687,13 +698,10 @@ int xb_bypass(xb_plugin* p, const char* interface, const struct xb_flow* flow) {
 
 int xb_unbypass(xb_plugin* p, const char* interface, const struct xb_flow* flow) {
     return guarded([&]() -> int {
-        if (!p) return fail(XB_ERR_INVAL, "plugin is NULL");
-        if (int rc = check_flow(flow); rc) return rc;
-        plugin::Interface* i = p->find(interface);
-        if (!i) return fail(XB_ERR_NOENT, std::string("no interface ") + (interface ? interface : "(NULL)") + " in this plugin");
-        if (!i->can_bypass) return fail(XB_ERR_NOTSUP, i->name + " runs no built-in bypass program");
-        datapath::FlowKey key = to_key(*flow);
-        auto st = p->started.session->unbypass_flow(i->name, key);
+        int rc = 0;
+        plugin::Interface* i = flow_target(p, interface, flow, &rc);
+        if (!i) return rc;
+        auto st = p->started.session->unbypass_flow(i->name, to_key(*flow));
         if (!st) return from_errno(st.error().code, i->name + ": " + st.error().message);
         return XB_OK;
     });
@@ -701,23 +709,16 @@ int xb_unbypass(xb_plugin* p, const char* interface, const struct xb_flow* flow)
 
 int xb_bypass_counts(xb_plugin* p, const char* interface, const struct xb_flow* flow, struct xb_flow_counts* out) {
     return guarded([&]() -> int {
-        if (!p) return fail(XB_ERR_INVAL, "plugin is NULL");
-        if (int rc = check_flow(flow); rc) return rc;
-        plugin::Interface* i = p->find(interface);
-        if (!i) return fail(XB_ERR_NOENT, std::string("no interface ") + (interface ? interface : "(NULL)") + " in this plugin");
-        std::shared_lock live(p->started.session->live_mutex());
-        const session::RunningInterface* ri = p->started.session->find(i->name);
-        if (!ri || !ri->program) return fail(XB_ERR_NOTSUP, i->name + " runs no built-in bypass program");
-        datapath::FlowKey key = to_key(*flow);
-        auto table = ri->program->flow_table();
-        auto fwd = table.lookup(key);
-        auto rev = table.lookup(datapath::reverse_flow_key(key));
-        if (!fwd && !rev) return fail(XB_ERR_NOENT, datapath::flow_key_to_string(key) + " is not bypassed");
+        int rc = 0;
+        plugin::Interface* i = flow_target(p, interface, flow, &rc);
+        if (!i) return rc;
+        auto c = p->started.session->flow_counts(i->name, to_key(*flow));
+        if (!c) return from_errno(c.error().code, i->name + ": " + c.error().message);
         xb_flow_counts full{};
         full.sz = sizeof full;
-        if (fwd) full.pkts_forward = fwd->packets, full.bytes_forward = fwd->bytes;
-        if (rev) full.pkts_reverse = rev->packets, full.bytes_reverse = rev->bytes;
-        full.last_seen_ns = std::max(fwd ? fwd->last_seen_ns : 0, rev ? rev->last_seen_ns : 0);
+        if (c->forward) full.pkts_forward = c->forward->packets, full.bytes_forward = c->forward->bytes;
+        if (c->reverse) full.pkts_reverse = c->reverse->packets, full.bytes_reverse = c->reverse->bytes;
+        full.last_seen_ns = std::max(c->forward ? c->forward->last_seen_ns : 0, c->reverse ? c->reverse->last_seen_ns : 0);
         return write_result(full, out, "out");
     });
 }

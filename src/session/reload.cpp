@@ -21,21 +21,6 @@ std::string_view reload_kind_name(ReloadOutcome::Kind k) {
     return "?";
 }
 
-datapath::ProgramOptions program_options(const plan::InterfacePlan& p) {
-    datapath::ProgramOptions o;
-    o.datapath = p.datapath == plan::Datapath::Tc ? datapath::Hook::Tc : datapath::Hook::Xdp;
-    o.vlan_tracking = p.vlan_tracking;
-    o.cpu_redirect = p.cpus;
-    o.ips_peer_ifindex = p.ips_peer_ifindex;
-    o.flow_table_size = p.flow_table.size;
-    o.flow_table_percpu = p.flow_table.percpu;
-    o.flow_table_lru = p.flow_table.lru;
-    o.lease_seconds = kLeaseSeconds;
-    if (const auto* m = datapath::find_manifest(p.program); m && m->xsk_capture)
-        o.xsk_queues = std::max<uint32_t>(p.capture.threads, 1);
-    return o;
-}
-
 std::vector<std::string> global_restart_reasons(const config::GlobalConfig& now, const config::GlobalConfig& next) {
     std::vector<std::string> out;
     auto cmp = [&](bool differ, const char* key) {

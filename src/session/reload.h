@@ -40,7 +40,5 @@ ReloadOutcome reload(Session& session, const config::Config& running, const Relo
 std::vector<std::string> global_restart_reasons(const config::GlobalConfig& now, const config::GlobalConfig& next);
 // Per-interface options whose change needs a restart (pure).
 std::vector<std::string> restart_reasons(const plan::InterfacePlan& now, const plan::InterfacePlan& next);
-// The program the plan's options load (what a swap compares).
-datapath::ProgramOptions program_options(const plan::InterfacePlan& p);
 
 }  // namespace xb::session

@@ -121,10 +121,6 @@ std::vector<plan::ProgramRequirements> custom_requirements(const std::string& pa
     return out;
 }
 
-namespace {
-
-Result<FileLock> lock_interface(const std::string& interface);
-
 datapath::ProgramOptions program_options(const plan::InterfacePlan& p) {
     datapath::ProgramOptions o;
     o.datapath = p.datapath == plan::Datapath::Tc ? datapath::Hook::Tc : datapath::Hook::Xdp;
@@ -140,6 +136,10 @@ datapath::ProgramOptions program_options(const plan::InterfacePlan& p) {
         o.xsk_queues = std::max<uint32_t>(p.capture.threads, 1);
     return o;
 }
+
+namespace {
+
+Result<FileLock> lock_interface(const std::string& interface);
 
 std::string pins_version_hint(const plan::InterfacePlan& p) {
     return "remove the old pins (rm -r " + p.pin_dir + ") or use another pin-path";
@@ -694,15 +694,35 @@ Status Session::bypass_flow(const std::string& interface, const datapath::FlowKe
     return st;
 }
 
-Status Session::unbypass_flow(const std::string& interface, const datapath::FlowKey& key) {
+namespace {
+
+// The flow table of an interface this session runs a built-in program on.
+Result<datapath::FlowTable> table_of(const std::vector<RunningInterface>& interfaces, const std::string& interface) {
+    for (const auto& ri : interfaces) {
+        if (ri.plan.interface != interface) continue;
+        if (!ri.program) return Error{EOPNOTSUPP, interface + " runs no built-in bypass program"};
+        return ri.program->flow_table();
+    }
+    return Error{ENOENT, "interface " + interface + " is not run by this session"};
+}
+
+}  // namespace
+
+Result<Session::FlowCounts> Session::flow_counts(const std::string& interface, const datapath::FlowKey& key) const {
     std::shared_lock live(live_mu_);
-    RunningInterface* ri = find(interface);
-    if (!ri) return Error{ENOENT, "interface " + interface + " is not run by this session"};
-    if (!ri->program) return Error{EOPNOTSUPP, interface + " runs no built-in bypass program"};
-    auto table = ri->program->flow_table();
-    if (!table.lookup(key) && !table.lookup(datapath::reverse_flow_key(key)))
-        return Error{ENOENT, datapath::flow_key_to_string(key) + " is not bypassed"};
-    return table.remove(key);
+    auto table = table_of(interfaces_, interface);
+    if (!table) return table.error();
+    FlowCounts c{table->lookup(key), table->lookup(datapath::reverse_flow_key(key))};
+    if (!c.forward && !c.reverse) return Error{ENOENT, datapath::flow_key_to_string(key) + " is not bypassed"};
+    return c;
+}
+
+Status Session::unbypass_flow(const std::string& interface, const datapath::FlowKey& key) {
+    if (auto c = flow_counts(interface, key); !c) return c.error();
+    std::shared_lock live(live_mu_);
+    auto table = table_of(interfaces_, interface);
+    if (!table) return table.error();
+    return table->remove(key);
 }
 
 Result<std::vector<ExpiredFlow>> Session::expire_idle(uint64_t now_ns) {

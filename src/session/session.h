@@ -50,6 +50,9 @@ struct AssessOptions {
 };
 Assessment assess(const config::Config& config, const AssessOptions& options = {});
 
+// The built-in program's load options for an interface's plan (start and reload load the same).
+datapath::ProgramOptions program_options(const plan::InterfacePlan& p);
+
 // Layout version of the pinned maps: bump when xb_flow.h, the counters or xb_slot_hash change (a
 // table filled with another hash would be searched in the wrong slots). 2: the array flow table;
 // 3: the orphaned counter; 4: the xsk-redirect counter (struct xb_counters grew by one value);
@@ -130,6 +133,12 @@ public:
     Status bypass_flow(const std::string& interface, const datapath::FlowKey& key);
     // Removes a flow (both directions); ENOENT when neither direction is in the table.
     Status unbypass_flow(const std::string& interface, const datapath::FlowKey& key);
+    // The kernel's counts of a bypassed flow, in the direction of key and the reverse one (absent
+    // directions are nullopt); ENOENT when neither is in the table.
+    struct FlowCounts {
+        std::optional<datapath::FlowStats> forward, reverse;
+    };
+    Result<FlowCounts> flow_counts(const std::string& interface, const datapath::FlowKey& key) const;
     // Removes the flows whose directions were both idle for longer than their interface's
     // flow-table timeout (now_ns: CLOCK_MONOTONIC); returns them with their final kernel counts.
     Result<std::vector<ExpiredFlow>> expire_idle(uint64_t now_ns);
