@@ -243,10 +243,9 @@ wait_for 8 rx_grew
 st=$?
 ms=$(( ($(date +%s%N) - killed) / 1000000 ))
 echo "the bypassed flow reached the stack again ${ms} ms after SIGKILL"
-# The issue asks for one second. This bound is looser until that is measured with the fixed check
-# (issue 14 stays open for it): the flow must come back, logged, and the time is printed above.
-[ $st -eq 0 ] && [ "$ms" -le 6000 ] && grep -q "XB6031" "$work/xbypass.log"
-result "Suricata killed: bypassed flow reaches the stack again ($ms ms; goal 1 s), logged XB6031" $?
+# Within a second of the kill (measured 127 ms), with half a second of margin for a loaded machine.
+[ $st -eq 0 ] && [ "$ms" -le 1500 ] && grep -q "XB6031" "$work/xbypass.log"
+result "Suricata killed: bypassed flow reaches the stack within a second ($ms ms), logged XB6031" $?
 wait "$sender" 2>/dev/null
 [ "$(bpftool map dump pinned "${pins[0]}" -j)" = "[]" ]
 result "the dead Suricata's entries are removed" $?
