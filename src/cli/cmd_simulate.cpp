@@ -19,7 +19,7 @@ constexpr std::string_view kUsage =
     "flow key and the verdict: bypass (a hit, dropped or forwarded to the IPS peer), pass (to the\n"
     "stack and the IDS) or cpu-redirect (a miss sent to a CPU, chosen by the symmetric flow hash).\n\n"
     "  --pcap FILE            classic pcap capture, Ethernet (pcapng: convert with editcap -F pcap),\n"
-    "                         a regular file of at most 64 MiB and 1,000,000 packets\n"
+    "                         a regular file of any size, read record by record\n"
     "  --flows FILE           one flow per line: PROTO SRC_IP SRC_PORT DST_IP DST_PORT [VLAN0 [VLAN1]]\n"
     "                         (a regular file of at most 16 MiB; a repeated flow counts once)\n"
     "                         PROTO is tcp, udp or a number; '#' starts a comment\n"
@@ -28,7 +28,8 @@ constexpr std::string_view kUsage =
     "  --vlan-tracking yes|no key flows by VLAN ids too (default yes)\n"
     "  --json                 one JSON object per packet per line\n\n"
     "Needs root (it loads a BPF program). Exit status: 0 ok, 1 the program could not be loaded,\n"
-    "2 usage error or unreadable input.\n";
+    "2 usage error or unreadable input (a truncated or corrupt record ends the run after the\n"
+    "verdicts of the packets before it).\n";
 
 int usage_error(const std::string& message, bool json) {
     Diagnostic d{"XB3120", Severity::Error, {}, "", message, "run 'xbypass simulate --help' for the options"};
@@ -87,30 +88,43 @@ int run_simulate(int argc, char** argv) {
     Diagnostics diags;
     std::vector<datapath::FlowSpec> flows;
     if (!flows_path.empty()) flows = datapath::load_flows_file(flows_path, diags);
-    auto capture = datapath::read_pcap_file(pcap_path, diags);
+    auto capture = datapath::PcapReader::open(pcap_path, diags);
     if (diags.has_errors() || !capture) {
         print_diagnostics(diags, json);
         return kExitUsage;
     }
-    auto verdicts = datapath::simulate(options, flows, *capture, diags);
-    if (!verdicts) {
-        print_diagnostics(diags, json);
-        if (!diags.has_errors()) std::fprintf(stderr, "xbypass simulate: %s\n", verdicts.error().message.c_str());
-        return kExitRejected;
-    }
+    // Record by record: each verdict is printed as it is known, so memory stays flat for any size.
     size_t bypass = 0, pass = 0, redirected = 0;
-    if (!json) std::printf("%-6s%-22s%-18s%s\n", "#", "verdict", "reason", "flow");
-    for (const auto& v : *verdicts) {
+    bool capture_failed = false, header = json;
+    auto print_header = [&] {
+        if (!header) std::printf("%-6s%-22s%-18s%s\n", "#", "verdict", "reason", "flow");
+        header = true;
+    };
+    datapath::PacketSource source = [&](datapath::PcapPacket& p) -> Result<bool> {
+        auto more = capture->next(p, diags);
+        if (!more) capture_failed = true;
+        return more;
+    };
+    auto sink = [&](const datapath::PacketVerdict& v) {
+        print_header();
         std::printf("%s\n", json ? v.to_json().c_str() : v.to_text().c_str());
         bypass += v.verdict == "bypass";
         pass += v.verdict == "pass";
         redirected += v.verdict == "cpu-redirect";
+    };
+    auto ran = datapath::simulate(options, flows, source, sink, diags);
+    std::fflush(stdout);
+    if (!ran) {
+        print_diagnostics(diags, json);
+        if (!diags.has_errors()) std::fprintf(stderr, "xbypass simulate: %s\n", ran.error().message.c_str());
+        // A truncated or corrupt record: the verdicts above are those of the packets before it.
+        return capture_failed ? kExitUsage : kExitRejected;
     }
+    print_header();
     print_diagnostics(diags, json);  // warnings (e.g. frames the kernel would not run)
     if (!json)
-        std::printf("\n%zu packets: %zu bypass, %zu pass, %zu cpu-redirect (%zu flows loaded, %s datapath)\n",
-                    verdicts->size(), bypass, pass, redirected, flows.size(),
-                    options.datapath == datapath::Hook::Xdp ? "xdp" : "tc");
+        std::printf("\n%zu packets: %zu bypass, %zu pass, %zu cpu-redirect (%zu flows loaded, %s datapath)\n", *ran,
+                    bypass, pass, redirected, flows.size(), options.datapath == datapath::Hook::Xdp ? "xdp" : "tc");
     return kExitOk;
 }
 

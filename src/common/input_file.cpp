@@ -58,7 +58,7 @@ std::string human_size(size_t bytes) {
     return std::to_string(bytes) + " bytes";
 }
 
-InputFile read_input_file(const std::string& path, size_t max_bytes) {
+InputFile open_input_file(const std::string& path, UniqueFd* out, uint64_t* size) {
     InputFile f;
     auto cannot = [&](int err) {
         f.problem = InputFileProblem::CannotOpen;
@@ -87,12 +87,37 @@ InputFile read_input_file(const std::string& path, size_t max_bytes) {
         f.why = "it is a kernel pseudo-file (/proc, /sys and the like) that reports no size";
         return f;
     }
-    if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    *size = static_cast<uint64_t>(st.st_size);
+    *out = std::move(fd);
+    return f;
+}
+
+Result<size_t> read_input_some(int fd, void* buf, size_t n) {
+    for (;;) {
+        if (stop_signal_pending()) return Error{EINTR, "a stop signal (SIGINT or SIGTERM) arrived while reading it"};
+        ssize_t got = ::read(fd, buf, n);
+        if (got >= 0) return static_cast<size_t>(got);
+        if (errno != EINTR) return Error::from_errno(errno, "read");
+    }
+}
+
+InputFile read_input_file(const std::string& path, size_t max_bytes) {
+    UniqueFd fd;
+    uint64_t size = 0;
+    InputFile f = open_input_file(path, &fd, &size);
+    if (!f.ok()) return f;
+    auto cannot = [&](int err) {
+        f.problem = InputFileProblem::CannotOpen;
+        f.error = err;
+        f.why = std::strerror(err);
+        return f;
+    };
+    if (size > max_bytes) {
         f.problem = InputFileProblem::TooLarge;
-        f.why = "it is " + std::to_string(st.st_size) + " bytes, more than the limit of " + human_size(max_bytes);
+        f.why = "it is " + std::to_string(size) + " bytes, more than the limit of " + human_size(max_bytes);
         return f;
     }
-    f.bytes.reserve(static_cast<size_t>(st.st_size));
+    f.bytes.reserve(static_cast<size_t>(size));
     // Read at most one byte past the limit: a file that grew after fstat is still refused.
     char buf[65536];
     for (;;) {

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/owners.h"
 #include "common/result.h"
 
 namespace xb {
@@ -35,6 +37,15 @@ struct InputFile {
 
 // Reads the whole of `path` (at most max_bytes).
 InputFile read_input_file(const std::string& path, size_t max_bytes);
+
+// Opens `path` as read_input_file does (O_NONBLOCK, regular files only), for a caller that reads it in
+// pieces (a capture of any size). The returned InputFile has no bytes; when it is ok(), *fd is open and
+// *size is the size fstat reported. No size bound: the caller bounds what it holds at once.
+InputFile open_input_file(const std::string& path, UniqueFd* fd, uint64_t* size);
+
+// One read() of an opened input: the bytes read (0 at the end), or Error EINTR when a stop signal
+// (SIGINT or SIGTERM, blocked by the caller) is pending, or the read's errno.
+Result<size_t> read_input_some(int fd, void* buf, size_t n);
 
 // read_input_file as a Result; `what` names the file in the message ("flows file"). Error::code is the
 // errno, EFBIG (too large), EINVAL (not a regular file) or EINTR (a stop signal).

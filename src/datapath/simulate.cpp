@@ -67,8 +67,8 @@ Result<std::vector<unsigned>> parse_cpu_list(const std::string& text) {
     return out;
 }
 
-Result<std::vector<PacketVerdict>> simulate(const SimulateOptions& options, const std::vector<FlowSpec>& flows,
-                                            const PcapFile& capture, Diagnostics& diags) {
+Result<size_t> simulate(const SimulateOptions& options, const std::vector<FlowSpec>& flows,
+                        const PacketSource& source, const VerdictSink& sink, Diagnostics& diags) {
     ProgramOptions po;
     po.datapath = options.datapath;
     po.cpu_redirect = options.cpu_redirect;
@@ -85,9 +85,18 @@ Result<std::vector<PacketVerdict>> simulate(const SimulateOptions& options, cons
         }
     }
 
-    std::vector<PacketVerdict> out;
-    for (size_t i = 0; i < capture.packets.size(); ++i) {
-        const auto& frame = capture.packets[i].data;
+    // Per-packet warnings: the first few listed, the rest counted (a capture may hold millions).
+    size_t unrunnable = 0, disagreed = 0;
+    auto warn = [&](size_t& seen, const char* code, std::string message, std::string hint) {
+        if (++seen <= kMaxListedWarnings) diags.warning(code, std::move(message), std::move(hint));
+    };
+    PcapPacket packet;
+    size_t i = 0;
+    for (;; ++i) {
+        auto more = source(packet);
+        if (!more) return more.error();
+        if (!*more) break;
+        const auto& frame = packet.data;
         PacketVerdict v;
         v.index = i;
         ParsedFrame parsed = parse_frame(frame, options.vlan_tracking);
@@ -102,14 +111,14 @@ Result<std::vector<PacketVerdict>> simulate(const SimulateOptions& options, cons
             v.reason = "parse-error";
             v.key.reset();
             v.action = "none";
-            diags.warning("XB3122",
-                          "packet " + std::to_string(i) + " (" + std::to_string(frame.size()) +
-                              " bytes) could not be run through the program: " + run.error().message,
-                          frame.size() <= kMaxPlainEthernetFrame
-                              ? "such a frame is too short for the kernel's receive path; it never reaches the bypass"
-                              : "BPF_PROG_TEST_RUN refuses a frame this large (tc takes about a page, XDP what fits "
-                                "in its fragments); on a live interface it would need an MTU this large");
-            out.push_back(std::move(v));
+            warn(unrunnable, "XB3122",
+                 "packet " + std::to_string(i) + " (" + std::to_string(frame.size()) +
+                     " bytes) could not be run through the program: " + run.error().message,
+                 frame.size() <= kMaxPlainEthernetFrame
+                     ? "such a frame is too short for the kernel's receive path; it never reaches the bypass"
+                     : "BPF_PROG_TEST_RUN refuses a frame this large (tc takes about a page, XDP what fits "
+                       "in its fragments); on a live interface it would need an MTU this large");
+            sink(v);
             continue;
         }
         v.retval = run->retval;
@@ -133,12 +142,38 @@ Result<std::vector<PacketVerdict>> simulate(const SimulateOptions& options, cons
         // The host parser and the program must agree on whether the frame had a key.
         bool kernel_keyed = (*c)[XB_CNT_HIT] || (*c)[XB_CNT_MISS];
         if (kernel_keyed != (parsed.status == ParseStatus::Ok))
-            diags.warning("XB3123",
-                          "packet " + std::to_string(i) + ": the host parser says " +
-                              std::string(parse_status_name(parsed.status)) + " but the program counted " + v.reason,
-                          "report this as a bug with the packet attached");
-        out.push_back(std::move(v));
+            warn(disagreed, "XB3123",
+                 "packet " + std::to_string(i) + ": the host parser says " +
+                     std::string(parse_status_name(parsed.status)) + " but the program counted " + v.reason,
+                 "report this as a bug with the packet attached");
+        sink(v);
     }
+    if (unrunnable > kMaxListedWarnings)
+        diags.warning("XB3122",
+                      std::to_string(unrunnable - kMaxListedWarnings) + " more packets (" + std::to_string(unrunnable) +
+                          " in all) could not be run through the program; only the first " +
+                          std::to_string(kMaxListedWarnings) + " are listed",
+                      "their verdict lines say \"parse-error\"; see the listed ones for why");
+    if (disagreed > kMaxListedWarnings)
+        diags.warning("XB3123",
+                      std::to_string(disagreed - kMaxListedWarnings) + " more packets (" + std::to_string(disagreed) +
+                          " in all) where the host parser and the program disagree; only the first " +
+                          std::to_string(kMaxListedWarnings) + " are listed",
+                      "report this as a bug with the listed packets attached");
+    return i;
+}
+
+Result<std::vector<PacketVerdict>> simulate(const SimulateOptions& options, const std::vector<FlowSpec>& flows,
+                                            const PcapFile& capture, Diagnostics& diags) {
+    size_t next = 0;
+    PacketSource source = [&](PcapPacket& out) -> Result<bool> {
+        if (next == capture.packets.size()) return false;
+        out = capture.packets[next++];
+        return true;
+    };
+    std::vector<PacketVerdict> out;
+    auto n = simulate(options, flows, source, [&](const PacketVerdict& v) { out.push_back(v); }, diags);
+    if (!n) return n.error();
     return out;
 }
 

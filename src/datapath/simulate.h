@@ -4,6 +4,7 @@
 // kernel (return code and counters).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,19 @@ struct PacketVerdict {
     std::string to_text() const;
 };
 
+// The next frame of a capture: true with `out` filled, false at its end, or an Error (already a
+// diagnostic). PcapReader::next fits.
+using PacketSource = std::function<Result<bool>(PcapPacket& out)>;
+using VerdictSink = std::function<void(const PacketVerdict&)>;
+
+// Each packet's verdict goes to `sink` as soon as it is known, so a capture of any size runs in
+// bounded memory; the packets run are counted in the result. The per-packet warnings (XB3122,
+// XB3123) are listed for the first kMaxListedWarnings packets of each, then counted in one more.
+inline constexpr size_t kMaxListedWarnings = 20;
+Result<size_t> simulate(const SimulateOptions& options, const std::vector<FlowSpec>& flows,
+                        const PacketSource& source, const VerdictSink& sink, Diagnostics& diags);
+
+// A capture in memory, the verdicts collected (tests and tools).
 Result<std::vector<PacketVerdict>> simulate(const SimulateOptions& options, const std::vector<FlowSpec>& flows,
                                             const PcapFile& capture, Diagnostics& diags);
 

@@ -1,6 +1,7 @@
 // `xbypass simulate` end to end: a capture written with the packet builder, a flows file, the real
 // binary and the real kernel (BPF_PROG_TEST_RUN); plus the simulate() API for the cpu choice.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -192,6 +193,72 @@ TEST_F(SimulateTest, RefusedFramesGetTheHintForTheirKind) {
     EXPECT_NE(r.output.find("hint: such a frame is too short"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("warning[XB3122]: packet 1 ("), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("hint: BPF_PROG_TEST_RUN refuses a frame this large"), std::string::npos) << r.output;
+}
+
+// A capture larger than the old 64 MiB limit (XB3115 once): simulate streams it, its memory stays
+// below the file's size, the oversized frames' warnings are listed 20 times and then counted, and the
+// verdicts of the packets after them are right. 280 records of 250,000 bytes are about 70 MB.
+TEST_F(SimulateTest, CaptureLargerThanTheOldLimitRunsInBoundedMemory) {
+    const std::string path = dir_ + "/big.pcap";
+    constexpr int kBig = 280;
+    {
+        std::ofstream out(path, std::ios::binary);
+        auto header = write_pcap({});
+        out.write(reinterpret_cast<const char*>(header.data()), static_cast<std::streamsize>(header.size()));
+        // A UDP frame's headers, then zeros: BPF_PROG_TEST_RUN refuses the size before it looks inside.
+        std::vector<uint8_t> big(250000, 0);
+        auto headers = PacketBuilder().ipv4("10.9.0.1", "10.9.0.2").udp(1, 2).build();
+        std::copy(headers.begin(), headers.end(), big.begin());
+        for (int i = 0; i < kBig; ++i) {
+            auto rec = write_pcap({PcapPacket{static_cast<uint32_t>(i), 0, 0, big}});
+            out.write(reinterpret_cast<const char*>(rec.data()) + 24, static_cast<std::streamsize>(rec.size() - 24));
+        }
+        auto tail = write_pcap(sample_capture());
+        out.write(reinterpret_cast<const char*>(tail.data()) + 24, static_cast<std::streamsize>(tail.size() - 24));
+    }
+    ASSERT_GT(std::filesystem::file_size(path), 64ull << 20);
+    std::string flows = write("flows.txt", std::string(kFlows));
+    auto r = test::run_command("timeout 60 " + std::string(XB_BUILDDIR) + "/xbypass simulate --pcap " + path +
+                               " --flows " + flows + " --json");
+    rusage ru{};
+    ASSERT_EQ(::getrusage(RUSAGE_CHILDREN, &ru), 0);
+    ASSERT_EQ(r.status, 0) << r.output.substr(0, 4000);
+    auto out = lines(r.output);
+    size_t verdicts = 0, listed = 0, summary = 0;
+    std::string first_hit;
+    for (const auto& l : out) {
+        if (l.rfind("{\"index\":", 0) == 0) ++verdicts;
+        if (l.find("\"code\":\"XB3122\"") != std::string::npos) {
+            // The big frames and the sample's runt (its packet 6).
+            if (l.find("261 more packets (281 in all)") != std::string::npos) ++summary;
+            else ++listed;
+        }
+        if (first_hit.empty() && l.find("\"reason\":\"hit\"") != std::string::npos) first_hit = l;
+    }
+    EXPECT_EQ(verdicts, kBig + sample_capture().size());
+    EXPECT_EQ(listed, kMaxListedWarnings);
+    EXPECT_EQ(summary, 1u) << r.output.substr(r.output.size() > 3000 ? r.output.size() - 3000 : 0);
+    EXPECT_NE(first_hit.find("\"index\":" + std::to_string(kBig) + ","), std::string::npos) << first_hit;
+    // ru_maxrss (KiB) is the largest child this test process waited for: simulate, well below 64 MiB.
+    EXPECT_LT(ru.ru_maxrss, 48 * 1024) << "peak RSS " << ru.ru_maxrss << " KiB";
+}
+
+// A record cut short after good ones: their verdicts first, then XB3114 with the byte offset, exit 2.
+TEST_F(SimulateTest, TruncatedRecordAfterGoodPacketsEndsWithItsDiagnostic) {
+    auto bytes = write_pcap(sample_capture());
+    const size_t whole = bytes.size();
+    bytes.erase(bytes.end() - 5, bytes.end());
+    std::string pcap = write("cut.pcap", bytes);
+    std::string flows = write("flows.txt", std::string(kFlows));
+    auto r = test::run_command(std::string(XB_BUILDDIR) + "/xbypass simulate --pcap " + pcap + " --flows " + flows);
+    EXPECT_EQ(r.status, 2) << r.output;
+    const size_t last = sample_capture().size() - 1;
+    EXPECT_NE(r.output.find("error[XB3114]: packet " + std::to_string(last) + " is truncated (record at byte offset " +
+                            std::to_string(whole - 16 - sample_capture().back().data.size()) + ")"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("bypass"), std::string::npos) << "verdicts before the bad record: " << r.output;
+    EXPECT_EQ(r.output.find("packets:"), std::string::npos) << "no summary after a bad record: " << r.output;
 }
 
 TEST(CpuList, Parses) {

@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -344,7 +347,7 @@ TEST(Pcap, RejectsWithDiagnostics) {
         EXPECT_FALSE(d.items()[0].hint.empty());
     }
     Diagnostics d;
-    EXPECT_FALSE(read_pcap_file("/nonexistent/x.pcap", d).ok());
+    EXPECT_FALSE(PcapReader::open("/nonexistent/x.pcap", d).ok());
     EXPECT_TRUE(d.contains("XB3110"));
 }
 
@@ -376,19 +379,138 @@ TEST(Pcap, FilesThatAreNotRegularAreRefusedInsteadOfThrowing) {
     const std::string dir = tmpl;
     for (const std::string& path : {dir, std::string("/dev/zero"), std::string("/proc/self/mem")}) {
         Diagnostics d;
-        EXPECT_FALSE(read_pcap_file(path, d).ok()) << path;
+        EXPECT_FALSE(PcapReader::open(path, d).ok()) << path;
         ASSERT_EQ(d.size(), 1u) << path;
         EXPECT_EQ(d.items()[0].code, "XB3110");
         EXPECT_NE(d.items()[0].message.find("cannot read the capture '" + path + "': it is"), std::string::npos)
             << d.items()[0].message;
     }
-    // Larger than the limit: refused from fstat's size, nothing is read (a sparse file costs no disk).
-    const std::string big = dir + "/big.pcap";
-    { std::ofstream(big) << "x"; }
-    ASSERT_EQ(::truncate(big.c_str(), static_cast<off_t>(kMaxPcapBytes) + 1), 0);
-    Diagnostics d;
-    EXPECT_FALSE(read_pcap_file(big, d).ok());
-    EXPECT_TRUE(d.contains("XB3115")) << d.to_text();
+    std::filesystem::remove_all(dir);
+}
+
+// A capture file written record by record (the test's own writer, not write_pcap: it never holds the
+// whole file in memory either).
+class PcapFileWriter {
+public:
+    explicit PcapFileWriter(const std::string& path) : out_(path, std::ios::binary) {
+        auto header = write_pcap({});
+        out_.write(reinterpret_cast<const char*>(header.data()), static_cast<std::streamsize>(header.size()));
+    }
+    void add(uint32_t ts_sec, const std::vector<uint8_t>& data, uint32_t claimed = 0) {
+        uint32_t h[4] = {ts_sec, 0, claimed ? claimed : static_cast<uint32_t>(data.size()),
+                         static_cast<uint32_t>(data.size())};
+        out_.write(reinterpret_cast<const char*>(h), sizeof h);
+        out_.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+    }
+    void close() { out_.close(); }
+
+private:
+    std::ofstream out_;
+};
+
+std::vector<uint8_t> numbered_frame(uint32_t n, size_t size) {
+    std::vector<uint8_t> f(size, static_cast<uint8_t>(n * 7));
+    std::memcpy(f.data(), &n, sizeof n);
+    return f;
+}
+
+// More than the old limits (64 MiB and 1,000,000 packets, once XB3115): read in the memory of one
+// record. The reading runs in a child so that its peak RSS is its own (wait4's rusage).
+TEST(Pcap, StreamsACaptureLargerThanTheOldLimitsInBoundedMemory) {
+    char tmpl[] = "/tmp/xb-pcap-big-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    const std::string path = dir + "/big.pcap";
+    constexpr uint32_t kPackets = 1100000;
+    constexpr size_t kFrame = 60;
+    {
+        PcapFileWriter w(path);
+        for (uint32_t i = 0; i < kPackets; ++i) w.add(i, numbered_frame(i, kFrame));
+    }
+    const uint64_t size = std::filesystem::file_size(path);
+    ASSERT_GT(size, 64ull << 20);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        Diagnostics d;
+        auto r = PcapReader::open(path, d);
+        if (!r) ::_exit(10);
+        PcapPacket p;
+        uint32_t n = 0;
+        for (;;) {
+            auto more = r->next(p, d);
+            if (!more) ::_exit(11);
+            if (!*more) break;
+            uint32_t id = 0;
+            std::memcpy(&id, p.data.data(), sizeof id);
+            if (p.data.size() != kFrame || id != n || p.ts_sec != n || p.data.back() != static_cast<uint8_t>(n * 7))
+                ::_exit(12);
+            ++n;
+        }
+        if (n != kPackets || r->packets_read() != kPackets || r->offset() != size || !d.empty()) ::_exit(13);
+        ::_exit(0);
+    }
+    int status = 0;
+    rusage ru{};
+    ASSERT_EQ(::wait4(child, &status, 0, &ru), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 open, 11 read error, 12 wrong packet, 13 wrong count";
+    // ru_maxrss is in KiB; the file is about 80 MiB, the child (this test binary) about 10 MiB.
+    EXPECT_LT(ru.ru_maxrss, 40 * 1024) << "peak RSS " << ru.ru_maxrss << " KiB reading a " << size << "-byte capture";
+    std::filesystem::remove_all(dir);
+}
+
+// Bad records in a file (through the read-ahead, records straddling its 1 MiB chunks): the packets
+// before are given, then one XB3114 with the packet's index and byte offset.
+TEST(Pcap, BadRecordsInAFileAreCodedWithTheirOffset) {
+    char tmpl[] = "/tmp/xb-pcap-bad-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    constexpr uint32_t kGood = 2000;  // 2000 * 1516 bytes: about 3 MiB, so the bad record is past two chunks
+    const uint64_t bad_offset = 24 + uint64_t{kGood} * (16 + 1500);
+    struct {
+        const char* name;
+        std::function<void(PcapFileWriter&)> tail;
+        std::string expected;
+    } cases[] = {
+        {"truncated-data", [](PcapFileWriter& w) { w.add(9, numbered_frame(9, 100), 400); },
+         "packet 2000 is truncated (record at byte offset " + std::to_string(bad_offset) +
+             "): it claims 400 bytes, the file has 100 left"},
+        {"truncated-header",
+         [](PcapFileWriter& w) {
+             w.close();
+         },
+         ""},
+        {"huge-caplen", [](PcapFileWriter& w) { w.add(9, numbered_frame(9, 64), 1u << 30); },
+         "packet 2000 claims 1073741824 captured bytes, more than any capture holds (record at byte offset " +
+             std::to_string(bad_offset) + ")"},
+    };
+    for (auto& c : cases) {
+        const std::string path = dir + "/" + c.name + ".pcap";
+        {
+            PcapFileWriter w(path);
+            for (uint32_t i = 0; i < kGood; ++i) w.add(i, numbered_frame(i, 1500));
+            c.tail(w);
+        }
+        if (std::string(c.name) == "truncated-header") {
+            std::ofstream(path, std::ios::binary | std::ios::app).write("\x01\x02\x03\x04\x05\x06\x07", 7);
+            c.expected = "packet 2000 has a truncated record header (record at byte offset " + std::to_string(bad_offset) + ")";
+        }
+        Diagnostics d;
+        auto r = PcapReader::open(path, d);
+        ASSERT_TRUE(r.ok()) << d.to_text();
+        PcapPacket p;
+        uint32_t n = 0;
+        Result<bool> more = true;
+        while ((more = r->next(p, d)) && *more) ++n;
+        EXPECT_FALSE(more.ok()) << c.name;
+        EXPECT_EQ(n, kGood) << c.name;
+        ASSERT_EQ(d.size(), 1u) << c.name << d.to_text();
+        EXPECT_EQ(d.items()[0].code, "XB3114") << c.name;
+        EXPECT_EQ(d.items()[0].message, c.expected) << c.name;
+        EXPECT_FALSE(r->next(p, d).ok()) << "no packet after an error";
+        EXPECT_EQ(d.size(), 1u);
+    }
     std::filesystem::remove_all(dir);
 }
 
