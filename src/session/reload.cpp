@@ -248,6 +248,7 @@ ReloadOutcome reload(Session& session, const config::Config& running, const Relo
     AssessOptions ao;
     ao.engine_capture = request.engine_capture;
     ao.own_programs = session.own_programs();
+    ao.mount_filesystems = true;  // as at the start
     for (const auto& ri : session.interfaces())
         if (ri.lock) ao.own_interfaces.insert(ri.plan.interface);
     Assessment a = assess(next, ao);

@@ -20,6 +20,7 @@
 #include "common/input_file.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mounts.h"
 #include "common/netdev_uapi.h"
 #include "probe/probe.h"
 
@@ -177,7 +178,60 @@ Assessment assess(const config::Config& config, const AssessOptions& options) {
     Assessment a;
     a.input.config = config;
     a.input.engine_capture = options.engine_capture;
+    // bpffs and tracefs: run mounts what is missing, check predicts it the same way (one step).
+    struct Needed {
+        const char* fstype;
+        const char* path;
+        const char* name;
+        const char* code;       // the note that run mounts it
+        const char* probe_code; // the probe's "not mounted" warning
+        std::optional<std::string> probe::KernelCaps::*where;
+    };
+    const Needed needed[] = {
+        {"bpf", "/sys/fs/bpf", "bpffs", "XB2027", "XB2021", &probe::KernelCaps::bpffs},
+        {"tracefs", "/sys/kernel/tracing", "tracefs", "XB2028", "XB2022", &probe::KernelCaps::tracefs},
+    };
+    struct Outcome {
+        const Needed* n;
+        bool will_mount = false;
+        std::string why_not;
+    };
+    std::vector<Outcome> outcomes;
+    for (const auto& n : needed) {
+        if (find_mount(n.fstype)) continue;
+        Outcome o{&n, false, {}};
+        if (options.mount_filesystems) {
+            auto m = ensure_mounted(n.fstype, n.path);
+            o.will_mount = m.ok();
+            if (!m) o.why_not = m.error().message;
+        } else {
+            MountOutlook p = predict_mount(n.fstype, n.path);
+            o.will_mount = p.would_mount;
+            o.why_not = p.why_not;
+        }
+        outcomes.push_back(std::move(o));
+    }
     a.input.kernel = probe::probe_kernel();
+    for (const auto& o : outcomes) {
+        const Needed& n = *o.n;
+        auto& notes = a.input.kernel.notes;
+        if (o.will_mount) {
+            // check: plan as run will see it; run: it is mounted now. The same note either way.
+            a.input.kernel.*n.where = std::string(n.path);
+            notes.erase(std::remove_if(notes.begin(), notes.end(), [&](const Diagnostic& d) { return d.code == n.probe_code; }),
+                        notes.end());
+            a.diagnostics.info(n.code,
+                               std::string(n.name) + " was not mounted: " +
+                                   (options.mount_filesystems ? "mounted it at " : "xbypass run mounts it at ") + n.path +
+                                   (options.mount_filesystems ? "" : " (check mounts nothing)"),
+                               "nothing to do; mount it at boot (an fstab line) to have it before xbypass starts");
+        } else {
+            for (auto& d : notes)
+                if (d.code == n.probe_code)
+                    d.message += std::string("; ") + (options.mount_filesystems ? "mounting it failed: " : "xbypass run cannot mount it: ") +
+                                 o.why_not;
+        }
+    }
     // Kernel facts matter mostly through the plan (e.g. no freplace rejects coexist: multiprog as
     // XB4011); `xbypass probe` shows them all.
     for (const auto& n : a.input.kernel.notes) {

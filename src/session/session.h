@@ -47,6 +47,9 @@ struct AssessOptions {
     std::set<uint32_t> own_programs;
     // Interfaces this run holds the lock of (a reload): their lock is ours, not another run's.
     std::set<std::string> own_interfaces;
+    // bpffs (pins) and tracefs (tracepoints) where missing: `run` mounts them (true); `check` mounts
+    // nothing and plans as run will, with a note that run mounts them (XB2027, XB2028).
+    bool mount_filesystems = false;
 };
 Assessment assess(const config::Config& config, const AssessOptions& options = {});
 

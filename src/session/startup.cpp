@@ -2,7 +2,6 @@
 
 #include "config.h"
 #include "common/log.h"
-#include "common/mounts.h"
 #include "config/check.h"
 
 namespace xb::session {
@@ -63,13 +62,10 @@ Startup start(const StartRequest& request) {
             }
         }
     }
-    // bpffs for pins and tracefs for tracepoints; mounting them changes nothing else.
-    (void)ensure_bpffs();
-    (void)ensure_tracefs();
-
     log_notice("main", "xbypass " + std::string(PACKAGE_VERSION) + " starting with " + request.config_file);
     AssessOptions ao;
     ao.engine_capture = request.engine_capture;
+    ao.mount_filesystems = true;  // bpffs and tracefs where missing (check says it will)
     Assessment assessment = assess(out.config, ao);
     out.diagnostics.append(assessment.diagnostics);
     logger.log_block(LogLevel::Notice, "plan", startup_block(assessment));
