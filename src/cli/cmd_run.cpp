@@ -125,22 +125,22 @@ int run(int argc, char** argv) {
         return started.exit_code;
     }
     auto& session = started.session;
-    if (!netns.empty()) log_notice("main", "running in network namespace " + netns);
+    if (!netns.empty()) log_event(LogLevel::Notice, "main", "XB0013", "running in network namespace " + netns);
 
     if (!flows_file.empty()) {
-        log_notice("bypass", std::to_string(started.flows.size()) + " flows loaded from " + flows_file);
+        log_event(LogLevel::Notice, "bypass", "XB6050", std::to_string(started.flows.size()) + " flows loaded from " + flows_file);
         for (const auto& f : started.flows) {
             // Many flows take a while: a stop request (blocked, so pending) ends the loading early.
             sigset_t pending;
             if (sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1)) {
-                log_notice("bypass", "stop requested while bypassing the flows; the rest are not bypassed");
+                log_event(LogLevel::Notice, "bypass", "XB6051", "stop requested while bypassing the flows; the rest are not bypassed");
                 break;
             }
             for (const auto& ri : session->interfaces()) {
                 if (!ri.program) continue;
                 auto st = session->bypass_flow(ri.plan.interface, f.key);
                 if (st) {
-                    log_notice("bypass", ri.plan.interface + ": bypassing " + datapath::flow_key_to_string(f.key));
+                    log_event(LogLevel::Notice, "bypass", "XB6052", ri.plan.interface + ": bypassing " + datapath::flow_key_to_string(f.key));
                 } else {
                     Logger::instance().log(
                         Diagnostic{"XB6001", Severity::Error, SourceLocation{flows_file, f.line, 1}, "",
@@ -172,7 +172,7 @@ int run(int argc, char** argv) {
     ctx.config_file = [&] { return file; };
     ctx.reload = do_reload;
     ctx.shutdown = [&] {
-        log_notice("main", "shutdown requested on the control socket, stopping");
+        log_event(LogLevel::Notice, "main", "XB0015", "shutdown requested on the control socket, stopping");
         stop = true;
     };
     std::optional<control::Server> server;
@@ -181,7 +181,7 @@ int run(int argc, char** argv) {
                                            [&](const control::Request& r) { return session::handle_control(ctx, r); });
         if (srv) {
             server.emplace(std::move(srv).value());
-            log_notice("control", "control socket " + server->path());
+            log_event(LogLevel::Notice, "control", "XB8011", "control socket " + server->path());
         } else {
             Logger::instance().log(Diagnostic{"XB8010", Severity::Warning, {}, "",
                                               "cannot open the control socket: " + srv.error().message,
@@ -210,11 +210,11 @@ int run(int argc, char** argv) {
             signalfd_siginfo si{};
             while (read(sig_fd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
                 if (si.ssi_signo == SIGHUP) {
-                    log_notice("main", "signal SIGHUP received, reloading");
+                    log_event(LogLevel::Notice, "main", "XB0017", "signal SIGHUP received, reloading");
                     (void)do_reload({});
                     continue;
                 }
-                log_notice("main", std::string("signal ") + (si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM") +
+                log_event(LogLevel::Notice, "main", "XB0014", std::string("signal ") + (si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM") +
                                        " received, stopping");
                 stop = true;
             }
@@ -236,7 +236,7 @@ int run(int argc, char** argv) {
     server.reset();
     upkeep.report_stats();
     session.reset();  // detaches exactly what was attached
-    log_notice("main", "detached; exiting");
+    log_event(LogLevel::Notice, "main", "XB0016", "detached; exiting");
     return exit_code;
 }
 

@@ -19,7 +19,7 @@ int print_as(LogLevel ours, const char* module, const char* fmt, va_list args) {
     int n = std::vsnprintf(buf, sizeof buf, fmt, args);
     std::string msg(buf, n < 0 ? 0 : std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    if (!msg.empty()) logger.log(ours, module, msg);
+    if (!msg.empty()) logger.event(ours, module, "XB0020", msg);
     return n;
 }
 

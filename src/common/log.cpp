@@ -105,6 +105,27 @@ void Logger::log_block(LogLevel l, std::string_view module, std::string_view tex
     }
 }
 
+void Logger::event(LogLevel l, std::string_view module, std::string_view code, std::string_view message) {
+    if (!enabled(l)) return;
+    std::string line;
+    for (char c : log_level_name(l)) line.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+    line += '[';
+    line += code;
+    line += "]: ";
+    line += message;
+    log(l, module, line);
+}
+
+void Logger::event_block(LogLevel l, std::string_view module, std::string_view code, std::string_view text) {
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        if (!line.empty()) event(l, module, code, line);
+        if (nl == std::string_view::npos) break;
+        text.remove_prefix(nl + 1);
+    }
+}
+
 void Logger::log(const Diagnostic& d, std::string_view module) {
     LogLevel l = d.severity == Severity::Error     ? LogLevel::Error
                  : d.severity == Severity::Warning ? LogLevel::Warning

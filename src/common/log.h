@@ -40,6 +40,11 @@ public:
     void log_block(LogLevel l, std::string_view module, std::string_view text);
     // A diagnostic as a log line at the level its severity implies.
     void log(const Diagnostic& d, std::string_view module);
+    // A coded run-time event (a start, a stop, a flow bypassed, a reload): "notice[XB0010]: message",
+    // the level's name in lower case then the code, as a diagnostic's text. Each code has its entry in
+    // doc/troubleshooting.md. log_block's lines each get the code.
+    void event(LogLevel l, std::string_view module, std::string_view code, std::string_view message);
+    void event_block(LogLevel l, std::string_view module, std::string_view code, std::string_view text);
 
     // Formats one line (no trailing newline) without writing it; used by tests.
     std::string format(LogLevel l, std::string_view module, std::string_view message) const;
@@ -59,6 +64,9 @@ inline void log_warning(std::string_view m, std::string_view msg) { Logger::inst
 inline void log_notice(std::string_view m, std::string_view msg) { Logger::instance().log(LogLevel::Notice, m, msg); }
 inline void log_info(std::string_view m, std::string_view msg) { Logger::instance().log(LogLevel::Info, m, msg); }
 inline void log_config(std::string_view m, std::string_view msg) { Logger::instance().log(LogLevel::Config, m, msg); }
+inline void log_event(LogLevel l, std::string_view module, std::string_view code, std::string_view message) {
+    Logger::instance().event(l, module, code, message);
+}
 inline void log_debug(std::string_view m, std::string_view msg) { Logger::instance().log(LogLevel::Debug, m, msg); }
 
 }  // namespace xb

@@ -83,7 +83,7 @@ void Server::accept_clients() {
         if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != getuid())) {
             std::string reply = error_reply("XB8007", "only root or the run's own user may use its control socket") + "\n";
             (void)!send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
-            log_warning("control", "refused a control client of uid " + std::to_string(cred.uid));
+            log_event(LogLevel::Warning, "control", "XB8007", "refused a control client of uid " + std::to_string(cred.uid));
             continue;
         }
         if (clients_.size() >= kMaxClients) {

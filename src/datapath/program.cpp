@@ -297,7 +297,7 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     p.table_ = std::move(state);
     if (auto st = p.flow_table().attach(options.reuse_maps.count(kFlowSlots) > 0); !st)
         return fail("XB3010", st.error().code, st.error().message, "");
-    log_info("datapath", "loaded BPF program " + std::string(p.manifest_->program) + " (flow table for " +
+    log_event(LogLevel::Info, "datapath", "XB5044", "loaded BPF program " + std::string(p.manifest_->program) + " (flow table for " +
                              std::to_string(options.flow_table_size) + " flows in " + std::to_string(slots) + " slots, " +
                              (options.flow_table_percpu ? "per-CPU" : "shared") + " counters" +
                              (options.flow_table_lru ? ", lru" : "") + ", vlan tracking " +

@@ -190,7 +190,7 @@ Result<SuricataProgram> SuricataProgram::load(const SuricataProgramOptions& opti
                         "cannot add interface " + std::to_string(options.ips_peer_ifindex) + " to the IPS devmap",
                         "the IPS peer must exist in the network namespace xbypass runs in");
     }
-    log_info("datapath", "loaded BPF program " + std::string(p.manifest_->program) +
+    log_event(LogLevel::Info, "datapath", "XB5044", "loaded BPF program " + std::string(p.manifest_->program) +
                              " (Suricata's flow_table_v4/_v6, vlan tracking " + (options.vlan_tracking ? "on" : "off") + ")");
     return p;
 }

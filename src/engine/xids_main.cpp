@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/input_file.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "config.h"
@@ -155,8 +156,25 @@ int run_offline(Loaded& l, const std::string& pcap_path) {
     auto eve = open_eve(l.config, d);
     if (d.has_errors()) return print(d), 1;
     char err[PCAP_ERRBUF_SIZE] = {};
-    pcap_t* p = pcap_open_offline(pcap_path.c_str(), err);
+    // Opened as every input is (a regular file or a refusal: a FIFO is never waited on, /dev/zero and
+    // directories are named), then read by libpcap record by record, so its size does not matter.
+    UniqueFd fd;
+    uint64_t size = 0;
+    InputFile in = open_input_file(pcap_path, &fd, &size);
+    if (!in.ok()) {
+        std::fprintf(stderr, "error[XB7210]: %s\n  hint: give a regular pcap or pcapng capture file\n",
+                     input_file_refusal(in, pcap_path, "capture").c_str());
+        return 2;
+    }
+    FILE* file = ::fdopen(fd.get(), "rb");
+    if (!file) {
+        std::fprintf(stderr, "error[XB7210]: cannot read %s: %s\n", pcap_path.c_str(), std::strerror(errno));
+        return 2;
+    }
+    (void)fd.release();  // the FILE owns it now, and pcap_close (or fclose below) closes it
+    pcap_t* p = pcap_fopen_offline(file, err);
     if (!p) {
+        std::fclose(file);
         std::fprintf(stderr, "error[XB7210]: cannot read %s: %s\n  hint: give a pcap or pcapng capture file\n",
                      pcap_path.c_str(), err);
         return 2;
@@ -219,7 +237,7 @@ struct Worker {
         while (!g_stop.load(std::memory_order_relaxed)) {
             int n = api->xb_capture_recv(capture, pkts.data(), static_cast<uint32_t>(pkts.size()), 100);
             if (n < 0 && n != XB_ERR_INTR) {
-                log_error("capture", interface + " thread " + std::to_string(thread) + ": " + api->xb_last_error());
+                log_event(LogLevel::Error, "capture", "XB7228", interface + " thread " + std::to_string(thread) + ": " + api->xb_last_error());
                 break;
             }
             for (int i = 0; i < n; ++i) {
@@ -281,10 +299,10 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
     int rc = api->xb_open(file.c_str(), &opts, &plugin, &diags);
     api->xb_diagnostics_free(diags);  // the plugin logged them through opts.log
     if (rc != XB_OK) {
-        log_error("main", std::string("the plugin refused to start: ") + api->xb_strerror(rc) + "; nothing is attached");
+        log_event(LogLevel::Error, "main", "XB7227", std::string("the plugin refused to start: ") + api->xb_strerror(rc) + "; nothing is attached");
         return rc == XB_ERR_REJECTED ? 1 : 2;
     }
-    log_notice("main", "xids " + std::string(PACKAGE_VERSION) + " with plugin " + api->path + " (xbypass " +
+    log_event(LogLevel::Notice, "main", "XB7220", "xids " + std::string(PACKAGE_VERSION) + " with plugin " + api->path + " (xbypass " +
                            api->xb_version() + "), " + std::to_string(l.rules.size()) + " rules, " +
                            std::to_string(l.matcher->pattern_count()) + " patterns");
 
@@ -294,7 +312,7 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
         xb_interface_info info{};
         info.sz = sizeof info;
         if (api->xb_interface_get(plugin, static_cast<uint32_t>(i), &info) != XB_OK) continue;
-        log_notice("main", std::string(info.name) + ": datapath " + info.datapath + ", capture " + info.capture + ", " +
+        log_event(LogLevel::Notice, "main", "XB7221", std::string(info.name) + ": datapath " + info.datapath + ", capture " + info.capture + ", " +
                                std::to_string(info.threads) + " threads" + (info.ips_peer[0] ? std::string(", IPS to ") + info.ips_peer : ""));
         for (uint32_t t = 0; t < info.threads; ++t) {
             auto w = std::make_unique<Worker>();
@@ -304,7 +322,7 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
             w->thread = t;
             w->ips = info.ips_peer[0] != 0;
             if (api->xb_capture_open(plugin, info.name, t, &w->capture) != XB_OK) {
-                log_error("main", std::string(info.name) + " thread " + std::to_string(t) + ": " + api->xb_last_error());
+                log_event(LogLevel::Error, "main", "XB7228", std::string(info.name) + " thread " + std::to_string(t) + ": " + api->xb_last_error());
                 for (auto& o : workers) api->xb_capture_close(o->capture);
                 api->xb_close(plugin);
                 return 1;
@@ -324,7 +342,7 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
                     return BypassOutcome::Accepted;
                 }
                 if (r == XB_ERR_FULL) return BypassOutcome::Refused;
-                log_warning("bypass", self->interface + ": " + self->api->xb_last_error());
+                log_event(LogLevel::Warning, "bypass", "XB7229", self->interface + ": " + self->api->xb_last_error());
                 return BypassOutcome::Unavailable;
             };
             hooks.kernel_counts = [self](Flow& f) -> std::optional<KernelCounts> {
@@ -383,8 +401,8 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
                 .field("capture_dropped", s.capture_dropped).end_object();
         }
         k.end_object();
-        log_notice("stats", std::string(final ? "final: " : "") + summary_line(total));
-        if (!kernel.empty()) log_notice("stats", "kernel: " + kernel);
+        log_event(LogLevel::Notice, "stats", "XB7222", std::string(final ? "final: " : "") + summary_line(total));
+        if (!kernel.empty()) log_event(LogLevel::Notice, "stats", "XB7222", "kernel: " + kernel);
         if (eve && l.config.eve_stats) eve->stats("{\"xids\":" + counters_json(total) + ",\"xbypass\":" + k.str() + "}");
     };
 
@@ -398,14 +416,14 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
             // one changes nothing. The rules stay as loaded at start.
             xb_diagnostics* rd = nullptr;
             int rr = api->xb_reload(plugin, file.c_str(), &rd);
-            if (rr == XB_OK) log_notice("main", "signal SIGHUP: the plugin's configuration was reloaded");
-            else log_error("main", std::string("signal SIGHUP: reload refused, the running configuration stays: ") +
+            if (rr == XB_OK) log_event(LogLevel::Notice, "main", "XB7223", "signal SIGHUP: the plugin's configuration was reloaded");
+            else log_event(LogLevel::Error, "main", "XB7224", std::string("signal SIGHUP: reload refused, the running configuration stays: ") +
                                        api->xb_last_error());
             api->xb_diagnostics_free(rd);
             continue;
         }
         if (sig == SIGINT || sig == SIGTERM) {
-            log_notice("main", std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, stopping");
+            log_event(LogLevel::Notice, "main", "XB7225", std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, stopping");
             break;
         }
         uint64_t now = realtime_ns();
@@ -420,7 +438,7 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
     stats(true);
     for (auto& w : workers) api->xb_capture_close(w->capture);
     api->xb_close(plugin);
-    log_notice("main", "stopped; the plugin detached what it attached");
+    log_event(LogLevel::Notice, "main", "XB7226", "stopped; the plugin detached what it attached");
     return 0;
 }
 

@@ -251,7 +251,7 @@ void control_loop(xb_plugin* p) {
                                "control");
         return;
     }
-    log_notice("control", "control socket " + server->path());
+    log_event(LogLevel::Notice, "control", "XB8011", "control socket " + server->path());
     for (;;) {
         std::vector<pollfd> extra{{p->control_stop.get(), POLLIN, 0}};
         server->serve_once(1000, &extra);
@@ -496,7 +496,7 @@ void xb_close(xb_plugin* p) {
                 if (auto e = ScopedNetns::enter(*p->netns)) in_netns.emplace(std::move(e).value());
             p->started.session.reset();  // detaches exactly what was attached, in its namespace
         }
-        log_notice("plugin", "detached; plugin closed");
+        log_event(LogLevel::Notice, "plugin", "XB7010", "detached; plugin closed");
         delete p;
         return XB_OK;
     });
@@ -569,7 +569,7 @@ int xb_capture_open(xb_plugin* p, const char* interface, uint32_t thread, xb_cap
             std::lock_guard lock(p->mu);
             p->captures.insert(c.get());
         }
-        log_info("capture", i->name + ": capture thread " + std::to_string(thread) + " open (" + i->capture + ")");
+        log_event(LogLevel::Info, "capture", "XB7011", i->name + ": capture thread " + std::to_string(thread) + " open (" + i->capture + ")");
         *out = c.release();
         return XB_OK;
     });

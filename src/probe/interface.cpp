@@ -325,7 +325,7 @@ InterfaceCaps probe_link(Context& ctx, const nl::LinkInfo& li) {
 }  // namespace
 
 void log_interface(const InterfaceCaps& c) {
-    log_info("probe", interface_summary(c));
+    log_event(LogLevel::Info, "probe", "XB2031", interface_summary(c));
     for (const auto& d : c.notes) Logger::instance().log(d, "probe");
 }
 

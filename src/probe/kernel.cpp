@@ -242,7 +242,7 @@ KernelCaps probe_kernel() {
 }
 
 void log_kernel(const KernelCaps& k) {
-    log_info("probe", kernel_summary(k));
+    log_event(LogLevel::Info, "probe", "XB2030", kernel_summary(k));
     for (const auto& d : k.notes) Logger::instance().log(d, "probe");
 }
 

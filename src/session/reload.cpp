@@ -219,7 +219,7 @@ Status Session::apply(const Assessment& next, bool allow_interface_changes, Diag
 ReloadOutcome reload(Session& session, const config::Config& running, const ReloadRequest& request) {
     ReloadOutcome out;
     out.config = running;
-    log_notice("main", "reloading " + request.config_file);
+    log_event(LogLevel::Notice, "main", "XB8110", "reloading " + request.config_file);
     config::CheckReport report = config::run_static_checks(request.config_file);
     out.diagnostics = report.diagnostics;
     auto refuse = [&](ReloadOutcome::Kind kind, std::string code, std::string message, std::string hint) {
@@ -263,7 +263,7 @@ ReloadOutcome reload(Session& session, const config::Config& running, const Relo
     for (const auto& d : applying) Logger::instance().log(d, "reload");
     if (!st) {
         out.kind = st.error().code == EBUSY ? ReloadOutcome::Kind::RestartNeeded : ReloadOutcome::Kind::Failed;
-        log_error("main", "reload not applied: " + st.error().message + "; the running configuration is unchanged");
+        log_event(LogLevel::Error, "main", "XB8113", "reload not applied: " + st.error().message + "; the running configuration is unchanged");
         return out;
     }
     if (running.global.log_level != next.global.log_level) {
@@ -273,8 +273,8 @@ ReloadOutcome reload(Session& session, const config::Config& running, const Relo
     }
     out.config = next;
     out.kind = out.changes.empty() ? ReloadOutcome::Kind::Unchanged : ReloadOutcome::Kind::Applied;
-    for (const auto& c : out.changes) log_notice("reload", c);
-    log_notice("main", out.changes.empty() ? "reloaded: nothing to change" : "reloaded");
+    for (const auto& c : out.changes) log_event(LogLevel::Notice, "reload", "XB8112", c);
+    log_event(LogLevel::Notice, "main", "XB8111", out.changes.empty() ? "reloaded: nothing to change" : "reloaded");
     return out;
 }
 

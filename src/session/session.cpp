@@ -374,7 +374,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags,
     std::unique_ptr<Session> s(new Session());
     auto fail = [&](std::string code, const plan::InterfacePlan& p, std::string message, std::string hint) {
         diags.error(std::move(code), p.interface + ": " + message, std::move(hint));
-        log_notice("datapath", p.interface + ": rolling back every interface");
+        log_event(LogLevel::Notice, "datapath", "XB5041", p.interface + ": rolling back every interface");
         return nullptr;  // ~Session detaches and unpins what was done so far
     };
     for (const auto& p : a.plan.interfaces) {
@@ -479,7 +479,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags,
                 auto occ = ri.program->flow_table().occupancy();
                 ri.reused_pins = true;
                 ri.reused_flows = occ ? occ->flows : 0;
-                log_notice("datapath", p.interface + ": reusing the maps pinned at " + p.pin_dir + " by an earlier run: " +
+                log_event(LogLevel::Notice, "datapath", "XB5042", p.interface + ": reusing the maps pinned at " + p.pin_dir + " by an earlier run: " +
                                            std::to_string(ri.reused_flows) + " flow entries stay bypassed" +
                                            (o.reuse_maps.count("xb_counters") ? ", counters continue from that run" : ""));
             }
@@ -502,7 +502,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags,
             }
             s->attachments_.add(std::move(att).value());
         } else if (joined) {
-            log_notice("datapath", p.interface + ": " + describe_dispatcher(p.ifindex, joined->prog_id()));
+            log_event(LogLevel::Notice, "datapath", "XB5043", p.interface + ": " + describe_dispatcher(p.ifindex, joined->prog_id()));
             s->attachments_.add(std::move(*joined));
             joined.reset();
         } else {
@@ -561,7 +561,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags,
             }
         }
         if (ri.suricata)
-            log_notice("suricata", p.interface + ": " + (ri.peer.adopted ? "adopted" : "pinned") + " Suricata's bypass maps " +
+            log_event(LogLevel::Notice, "suricata", "XB6033", p.interface + ": " + (ri.peer.adopted ? "adopted" : "pinned") + " Suricata's bypass maps " +
                                        ri.peer.pins[0] + " and " + ri.peer.pins[1] +
                                        "; start Suricata with pinned-maps: yes on this interface");
         if (ri.pins && ri.program) {
@@ -613,7 +613,7 @@ void Session::start_monitor(const SessionOptions& options, Diagnostics& diags) {
         return;
     }
     monitor_ = std::move(m).value();
-    log_info("monitor", "exception monitor attached to xdp_exception, xdp_redirect_err, xdp_cpumap_enqueue and "
+    log_event(LogLevel::Info, "monitor", "XB6004", "exception monitor attached to xdp_exception, xdp_redirect_err, xdp_cpumap_enqueue and "
                         "xdp_devmap_xmit for " + std::to_string(watched.size()) + " interfaces");
 }
 
@@ -687,17 +687,17 @@ void Session::check_suricata() {
             peer.name = datapath::process_name(peer.pid);
             peer.ever_seen = true;
             if (auto st = ri.suricata->renew_lease(kLeaseSeconds); !st)
-                log_warning("suricata", name + ": cannot renew the lease: " + st.error().message);
-            log_notice("suricata", "XB6030 " + name + ": paired with " + peer.name + " (pid " + std::to_string(peer.pid) +
+                log_event(LogLevel::Warning, "suricata", "XB6034", name + ": cannot renew the lease: " + st.error().message);
+            log_event(LogLevel::Notice, "suricata", "XB6030", name + ": paired with " + peer.name + " (pid " + std::to_string(peer.pid) +
                                        ") holding " + peer.pins[0] + " and _v6: bypassing the flows it writes there");
             continue;
         }
         // Nobody holds the maps: stop bypassing at once, then forget what the dead Suricata bypassed.
         if (auto st = ri.suricata->lapse(); !st)
-            log_error("suricata", name + ": cannot stop bypassing: " + st.error().message);
+            log_event(LogLevel::Error, "suricata", "XB6035", name + ": cannot stop bypassing: " + st.error().message);
         auto cleared = ri.suricata->clear_tables();
         if (before || (cleared && *cleared))
-            log_warning("suricata", "XB6031 " + name + ": " +
+            log_event(LogLevel::Warning, "suricata", "XB6031", name + ": " +
                                         (before ? "Suricata (pid " + std::to_string(before) + ") is gone"
                                                 : std::string("no Suricata holds the bypass maps")) +
                                         ": failing open, bypassing stopped and " +
@@ -705,7 +705,7 @@ void Session::check_suricata() {
                                         " entries removed; every flow reaches the stack again");
         if (!peer.ever_seen && !peer.waiting_logged) {
             peer.waiting_logged = true;
-            log_notice("suricata", "XB6032 " + name + ": waiting for Suricata (pid file " + suricata_pid_file_ +
+            log_event(LogLevel::Notice, "suricata", "XB6032", name + ": waiting for Suricata (pid file " + suricata_pid_file_ +
                                        "): nothing is bypassed until a Suricata holds the maps");
         }
     }

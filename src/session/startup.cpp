@@ -62,19 +62,19 @@ Startup start(const StartRequest& request) {
             }
         }
     }
-    log_notice("main", "xbypass " + std::string(PACKAGE_VERSION) + " starting with " + request.config_file);
+    log_event(LogLevel::Notice, "main", "XB0010", "xbypass " + std::string(PACKAGE_VERSION) + " starting with " + request.config_file);
     AssessOptions ao;
     ao.engine_capture = request.engine_capture;
     ao.mount_filesystems = true;  // bpffs and tracefs where missing (check says it will)
     Assessment assessment = assess(out.config, ao);
     out.diagnostics.append(assessment.diagnostics);
-    logger.log_block(LogLevel::Notice, "plan", startup_block(assessment));
+    logger.event_block(LogLevel::Notice, "plan", "XB4060", startup_block(assessment));
     Diagnostics shown = out.diagnostics;
     shown.sort_by_location();
     for (const auto& d : shown) logger.log(d, "check");
     out.logged = true;
     if (!assessment.accepted()) {
-        log_notice("main", "configuration rejected (see the errors above): nothing was attached");
+        log_event(LogLevel::Notice, "main", "XB0011", "configuration rejected (see the errors above): nothing was attached");
         out.exit_code = 1;
         return out;
     }
@@ -83,12 +83,12 @@ Startup start(const StartRequest& request) {
     for (const auto& d : start_diags) logger.log(d, "datapath");
     out.diagnostics.append(start_diags);
     if (!out.session) {
-        log_notice("main", "startup failed (see the errors above): every interface was rolled back, nothing is attached");
+        log_event(LogLevel::Notice, "main", "XB0012", "startup failed (see the errors above): every interface was rolled back, nothing is attached");
         out.exit_code = 1;
         return out;
     }
     for (const auto& ri : out.session->interfaces())
-        log_notice("datapath", ri.plan.interface + ": " + std::string(plan::datapath_name(ri.plan.datapath)) +
+        log_event(LogLevel::Notice, "datapath", "XB5040", ri.plan.interface + ": " + std::string(plan::datapath_name(ri.plan.datapath)) +
                                    (ri.plan.program.empty() ? "" : " running " + ri.plan.program) + ", verified attached");
     return out;
 }

@@ -58,7 +58,7 @@ uint64_t Upkeep::seconds_to_next(uint64_t now_s) const {
 }
 
 void Upkeep::report_stats() {
-    Logger::instance().log_block(LogLevel::Notice, "stats", session_.stats_text());
+    Logger::instance().event_block(LogLevel::Notice, "stats", "XB6055", session_.stats_text());
     if (eve_.is_open()) eve_ << session_.stats_json() << '\n' << std::flush;
 }
 
@@ -68,7 +68,7 @@ Status Upkeep::on_link_events() {
     auto events = links_->read();
     if (!events) {
         // Events were lost (ENOBUFS): the links' state now says everything needed.
-        log_info("monitor", events.error().message + "; checking every link");
+        log_event(LogLevel::Info, "monitor", "XB6005", events.error().message + "; checking every link");
         return session_.check_links(d);
     }
     return session_.on_link_events(*events, d);
@@ -98,8 +98,8 @@ Status Upkeep::tick(uint64_t now_s) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     auto expired = session_.expire_idle(static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
                                         static_cast<uint64_t>(now.tv_nsec));
-    if (!expired) log_warning("bypass", "cannot expire idle flows: " + expired.error().message);
-    else if (!expired->empty()) log_info("bypass", "expired " + std::to_string(expired->size()) + " idle flows");
+    if (!expired) log_event(LogLevel::Warning, "bypass", "XB6054", "cannot expire idle flows: " + expired.error().message);
+    else if (!expired->empty()) log_event(LogLevel::Info, "bypass", "XB6053", "expired " + std::to_string(expired->size()) + " idle flows");
     // Verification does not depend on stats-interval; link events make it immediate in between.
     Diagnostics d;
     if (auto st = session_.check_links(d); !st) return st;

@@ -16,6 +16,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
 
 #include "config/config.h"
 #include "datapath/attach.h"
@@ -701,7 +704,91 @@ TEST(RunCommand, RepeatedFlowLinesAreReportedAndBypassedOnce) {
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find(flows.path + ":2:1: warning[XB3102]: 100 lines repeat an earlier flow"), std::string::npos)
         << r.output;
-    EXPECT_NE(r.output.find("2 flows loaded from " + flows.path), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("notice[XB6050]: 2 flows loaded from " + flows.path), std::string::npos) << r.output;
+}
+
+// Every line `run` logs, from the start to the exit, carries a code (doc/troubleshooting.md has each):
+// the ordinary events too (start XB0010, startup block XB4060, attached XB5040, flows XB6050/XB6052,
+// the counters XB6055, the stop XB0016), at log-level info so that the info lines are seen as well.
+TEST(RunCommand, EveryLoggedLineCarriesACode) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("coded");
+    TempFile conf("xbypass:\n  log-level: info\n  stats-interval: 1\n  interfaces:\n    - interface: v0\n      datapath: tc\n");
+    TempFile flows("tcp 10.0.0.1 1 10.0.0.2 2\n");
+    auto r = test::run_command("timeout 30 " + xbypass() + " run --netns " + ns + " -c " + conf.path +
+                               " --duration 2 --flows " + flows.path);
+    EXPECT_EQ(r.status, 0) << r.output;
+    const std::regex logged(R"(^\d\d/\d\d/\d{4} -- \d\d:\d\d:\d\d - <(\w+)> - \[[\w-]+\] (.*)$)");
+    // "notice[XB0010]: ...", or a diagnostic with its location first: "FILE:5:7: warning[XB4030]: ...".
+    const std::regex coded(R"((^|: )(error|warning|notice|info|config)\[XB\d{4}\]: )");
+    size_t lines = 0;
+    std::istringstream in(r.output);
+    for (std::string line; std::getline(in, line);) {
+        std::smatch m;
+        if (!std::regex_match(line, m, logged)) continue;
+        ++lines;
+        EXPECT_TRUE(std::regex_search(m[2].str(), coded)) << "a log line without a code: " << line;
+    }
+    EXPECT_GT(lines, 5u) << r.output;
+    for (const char* code : {"notice[XB0010]", "notice[XB0013]", "notice[XB4060]", "notice[XB5040]", "notice[XB6050]",
+                             "notice[XB6052]", "notice[XB6055]", "notice[XB8011]", "notice[XB0016]", "info[XB5044]"})
+        EXPECT_NE(r.output.find(code), std::string::npos) << code << " missing in\n" << r.output;
+}
+
+// Without bpffs and tracefs (a fresh mount namespace where both are unmounted; the test's own, so
+// nothing else loses them): `run` mounts them and pins; `check` mounts nothing yet says what run
+// will do, so it accepts pinned-maps (note XB2027/XB2028, not the XB4013 refusal) as run does.
+TEST(RunCommand, CheckAndRunAgreeWhenBpffsAndTracefsAreNotMounted) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("nomount");
+    const std::string pins = "/sys/fs/bpf/xbt-" + std::to_string(getpid()) + "-nomount";
+    TempFile conf("xbypass:\n  log-level: info\n  pin-path: " + pins +
+                  "\n  interfaces:\n    - interface: v0\n      datapath: tc\n      pinned-maps: yes\n");
+    // The steps, as a script run inside the new mount namespace.
+    const std::string mounted =
+        "echo \"mounted: $(awk '$3==\"bpf\"||$3==\"tracefs\"{printf \"%s \", $3}' /proc/self/mounts)\"\n";
+    TempFile script(
+        "for t in bpf tracefs; do\n"
+        "  while m=$(awk -v t=$t '$3==t{print $2; exit}' /proc/self/mounts) && [ -n \"$m\" ]; do\n"
+        "    umount -l \"$m\" || exit 9\n"
+        "  done\n"
+        "done\n" +
+        mounted + xbypass() + " check --netns " + ns + " -c " + conf.path + "\necho \"check=$?\"\n" + mounted +
+        xbypass() + " run --netns " + ns + " -c " + conf.path + " --duration 1\necho \"run=$?\"\n" + mounted +
+        "ls " + pins + "/v0\n");
+    auto r = test::run_command("timeout 60 unshare -m --propagation private sh " + script.path);
+    EXPECT_NE(r.output.find("check=0"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("run=0"), std::string::npos) << r.output;
+    const size_t check_at = r.output.find("check=");
+    const size_t run_at = r.output.find("run=");
+    ASSERT_NE(check_at, std::string::npos) << r.output;
+    ASSERT_NE(run_at, std::string::npos) << r.output;
+    const std::string check_out = r.output.substr(0, check_at), run_out = r.output.substr(check_at, run_at - check_at);
+    // Nothing was mounted before check, nor by check; run mounted both (and they stay: its namespace).
+    std::vector<std::string> states;
+    std::istringstream in(r.output);
+    for (std::string l; std::getline(in, l);)
+        if (l.rfind("mounted:", 0) == 0) states.push_back(l);
+    ASSERT_EQ(states.size(), 3u) << r.output;
+    EXPECT_EQ(states[0], "mounted: ") << "the test could not unmount them: " << r.output;
+    EXPECT_EQ(states[1], "mounted: ") << "check mounted something: " << r.output;
+    EXPECT_EQ(states[2], "mounted: bpf tracefs ") << r.output;
+    EXPECT_NE(check_out.find("info[XB2027]: bpffs was not mounted: xbypass run mounts it at /sys/fs/bpf"), std::string::npos)
+        << check_out;
+    EXPECT_NE(check_out.find("info[XB2028]: tracefs was not mounted: xbypass run mounts it at /sys/kernel/tracing"),
+              std::string::npos)
+        << check_out;
+    EXPECT_NE(run_out.find("info[XB2027]: bpffs was not mounted: mounted it at /sys/fs/bpf"), std::string::npos) << run_out;
+    EXPECT_NE(run_out.find("info[XB2028]: tracefs was not mounted: mounted it at /sys/kernel/tracing"), std::string::npos)
+        << run_out;
+    EXPECT_NE(run_out.find("notice[XB5040]: v0: tc running"), std::string::npos) << run_out;
+    EXPECT_NE(r.output.substr(run_at).find("xb_counters"), std::string::npos) << "the maps were pinned: " << r.output;
+    for (const char* code : {"XB4013", "XB2021", "XB2022", "XB4021"})
+        EXPECT_EQ(r.output.find(code), std::string::npos) << code << " in " << r.output;
+    // The pins lived on the namespace's own bpffs, gone with it; none are left on the machine's.
+    EXPECT_FALSE(std::filesystem::exists(pins));
 }
 
 // Bypassing many flows takes seconds: SIGTERM meanwhile stops the run at once, and it detaches.
@@ -718,9 +805,10 @@ TEST(RunCommand, SigtermWhileBypassingManyFlowsStopsTheRun) {
     auto r = test::run_command("timeout --preserve-status -s TERM 2 " + xbypass() + " run --netns " + ns + " -c " + conf.path +
                                " --duration 60 --flows " + flows.path);
     EXPECT_EQ(r.status, 0) << r.output.substr(r.output.size() > 2000 ? r.output.size() - 2000 : 0);
-    EXPECT_NE(r.output.find("400000 flows loaded"), std::string::npos);
-    EXPECT_NE(r.output.find("stop requested while bypassing the flows"), std::string::npos);
-    EXPECT_NE(r.output.find("detached; exiting"), std::string::npos);
+    EXPECT_NE(r.output.find("notice[XB6050]: 400000 flows loaded"), std::string::npos);
+    EXPECT_NE(r.output.find("notice[XB6051]: stop requested while bypassing the flows"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("notice[XB0014]: signal SIGTERM received, stopping"), std::string::npos);
+    EXPECT_NE(r.output.find("notice[XB0016]: detached; exiting"), std::string::npos);
     sb.run_in(ns, [] {
         auto n = datapath::count_clsact_filters(if_nametoindex("v0"));
         EXPECT_TRUE(!n || *n == 0);
