@@ -791,6 +791,35 @@ TEST(RunCommand, CheckAndRunAgreeWhenBpffsAndTracefsAreNotMounted) {
     EXPECT_FALSE(std::filesystem::exists(pins));
 }
 
+// A full flow table (lru off) refuses what `--flows` has beyond its size: each refused flow is
+// XB6001 at its line of the file, the run goes on (the flow still reaches the IDS) and exits 0.
+TEST(RunCommand, FlowsBeyondAFullTableAreXB6001AtTheirLine) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("full");
+    TempFile conf(one_interface("v0", "      datapath: tc\n      flow-table:\n        size: 16\n        lru: no\n"));
+    std::string text;
+    constexpr int kFlows = 300;
+    for (int i = 0; i < kFlows; ++i) text += "tcp 10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) + " 1000 10.0.0.2 80\n";
+    TempFile flows(text);
+    auto r = run_xbypass(ns, conf.path, "--flows " + flows.path);
+    EXPECT_EQ(r.status, 0) << r.output.substr(0, 3000);
+    size_t bypassed = 0, refused = 0, first_refused_line = 0;
+    std::istringstream in(r.output);
+    for (std::string l; std::getline(in, l);) {
+        if (l.find("notice[XB6052]: v0: bypassing") != std::string::npos) ++bypassed;
+        size_t at = l.find(flows.path + ":");
+        if (l.find("error[XB6001]: v0: cannot bypass") != std::string::npos && at != std::string::npos) {
+            if (!refused++) first_refused_line = std::stoul(l.substr(at + flows.path.size() + 1));
+        }
+    }
+    EXPECT_GE(bypassed, 16u) << r.output.substr(0, 3000);
+    EXPECT_GT(refused, 0u) << r.output.substr(0, 3000);
+    EXPECT_EQ(bypassed + refused, static_cast<size_t>(kFlows));
+    EXPECT_EQ(first_refused_line, bypassed + 1) << "the first refused flow is the line after the last one bypassed";
+    EXPECT_NE(r.output.find("hint: make the flow-table larger or turn lru on"), std::string::npos);
+}
+
 // Bypassing many flows takes seconds: SIGTERM meanwhile stops the run at once, and it detaches.
 TEST(RunCommand, SigtermWhileBypassingManyFlowsStopsTheRun) {
     XB_REQUIRE_KERNEL();
