@@ -3,14 +3,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <type_traits>
 #include <utility>
@@ -283,9 +282,27 @@ namespace {
 // Whether pid is exiting: a killed Suricata frees its memory (seconds for a large one) before the
 // kernel closes its files, so its map fds outlive it. PF_EXITING (0x4, the flags field of
 // /proc/PID/stat) is set as soon as do_exit starts; a zombie or dead state says the same later.
+// A /proc file of another process, read with read(2): it may exit while being read, and then the
+// read fails with ESRCH (std::ifstream's buffer throws on that; xbypass ended with it when a
+// Suricata was killed). Empty when gone or unreadable.
+std::string read_proc_file(const std::string& path) {
+    std::string out;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return out;
+    char buf[1024];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > 65536) break;  // /proc/PID/stat and fdinfo are far smaller
+    }
+    close(fd);
+    return out;
+}
+
 bool process_exiting(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::string stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
     auto close = stat.rfind(')');
     if (close == std::string::npos) return true;  // gone
     std::istringstream fields(stat.substr(close + 1));
@@ -312,7 +329,7 @@ bool holds_map(pid_t pid, const std::vector<uint32_t>& map_ids) {
         if (n <= 0) continue;
         link[n] = 0;
         if (std::strcmp(link, "anon_inode:bpf-map") != 0) continue;  // cheap: only map fds are read
-        std::ifstream info(base + "/fdinfo/" + e->d_name);
+        std::istringstream info(read_proc_file(base + "/fdinfo/" + e->d_name));
         std::string line;
         while (std::getline(info, line)) {
             if (line.rfind("map_id:", 0) != 0) continue;
@@ -348,9 +365,8 @@ std::vector<pid_t> map_holders(const std::vector<uint32_t>& map_ids, pid_t first
 }
 
 std::string process_name(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
-    std::string s;
-    std::getline(f, s);
+    std::string s = read_proc_file("/proc/" + std::to_string(pid) + "/comm");
+    if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
     return s;
 }
 
