@@ -57,7 +57,56 @@ Status sum_map(int fd, unsigned cpus, size_t* entries, uint64_t* packets, uint64
     return {};
 }
 
+FlowKey flow_key_of(const struct xb_sur_key_v4& k) {
+    FlowKey f{};
+    f.family = XB_FAMILY_IPV4;
+    f.src_addr[0] = k.src;
+    f.dst_addr[0] = k.dst;
+    f.src_port = k.src_port;
+    f.dst_port = k.dst_port;
+    f.proto = (k.proto_vlan0 & XB_SUR_PROTO_TCP) ? 6 : 17;
+    f.vlan_outer = static_cast<uint16_t>(k.proto_vlan0 >> 1);
+    f.vlan_inner = k.vlan1;
+    return f;
+}
+
+FlowKey flow_key_of(const struct xb_sur_key_v6& k) {
+    FlowKey f{};
+    f.family = XB_FAMILY_IPV6;
+    std::memcpy(f.src_addr, k.src, sizeof f.src_addr);
+    std::memcpy(f.dst_addr, k.dst, sizeof f.dst_addr);
+    f.src_port = k.src_port;
+    f.dst_port = k.dst_port;
+    f.proto = (k.proto_vlan0 & XB_SUR_PROTO_TCP) ? 6 : 17;
+    f.vlan_outer = static_cast<uint16_t>(k.proto_vlan0 >> 1);
+    f.vlan_inner = k.vlan1;
+    return f;
+}
+
+template <typename Key>
+void collect_entries(int fd, unsigned cpus, size_t limit, std::vector<FlowEntry>& out) {
+    Key key{}, next{};
+    std::vector<struct xb_sur_pair> values(cpus);
+    const Key* prev = nullptr;
+    while (out.size() < limit && bpf_map_get_next_key(fd, prev, &next) == 0) {
+        key = next;
+        prev = &key;
+        if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) continue;  // deleted meanwhile
+        FlowEntry e{};
+        e.key = flow_key_of(key);
+        for (const auto& v : values) e.stats.packets += v.packets, e.stats.bytes += v.bytes;
+        out.push_back(e);
+    }
+}
+
 }  // namespace
+
+Result<std::vector<FlowEntry>> suricata_entries(int v4_fd, int v6_fd, unsigned possible_cpus, size_t limit) {
+    std::vector<FlowEntry> out;
+    if (v4_fd >= 0) collect_entries<struct xb_sur_key_v4>(v4_fd, possible_cpus, limit, out);
+    if (v6_fd >= 0) collect_entries<struct xb_sur_key_v6>(v6_fd, possible_cpus, limit, out);
+    return out;
+}
 
 std::vector<MapSpec> suricata_map_specs() {
     return {
@@ -232,6 +281,10 @@ Result<SuricataTables> SuricataProgram::tables() const {
     if (auto st = sum_map<struct xb_sur_key_v6>(map_fd(kV6), possible_cpus_, &t.v6_entries, &t.packets, &t.bytes); !st)
         return st.error();
     return t;
+}
+
+Result<std::vector<FlowEntry>> SuricataProgram::entries(size_t limit) const {
+    return suricata_entries(map_fd(kV4), map_fd(kV6), possible_cpus_, limit);
 }
 
 Result<size_t> SuricataProgram::clear_tables() {
