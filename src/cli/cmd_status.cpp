@@ -17,7 +17,9 @@ constexpr std::string_view kUsage =
     "Lists every interface with an XDP program or a tc filter, from the kernel's own state (no\n"
     "running xbypass needed): whose program it is (xbypass's built-in programs by name, or another\n"
     "tool's, with its id and name), its mode, the lease of the flow table (a run renews it; a killed\n"
-    "run's lapses and nothing is bypassed), and the live run that owns the interface (pid, config).\n\n"
+    "run's lapses and nothing is bypassed), and the live run that owns the interface (pid, config);\n"
+    "in the Suricata mode also the pairing with Suricata (paired / waiting / failed open, its pid and\n"
+    "since when, the entries of its maps and what the kernel bypassed into them).\n\n"
     "  IFACE        only this interface\n"
     "  --json       one JSON object {\"attachments\": [...]}\n"
     "  --netns NAME in the network namespace NAME\n\n"
@@ -68,6 +70,13 @@ int run_status(int argc, char** argv) {
                 if (a.run) {
                     w.key("run").begin_object().field("pid", static_cast<int64_t>(a.run->pid)).field("config", a.run->config)
                         .field("socket", a.run->socket).end_object();
+                    if (const auto& sp = a.run->suricata) {
+                        w.key("suricata").begin_object().field("state", sp->state).field("pid", sp->pid);
+                        if (!sp->process.empty()) w.field("process", sp->process);
+                        if (!sp->since.empty()) w.field("since", sp->since);
+                        w.field("entries-v4", sp->entries_v4).field("entries-v6", sp->entries_v6)
+                            .field("packets", sp->packets).field("bytes", sp->bytes).end_object();
+                    }
                 } else {
                     w.key("run").null();
                 }
@@ -96,7 +105,8 @@ int run_status(int argc, char** argv) {
             std::printf("  run: pid %d%s%s\n", static_cast<int>(a.run->pid),
                         a.run->config.empty() ? "" : (", config " + a.run->config).c_str(),
                         a.run->socket.empty() ? "" : (", control socket " + a.run->socket).c_str());
-        else
+        if (a.run && a.run->suricata) std::printf("  suricata: %s\n", a.run->suricata->text().c_str());
+        if (!a.run)
             std::printf("  run: none alive — a leftover of a run that did not stop (remove it with `xbypass detach %s`)\n",
                         a.interface.c_str());
     }

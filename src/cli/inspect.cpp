@@ -28,10 +28,18 @@ std::string LeaseState::text() const {
     return "lapsed " + std::to_string(-seconds_left) + " s ago: nothing is bypassed, every packet reaches user space";
 }
 
-bool is_builtin_program(const std::string& name) {
-    for (const auto& m : datapath::builtin_manifests())
-        if (m.program == name) return true;
-    return false;
+bool is_builtin_program(const std::string& name) { return datapath::find_manifest(name) != nullptr; }
+
+std::string SuricataPairing::text() const {
+    std::string out;
+    if (state == "paired") out = "paired with " + process + " (pid " + std::to_string(pid) + ")";
+    else if (state == "waiting") out = "waiting for Suricata: nothing is bypassed until one holds the maps";
+    else if (state == "failed-open") out = "failed open: the Suricata that held the maps is gone, nothing is bypassed";
+    else out = state;
+    if (!since.empty()) out += ", since " + since;
+    out += "; entries v4 " + std::to_string(entries_v4) + ", v6 " + std::to_string(entries_v6) + ", " +
+           std::to_string(packets) + " packets and " + std::to_string(bytes) + " bytes bypassed into them";
+    return out;
 }
 
 namespace {
@@ -76,6 +84,27 @@ LeaseState read_lease(uint32_t prog_id) {
     return l;
 }
 
+SuricataPairing suricata_pairing(const control::JsonValue& o) {
+    auto str = [&](const char* k) {
+        const auto* v = o.get(k);
+        return v && v->kind() == control::JsonValue::Kind::String ? v->string() : std::string();
+    };
+    auto num = [&](const char* k) -> uint64_t {
+        const auto* v = o.get(k);
+        return v && v->kind() == control::JsonValue::Kind::Number && v->number() > 0 ? static_cast<uint64_t>(v->number()) : 0;
+    };
+    SuricataPairing p;
+    p.state = str("state");
+    p.pid = static_cast<int64_t>(num("pid"));
+    p.process = str("process");
+    p.since = str("since");
+    p.entries_v4 = num("entries-v4");
+    p.entries_v6 = num("entries-v6");
+    p.packets = num("packets");
+    p.bytes = num("bytes");
+    return p;
+}
+
 }  // namespace
 
 std::optional<RunInfo> lock_holder(const std::string& interface) {
@@ -93,9 +122,15 @@ std::optional<RunInfo> lock_holder(const std::string& interface) {
     if (r.pid > 0) {
         r.socket = control::socket_path(*ns, r.pid);
         if (auto reply = control::request(r.socket, "{\"cmd\":\"status\"}", 2000)) {
-            if (auto v = control::JsonValue::parse(*reply); v && v->get("result"))
+            if (auto v = control::JsonValue::parse(*reply); v && v->get("result")) {
                 if (const auto* c = v->get("result")->get("config"); c && c->kind() == control::JsonValue::Kind::String)
                     r.config = c->string();
+                if (const auto* list = v->get("result")->get("interfaces"); list && list->kind() == control::JsonValue::Kind::Array)
+                    for (const auto& i : list->array())
+                        if (const auto* n = i.get("name"); n && n->kind() == control::JsonValue::Kind::String &&
+                                                           n->string() == interface)
+                            if (const auto* sp = i.get("suricata")) r.suricata = suricata_pairing(*sp);
+            }
         } else {
             r.socket.clear();
         }

@@ -23,10 +23,21 @@ struct LeaseState {
     std::string text() const; // "held, 24 s left" / "lapsed 12 s ago: nothing is bypassed" / "none"
 };
 
+// The Suricata mode's pairing on an interface, as the run's control socket reports it.
+struct SuricataPairing {
+    std::string state;    // paired | waiting | failed-open
+    int64_t pid = 0;      // the Suricata holding the maps (0: none)
+    std::string process;  // its name
+    std::string since;    // when the pairing entered its state (local time, ISO 8601)
+    uint64_t entries_v4 = 0, entries_v6 = 0, packets = 0, bytes = 0;
+    std::string text() const;  // "paired with Suricata-Main (pid 8116) since ..., 4 + 2 entries, ..."
+};
+
 struct RunInfo {
     pid_t pid = 0;
     std::string config;  // from its control socket; empty when it did not answer
     std::string socket;
+    std::optional<SuricataPairing> suricata;  // the interface runs the Suricata mode
 };
 
 struct Attached {
@@ -52,6 +63,7 @@ Result<std::vector<Attached>> inspect(const std::string& interface);
 // The live run that holds the interface's lock, if any.
 std::optional<RunInfo> lock_holder(const std::string& interface);
 
+// One of xbypass's programs: the built-in bypass programs and the Suricata mode's.
 bool is_builtin_program(const std::string& prog_name);
 
 }  // namespace xb::cli

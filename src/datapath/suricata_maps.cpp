@@ -3,14 +3,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <type_traits>
 #include <utility>
@@ -58,7 +57,56 @@ Status sum_map(int fd, unsigned cpus, size_t* entries, uint64_t* packets, uint64
     return {};
 }
 
+FlowKey flow_key_of(const struct xb_sur_key_v4& k) {
+    FlowKey f{};
+    f.family = XB_FAMILY_IPV4;
+    f.src_addr[0] = k.src;
+    f.dst_addr[0] = k.dst;
+    f.src_port = k.src_port;
+    f.dst_port = k.dst_port;
+    f.proto = (k.proto_vlan0 & XB_SUR_PROTO_TCP) ? 6 : 17;
+    f.vlan_outer = static_cast<uint16_t>(k.proto_vlan0 >> 1);
+    f.vlan_inner = k.vlan1;
+    return f;
+}
+
+FlowKey flow_key_of(const struct xb_sur_key_v6& k) {
+    FlowKey f{};
+    f.family = XB_FAMILY_IPV6;
+    std::memcpy(f.src_addr, k.src, sizeof f.src_addr);
+    std::memcpy(f.dst_addr, k.dst, sizeof f.dst_addr);
+    f.src_port = k.src_port;
+    f.dst_port = k.dst_port;
+    f.proto = (k.proto_vlan0 & XB_SUR_PROTO_TCP) ? 6 : 17;
+    f.vlan_outer = static_cast<uint16_t>(k.proto_vlan0 >> 1);
+    f.vlan_inner = k.vlan1;
+    return f;
+}
+
+template <typename Key>
+void collect_entries(int fd, unsigned cpus, size_t limit, std::vector<FlowEntry>& out) {
+    Key key{}, next{};
+    std::vector<struct xb_sur_pair> values(cpus);
+    const Key* prev = nullptr;
+    while (out.size() < limit && bpf_map_get_next_key(fd, prev, &next) == 0) {
+        key = next;
+        prev = &key;
+        if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) continue;  // deleted meanwhile
+        FlowEntry e{};
+        e.key = flow_key_of(key);
+        for (const auto& v : values) e.stats.packets += v.packets, e.stats.bytes += v.bytes;
+        out.push_back(e);
+    }
+}
+
 }  // namespace
+
+Result<std::vector<FlowEntry>> suricata_entries(int v4_fd, int v6_fd, unsigned possible_cpus, size_t limit) {
+    std::vector<FlowEntry> out;
+    if (v4_fd >= 0) collect_entries<struct xb_sur_key_v4>(v4_fd, possible_cpus, limit, out);
+    if (v6_fd >= 0) collect_entries<struct xb_sur_key_v6>(v6_fd, possible_cpus, limit, out);
+    return out;
+}
 
 std::vector<MapSpec> suricata_map_specs() {
     return {
@@ -235,6 +283,10 @@ Result<SuricataTables> SuricataProgram::tables() const {
     return t;
 }
 
+Result<std::vector<FlowEntry>> SuricataProgram::entries(size_t limit) const {
+    return suricata_entries(map_fd(kV4), map_fd(kV6), possible_cpus_, limit);
+}
+
 Result<size_t> SuricataProgram::clear_tables() {
     auto a = clear_map(map_fd(kV4), sizeof(struct xb_sur_key_v4));
     if (!a) return a.error();
@@ -283,9 +335,27 @@ namespace {
 // Whether pid is exiting: a killed Suricata frees its memory (seconds for a large one) before the
 // kernel closes its files, so its map fds outlive it. PF_EXITING (0x4, the flags field of
 // /proc/PID/stat) is set as soon as do_exit starts; a zombie or dead state says the same later.
+// A /proc file of another process, read with read(2): it may exit while being read, and then the
+// read fails with ESRCH (std::ifstream's buffer throws on that; xbypass ended with it when a
+// Suricata was killed). Empty when gone or unreadable.
+std::string read_proc_file(const std::string& path) {
+    std::string out;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return out;
+    char buf[1024];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > 65536) break;  // /proc/PID/stat and fdinfo are far smaller
+    }
+    close(fd);
+    return out;
+}
+
 bool process_exiting(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::string stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
     auto close = stat.rfind(')');
     if (close == std::string::npos) return true;  // gone
     std::istringstream fields(stat.substr(close + 1));
@@ -312,7 +382,7 @@ bool holds_map(pid_t pid, const std::vector<uint32_t>& map_ids) {
         if (n <= 0) continue;
         link[n] = 0;
         if (std::strcmp(link, "anon_inode:bpf-map") != 0) continue;  // cheap: only map fds are read
-        std::ifstream info(base + "/fdinfo/" + e->d_name);
+        std::istringstream info(read_proc_file(base + "/fdinfo/" + e->d_name));
         std::string line;
         while (std::getline(info, line)) {
             if (line.rfind("map_id:", 0) != 0) continue;
@@ -348,9 +418,8 @@ std::vector<pid_t> map_holders(const std::vector<uint32_t>& map_ids, pid_t first
 }
 
 std::string process_name(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
-    std::string s;
-    std::getline(f, s);
+    std::string s = read_proc_file("/proc/" + std::to_string(pid) + "/comm");
+    if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
     return s;
 }
 

@@ -57,6 +57,11 @@ struct SuricataTables {
     uint64_t bytes = 0;
 };
 
+// Every entry of the two tables as a flow key (the protocol is TCP or UDP: Suricata's key says only
+// whether it is TCP), with its per-CPU counts summed (last_seen_ns is 0: Suricata's maps have no
+// time). At most `limit` entries.
+Result<std::vector<FlowEntry>> suricata_entries(int v4_fd, int v6_fd, unsigned possible_cpus, size_t limit);
+
 class SuricataProgram {
 public:
     static Result<SuricataProgram> load(const SuricataProgramOptions& options, Diagnostics& diags);
@@ -72,6 +77,8 @@ public:
 
     Result<Counters> read_counters() const;
     Result<SuricataTables> tables() const;
+    // The entries (suricata_entries) of this program's tables.
+    Result<std::vector<FlowEntry>> entries(size_t limit) const;
     // Deletes every entry of both tables; returns how many were deleted.
     Result<size_t> clear_tables();
     // Hits are bypassed until `seconds` from now; lapse() stops bypassing at once.

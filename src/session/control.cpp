@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
+#include <ctime>
 
 #include "common/json.h"
 #include "datapath/attach.h"
@@ -59,6 +61,30 @@ void flow_key_json(JsonWriter& w, const datapath::FlowKey& k) {
     }
 }
 
+// The Suricata mode's pairing: its state, the Suricata's pid and since when, the pins, and what the
+// tables hold now.
+void suricata_json(JsonWriter& w, const RunningInterface& ri) {
+    const SuricataPeer& peer = ri.peer;
+    w.key("suricata").begin_object().field("state", peer.state()).field("pid", static_cast<int64_t>(peer.pid));
+    if (peer.pid) w.field("process", peer.name);
+    if (peer.since) {
+        char stamp[40];
+        tm t{};
+        localtime_r(&peer.since, &t);
+        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S%z", &t);
+        w.field("since", stamp).field("since_unix", static_cast<int64_t>(peer.since));
+    }
+    w.key("pins").begin_array();
+    for (const auto& p : peer.pins) w.value(p);
+    w.end_array();
+    if (auto t = ri.suricata->tables())
+        w.field("entries-v4", static_cast<uint64_t>(t->v4_entries))
+            .field("entries-v6", static_cast<uint64_t>(t->v6_entries))
+            .field("packets", t->packets)
+            .field("bytes", t->bytes);
+    w.end_object();
+}
+
 std::string status_json(ControlContext& ctx, const std::string& only) {
     JsonWriter w;
     w.begin_object().field("pid", static_cast<int64_t>(getpid())).field("mode", ctx.mode).field("config", ctx.config_file ? ctx.config_file() : std::string());
@@ -74,6 +100,10 @@ std::string status_json(ControlContext& ctx, const std::string& only) {
         if (ri.program) {
             if (auto id = datapath::prog_id_of(ri.program->prog_fd())) w.field("prog_id", *id);
             if (auto o = ri.program->flow_table().occupancy()) w.field("flow-entries", static_cast<uint64_t>(o->flows));
+        }
+        if (ri.suricata) {
+            if (auto id = datapath::prog_id_of(ri.suricata->prog_fd())) w.field("prog_id", *id);
+            suricata_json(w, ri);
         }
         w.field("pinned", ri.plan.pinned_maps);
         if (ri.plan.pinned_maps) w.field("pin_dir", ri.plan.pin_dir);
@@ -120,8 +150,10 @@ std::string flows_reply(ControlContext& ctx, const control::Request& r) {
                                r.id_json);
     }
     for (const auto& ri : ctx.session->interfaces()) {
-        if (!ri.program || (!r.filter.interface.empty() && ri.plan.interface != r.filter.interface)) continue;
-        auto entries = ri.program->flow_table().entries();
+        if ((!ri.program && !ri.suricata) || (!r.filter.interface.empty() && ri.plan.interface != r.filter.interface))
+            continue;
+        // The Suricata mode: the entries Suricata wrote, with the counts the kernel adds to them.
+        auto entries = ri.program ? ri.program->flow_table().entries() : ri.suricata->entries(SIZE_MAX);
         if (!entries)
             return error_reply(control::kErrFailed, ri.plan.interface + ": cannot read the flow table: " + entries.error().message,
                                r.id_json);

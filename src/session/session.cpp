@@ -681,11 +681,13 @@ void Session::check_suricata() {
         // Cheap while paired: only the known process's fds are looked at.
         if (peer.pid && datapath::holds_map(peer.pid, peer.map_ids)) continue;
         pid_t before = peer.pid;
+        const std::string_view state_before = peer.since ? peer.state() : "";
         auto holders = datapath::map_holders(peer.map_ids, read_pid_file(suricata_pid_file_));
         peer.pid = holders.empty() ? 0 : holders.front();
+        if (peer.pid) peer.ever_seen = true;
+        if (state_before != peer.state() || peer.pid != before) peer.since = time(nullptr);
         if (peer.pid) {
             peer.name = datapath::process_name(peer.pid);
-            peer.ever_seen = true;
             if (auto st = ri.suricata->renew_lease(kLeaseSeconds); !st)
                 log_event(LogLevel::Warning, "suricata", "XB6034", name + ": cannot renew the lease: " + st.error().message);
             log_event(LogLevel::Notice, "suricata", "XB6030", name + ": paired with " + peer.name + " (pid " + std::to_string(peer.pid) +

@@ -4,6 +4,7 @@
 // detaches exactly that when destroyed.
 #pragma once
 
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <set>
@@ -86,6 +87,10 @@ struct SuricataPeer {
     std::string name;                   // its /proc comm
     bool ever_seen = false;
     bool waiting_logged = false;
+    time_t since = 0;                   // when the pairing entered its state (wall clock)
+    // "paired" (a Suricata holds the maps), "waiting" (none has yet) or "failed-open" (the one that
+    // held them is gone: nothing is bypassed until one holds them again).
+    const char* state() const { return pid ? "paired" : ever_seen ? "failed-open" : "waiting"; }
 };
 
 // One interface as it runs.

@@ -5,8 +5,12 @@
 # suricata.yaml` pins Suricata's maps and attaches; Suricata (entered with nsenter --net, so that the
 # pins are visible) bypasses UDP flows, one of them 802.1Q-tagged (written raw with a packet socket),
 # and an IPv6 tagged one; their later packets are dropped in the kernel while the other flow reaches
-# Suricata; the VLAN words Suricata stored are checked byte for byte; Suricata killed with SIGKILL:
-# the bypassed flow reaches the stack again within a second; Suricata restarted: it adopts the maps.
+# Suricata; the VLAN words Suricata stored are checked byte for byte; TCP conversations are bypassed
+# by a `bypass` rule on the stream and at stream depth (stream.bypass); Suricata's own accounting
+# (its EVE flow records' `bypassed` counts and its flow_bypassed stats, which it reads from the
+# per-CPU pairs the kernel adds to) agrees with xbypass's counters; `xbypass status` shows the pairing;
+# Suricata killed with SIGKILL: the bypassed flow reaches the stack again within a second; Suricata
+# restarted: it adopts the maps.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(pwd)  # automake runs tests from the top build directory
@@ -51,7 +55,7 @@ result() {  # result NAME STATUS
 }
 wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.1 s
   local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" && return 0; sleep 0.1; done
+  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" 2>/dev/null && return 0; sleep 0.1; done
   return 1
 }
 in_ns() { nsenter --net=/run/netns/"$ns" "$@"; }
@@ -83,6 +87,7 @@ outputs:
       filename: eve.json
       types:
         - alert
+        - flow
         - stats:
             totals: yes
             threads: no
@@ -108,8 +113,14 @@ classification-file: /etc/suricata/classification.config
 reference-config-file: /etc/suricata/reference.config
 stream:
   midstream: true
+  bypass: yes             # a TCP stream at its reassembly depth is bypassed
+  reassembly:
+    depth: 1kb
 flow-timeouts:
   udp:
+    bypassed: 4
+    emergency-bypassed: 2
+  tcp:
     bypassed: 4
     emergency-bypassed: 2
 af-packet:
@@ -128,6 +139,7 @@ EOF
 cat > "$work/test.rules" <<'EOF'
 alert udp any any -> any 5001 (msg:"xbypass test: bypass"; bypass; sid:1001; rev:1;)
 alert udp any any -> any 5002 (msg:"xbypass test: inspected"; content:"xbypass-suricata-test"; sid:1002; rev:1;)
+alert tcp any any -> any 5003 (msg:"xbypass test: tcp bypass"; flow:established,to_server; content:"xbypass-tcp"; bypass; sid:1003; rev:1;)
 EOF
 
 # --- refusals Suricata lacks, with their suricata.yaml line ------------------------------------
@@ -179,7 +191,7 @@ counter() {  # counter NAME: from xbypass's stats lines (the latest)
   grep -o " $1=[0-9]*" "$work/xbypass.log" | tail -n 1 | cut -d= -f2
 }
 # A UDP receiver on the capture side: what reaches the stack.
-in_ns "$py" -c "
+nsenter --net=/run/netns/"$ns" "$py" -c "
 import socket,sys
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('10.77.0.2',5001))
 n=0
@@ -215,6 +227,26 @@ keys=[bytes(int(b,16) for b in e['key']) for e in json.load(sys.stdin)]
 sys.exit(0 if len(keys)==2 and all(k[36:40]==bytes([0x0e,0,0,0]) for k in keys) else 1)"
 result "Suricata's v6 keys: VLAN 7 UDP stored as 0e 00 00 00" $?
 
+# What xbypass counted per entry (xbypass flows: the per-CPU pairs summed), before Suricata reads and
+# deletes the entries (not before its flow manager sees the flows idle: 4 s, flow-timeouts above).
+"$xbypass" flows --netns "$ns" --json > "$work/flows-udp.json"
+python3 -c "import json,sys; f=json.load(open(sys.argv[1]))['flows']; sys.exit(0 if len(f)==6 and sum(x['packets'] for x in f)==57 else 1)" "$work/flows-udp.json"
+result "xbypass flows lists Suricata's six entries with their counts" $?
+
+# --- xbypass status: the pairing --------------------------------------------------------------
+status_state() {  # status_state: the pairing's "state pid" from xbypass status --json
+  "$xbypass" status "$ifc" --netns "$ns" --json | python3 -c "
+import json,sys
+a=json.load(sys.stdin)['attachments'][0]; s=(a.get('run') and a.get('suricata')) or {}
+print(s.get('state'), s.get('pid'), a['owner'], s.get('entries-v4'), 'since' in s)"
+}
+st=$(status_state)
+echo "status: $st"
+[ "$st" = "paired $(suricata_pid) xbypass 4 True" ]
+result "xbypass status --json: paired with Suricata's pid, since when, its entries ($st)" $?
+"$xbypass" status "$ifc" --netns "$ns" | grep -q "suricata: paired with Suricata-Main (pid $(suricata_pid)), since "
+result "xbypass status: the pairing in text" $?
+
 # stats lines come every stats-interval (8 s)
 wait_for 12 grep -q "suricata-entries-v4=4" "$work/xbypass.log"
 drop=$(counter drop); hit=$(counter hit); pass=$(counter pass); sp=$(counter suricata-packets)
@@ -227,9 +259,89 @@ result "of the untagged bypassed flow only the first packet reached the stack ($
 alerts=$(grep -c '"signature_id":1002' "$work/log/eve.json")
 [ "$alerts" -eq 20 ]
 result "the flow that is not bypassed reaches Suricata: 20 alerts ($alerts)" $?
-# Suricata's own view (informational: within this test's time Suricata 7 had not yet folded the
-# kernel's per-CPU sums into flow_bypassed; see doc/suricata.md).
-grep '"event_type":"stats"' "$work/log/eve.json" | tail -n 1 | python3 -c "import json,sys; print('suricata flow_bypassed:', json.loads(sys.stdin.read())['stats'].get('flow_bypassed'))"
+# --- TCP: bypassed on a rule that matches the stream, and at stream depth ---------------------
+# Whole conversations written from the peer (both directions arrive on the capture side, as on a
+# tap), to an address the namespace does not have: its stack drops them without answering.
+tx tcp-session 10.77.0.1 4021 10.77.0.9 5003 20 --payload xbypass-tcp --size 100 &
+tx tcp-session 10.77.0.1 4022 10.77.0.9 5004 30 --payload depth --size 200 &
+wait $(jobs -p | grep -v "^$rx_pid$" | grep -v "^$xb_pid$") 2>/dev/null
+sleep 1
+"$xbypass" flows --netns "$ns" --json > "$work/flows-tcp.json"
+python3 - "$work/flows-tcp.json" <<'PY'
+import json,sys
+f=[x for x in json.load(open(sys.argv[1]))['flows'] if x['proto']=='tcp']
+by={(x['sport'],x['dport']):x['packets'] for x in f}
+print('tcp entries:', by)
+# both directions of each conversation, and later segments of both dropped in the kernel
+ok=all(by.get(k,0)>0 for k in [(4021,5003),(5003,4021),(4022,5004),(5004,4022)])
+sys.exit(0 if ok and len(f)==4 else 1)
+PY
+result "TCP: Suricata bypasses on a bypass rule and at stream depth, both directions, later segments dropped" $?
+# Suricata stored them with bit 0 of the VLAN word set (TCP)
+bpftool map dump pinned "${pins[0]}" -j | python3 -c "
+import json,sys
+keys=[bytes(int(b,16) for b in e['key']) for e in json.load(sys.stdin)]
+tcp=[k for k in keys if k[4:8]==bytes([10,77,0,9]) or k[0:4]==bytes([10,77,0,9])]
+sys.exit(0 if len(tcp)==4 and all(k[12:16]==bytes([1,0,0,0]) for k in tcp) else 1)"
+result "Suricata's TCP keys: the protocol word stored as 01 00 00 00" $?
+
+# --- Suricata's accounting agrees with xbypass's ----------------------------------------------
+# Suricata reads the per-CPU pairs when a bypassed flow's timeout passes (its flow manager visits
+# every flow about once in 10 s): it adds what changed to flow_bypassed.pkts/bytes, and once nothing
+# changed it deletes the entries (flow_bypassed.closed) and logs the flow with its bypassed counts.
+# (Observed with 7.0.10: its TCP flows are read and counted but not closed that way; see doc/suricata.md.)
+bypassed_stat() {  # bypassed_stat KEY: from Suricata's latest stats record
+  grep '"event_type":"stats"' "$work/log/eve.json" | tail -n 1 |
+    python3 -c "import json,sys; print(json.loads(sys.stdin.read())['stats']['flow_bypassed'].get('$1',0))" 2>/dev/null
+}
+hits=$(counter hit)
+suricata_read_all() { [ "$(bypassed_stat pkts)" -ge "$hits" ] && [ "$(bypassed_stat closed)" -ge 3 ]; } 2>/dev/null
+wait_for 90 suricata_read_all
+read_all=$?
+echo "Suricata read $(bypassed_stat pkts) of $hits bypassed packets and closed $(bypassed_stat closed) flows"
+# When Suricata reads is up to its flow manager (of three runs here one had read everything within
+# the 90 s, two nothing yet): what it has not read is not compared; what it read must agree.
+sleep 2  # the flow records of the last flows closed
+python3 - "$read_all" "$work/flows-udp.json" "$work/flows-tcp.json" "$work/log/eve.json" "$(counter hit)" "$(counter drop)" <<'PY'
+import ipaddress,json,sys
+ip=lambda a: ipaddress.ip_address(a).compressed  # Suricata writes IPv6 addresses in full
+xb={}
+read_all=sys.argv.pop(1)=='0'
+for path in sys.argv[1:3]:
+    for x in json.load(open(path))['flows']:
+        k=(x['proto'],ip(x['src']),x['sport'],ip(x['dst']),x['dport'])
+        xb[k]=(x['packets'],x['bytes'])  # the later snapshot wins (the TCP one holds the UDP entries too)
+hit,drop=int(sys.argv[4]),int(sys.argv[5])
+ev=[json.loads(l) for l in open(sys.argv[3])]
+flows=[e for e in ev if e.get('event_type')=='flow' and 'bypassed' in e.get('flow',{})]
+stats=[e for e in ev if e.get('event_type')=='stats'][-1]['stats']['flow_bypassed']
+bad=0
+tot_p=tot_b=0
+for e in flows:
+    b=e['flow']['bypassed']
+    fwd=xb.get((e['proto'].lower(),ip(e['src_ip']),e['src_port'],ip(e['dest_ip']),e['dest_port']),(0,0))
+    rev=xb.get((e['proto'].lower(),ip(e['dest_ip']),e['dest_port'],ip(e['src_ip']),e['src_port']),(0,0))
+    sp=b['pkts_toserver']+b['pkts_toclient']; sb=b['bytes_toserver']+b['bytes_toclient']
+    xp=fwd[0]+rev[0]; xbb=fwd[1]+rev[1]
+    # the direction Suricata calls to-server is one of the two entries
+    dir_ok={b['pkts_toserver'],b['pkts_toclient']}=={fwd[0],rev[0]}
+    ok=sp==xp and sb==xbb and dir_ok and sp>0
+    bad+=not ok
+    tot_p+=sp; tot_b+=sb
+    print('%s %s:%s -> %s:%s (%s, %s): suricata bypassed %d pkts %d bytes, xbypass %d pkts %d bytes %s' %
+          (e['proto'],ip(e['src_ip']),e['src_port'],ip(e['dest_ip']),e['dest_port'],e['flow'].get('state'),
+           e['flow'].get('reason'),sp,sb,xp,xbb,'ok' if ok else 'DIFFERENT'))
+print('suricata flow_bypassed:', stats, 'xbypass hit', hit, 'drop', drop)
+udp=[e for e in flows if e['proto']=='UDP']
+if read_all:
+    ok=(len(udp)==3 and bad==0 and stats['pkts']==hit==drop==sum(v[0] for v in xb.values())
+        and stats['bytes']==sum(v[1] for v in xb.values()))
+else:  # a partial read: what Suricata logged agrees, its sums do not exceed xbypass's
+    print('Suricata has not read every bypassed flow yet: comparing what it read')
+    ok=bad==0 and stats['pkts']<=hit and stats['bytes']<=sum(v[1] for v in xb.values()) and stats['pkts']>=tot_p
+sys.exit(0 if ok else 1)
+PY
+result "Suricata's bypassed counts (its EVE flow records, flow_bypassed pkts/bytes) agree with xbypass's" $?
 
 # --- Suricata killed: fail open within a second ------------------------------------------------
 tx udp 10.77.0.1 4001 10.77.0.2 5001 200 --interval 0.05 &
@@ -249,6 +361,9 @@ result "Suricata killed: bypassed flow reaches the stack within a second ($ms ms
 wait "$sender" 2>/dev/null
 [ "$(bpftool map dump pinned "${pins[0]}" -j)" = "[]" ]
 result "the dead Suricata's entries are removed" $?
+st=$(status_state)
+[ "${st%% *}" = "failed-open" ]
+result "xbypass status: failed open after the kill ($st)" $?
 
 # --- Suricata restarted: it adopts the maps again ----------------------------------------------
 rm -f "$work/suricata.socket"
@@ -256,6 +371,9 @@ start_suricata
 grep -q "Loaded pinned maps" "$work/log/suricata.log" &&
   wait_for 5 grep -q "XB6030.*pid $(suricata_pid)" "$work/xbypass.log"
 result "Suricata restarted: adopts the maps, xbypass pairs again" $?
+st=$(status_state)
+[ "$(echo "$st" | cut -d' ' -f1-2)" = "paired $(suricata_pid)" ]
+result "xbypass status: paired with the new pid ($st)" $?
 tx udp 10.77.0.1 4011 10.77.0.2 5001 20
 sleep 1
 bpftool map dump pinned "${pins[0]}" -j | grep -q '"key"'

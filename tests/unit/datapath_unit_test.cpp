@@ -25,6 +25,8 @@
 #include "xb_bypass.skel.h"
 #include "xb_empty.skel.h"
 #include "xb_reader_fixture.skel.h"
+#include "xb_suricata.h"
+#include "xb_suricata.skel.h"
 
 namespace xb::datapath {
 namespace {
@@ -616,6 +618,79 @@ TEST(Manifest, XskVariantsRedirectIntoTheXskmap) {
         ASSERT_EQ(m->devices.size(), ips ? 2u : 1u);
         EXPECT_EQ(m->devices[0].device, Device::Capture);
         EXPECT_EQ(m->devices[0].xdp_act_bits, 1u | 2u);  // BASIC | REDIRECT
+    }
+}
+
+// The Suricata mode's programs (ebpf/xb_suricata.bpf.c) against their manifests, as the built-in
+// ones above: the planner decides on the manifests, so they must say what the instructions do.
+std::vector<ProgramInsns> suricata_insns() {
+    size_t size = 0;
+    const void* elf = xb_suricata__elf_bytes(&size);
+    auto r = read_object_memory(elf, size, "xb_suricata");
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(r).value() : std::vector<ProgramInsns>{};
+}
+
+TEST(Manifest, EverySuricataProgramMatchesItsInstructions) {
+    auto programs = suricata_insns();
+    ASSERT_EQ(programs.size(), suricata_manifests().size());
+    std::set<std::string> seen;
+    for (const auto& p : programs) {
+        SCOPED_TRACE(p.name);
+        const Manifest* m = find_manifest(p.name);
+        ASSERT_NE(m, nullptr) << "program without a manifest";
+        EXPECT_TRUE(m->suricata_maps);
+        EXPECT_FALSE(m->xsk_capture);
+        seen.insert(p.name);
+        EXPECT_EQ(p.type, m->hook == Hook::Xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS);
+        EXPECT_TRUE(p.undetermined.empty()) << p.undetermined.front();
+        std::vector<int> want_helpers(m->helpers.begin(), m->helpers.end());
+        EXPECT_EQ(p.helpers, want_helpers);
+        EXPECT_EQ(p.map_types(), m->map_types);
+        std::vector<int64_t> want_actions(m->actions.begin(), m->actions.end());
+        EXPECT_EQ(p.return_codes, want_actions);
+        // A hit drops (or forwards): never XDP_ABORTED, the exception Suricata's own filter raises.
+        if (m->hook == Hook::Xdp) {  // (tc: 0 is TC_ACT_OK)
+            EXPECT_EQ(std::count(p.return_codes.begin(), p.return_codes.end(), XDP_ABORTED), 0);
+        }
+        // The redirect code is there exactly when the manifest says the program redirects.
+        bool redirects = std::count(p.helpers.begin(), p.helpers.end(), BPF_FUNC_redirect_map) +
+                         std::count(p.helpers.begin(), p.helpers.end(), BPF_FUNC_redirect);
+        EXPECT_EQ(redirects, m->cpu_redirect || m->ips_forward);
+        // Suricata's two maps, by name and type, in every variant; the cpumap and devmap only where
+        // the manifest has cpu redirect or (XDP) IPS forwarding.
+        std::map<std::string, enum bpf_map_type> refs;
+        for (const auto& ref : p.maps) refs[ref.name] = ref.type;
+        EXPECT_EQ(refs.count(XB_SUR_MAP_V4), 1u);
+        EXPECT_EQ(refs[XB_SUR_MAP_V4], BPF_MAP_TYPE_PERCPU_HASH);
+        EXPECT_EQ(refs.count(XB_SUR_MAP_V6), 1u);
+        EXPECT_EQ(refs[XB_SUR_MAP_V6], BPF_MAP_TYPE_PERCPU_HASH);
+        EXPECT_EQ(refs.count("xb_cpu_map"), m->cpu_redirect ? 1u : 0u);
+        EXPECT_EQ(refs.count("xb_ips_devmap"), m->ips_forward && m->hook == Hook::Xdp ? 1u : 0u);
+        EXPECT_EQ(refs.count("xb_flow_slots"), 0u) << "the Suricata programs read Suricata's maps only";
+    }
+    for (const auto& m : suricata_manifests()) EXPECT_TRUE(seen.count(std::string(m.program))) << m.program;
+}
+
+TEST(Manifest, SuricataSelectionFollowsActions) {
+    EXPECT_EQ(select_suricata_manifest(Hook::Xdp, false, false)->program, "xdp_sur_ids");
+    EXPECT_EQ(select_suricata_manifest(Hook::Xdp, true, false)->program, "xdp_sur_ids_cpu");
+    EXPECT_EQ(select_suricata_manifest(Hook::Xdp, false, true)->program, "xdp_sur_ips");
+    EXPECT_EQ(select_suricata_manifest(Hook::Xdp, true, true)->program, "xdp_sur_ips_cpu");
+    EXPECT_EQ(select_suricata_manifest(Hook::Tc, false, false)->program, "tc_sur_ids");
+    EXPECT_EQ(select_suricata_manifest(Hook::Tc, false, true)->program, "tc_sur_ips");
+    EXPECT_EQ(select_suricata_manifest(Hook::Tc, true, false), nullptr);
+    // The device needs are those of the built-in program with the same actions.
+    for (const auto& m : suricata_manifests()) {
+        SCOPED_TRACE(std::string(m.program));
+        const Manifest* b = select_manifest(m.hook, m.cpu_redirect, m.ips_forward);
+        ASSERT_NE(b, nullptr);
+        EXPECT_EQ(m.actions, b->actions);
+        ASSERT_EQ(m.devices.size(), b->devices.size());
+        for (size_t i = 0; i < m.devices.size(); ++i) {
+            EXPECT_EQ(m.devices[i].device, b->devices[i].device);
+            EXPECT_EQ(m.devices[i].xdp_act_bits, b->devices[i].xdp_act_bits);
+        }
     }
 }
 
