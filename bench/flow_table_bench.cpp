@@ -91,9 +91,46 @@ SuriKey suri_key(const FlowKey& k, bool reverse) {
 
 struct Row {
     double insert_us = 0, remove_us = 0, recycle_us = 0, sweep_ms = 0, accepted = 0, bytes_per_flow = 0;
-    double request_wait_ms = 0;  // longest bypass request during a sweep
+    double request_wait_ms = 0;   // longest bypass request during a sweep (nothing idle)
+    double request_idle_ms = 0;   // the same requests for as long, no sweep, a thread spinning (the machine's noise)
+    double request_expire_ms = 0; // longest bypass request during a sweep that expires every flow
+    double expire_all_ms = 0;     // that sweep
     uint64_t refused_after = 0;
 };
+
+// The longest call of `request` (a bypass request: an insert, which takes the writer lock) made in
+// a loop from another thread while `work` runs; with no work, for `idle_s` seconds.
+template <class Request, class Work>
+double longest_request_ms(Request request, Work work, const char* what = nullptr) {
+    // A histogram, not every sample: millions of requests would make the bench's own memory the noise.
+    static constexpr double kBounds[] = {0.0001, 0.001, 0.002, 0.005, 0.010};  // seconds
+    std::atomic<bool> stop{false};
+    uint64_t hist[std::size(kBounds) + 1] = {};
+    uint64_t count = 0;
+    double worst = 0;
+    std::thread requests([&] {
+        while (!stop.load()) {
+            double a = now_s();
+            request();
+            double t = now_s() - a;
+            worst = std::max(worst, t);
+            ++count;
+            ++hist[std::upper_bound(std::begin(kBounds), std::end(kBounds), t) - std::begin(kBounds)];
+        }
+    });
+    work();
+    stop = true;
+    requests.join();
+    if (what && std::getenv("FLOW_TABLE_BENCH_VERBOSE"))
+        std::fprintf(stderr,
+                     "%s: %llu requests: <0.1 ms %llu, 0.1-1 ms %llu, 1-2 ms %llu, 2-5 ms %llu, 5-10 ms %llu, "
+                     ">10 ms %llu; longest %.3f ms\n",
+                     what, static_cast<unsigned long long>(count), static_cast<unsigned long long>(hist[0]),
+                     static_cast<unsigned long long>(hist[1]), static_cast<unsigned long long>(hist[2]),
+                     static_cast<unsigned long long>(hist[3]), static_cast<unsigned long long>(hist[4]),
+                     static_cast<unsigned long long>(hist[5]), worst * 1e3);
+    return worst * 1e3;
+}
 
 Row run_suricata(uint32_t n, unsigned cpus, bool timed) {
     Row r;
@@ -173,20 +210,19 @@ Row run_ours(uint32_t n) {
     if (!expired || !expired->empty()) std::fprintf(stderr, "sweep expired flows it should not have\n");
     {
         // A bypass request during a sweep waits for one chunk at most: the longest insert call
-        // (refused: the table is full, but it takes the writer lock all the same) while a sweep runs.
-        std::atomic<bool> stop{false};
-        double worst = 0;
-        std::thread requests([&] {
-            while (!stop.load()) {
-                double a = now_s();
-                (void)table.insert(flow(n + 9));
-                worst = std::max(worst, now_s() - a);
-            }
-        });
-        (void)table.expire(monotonic_ns(), 3600ull * 1000000000ull);
-        stop = true;
-        requests.join();
-        r.request_wait_ms = worst * 1e3;
+        // (refused: the table is full, but it takes the writer lock all the same) while a sweep runs,
+        // and, as long again, with no sweep (what this shared machine's scheduler alone costs).
+        auto request = [&] { (void)table.insert(flow(n + 9)); };
+        double t = now_s();
+        r.request_wait_ms = longest_request_ms(request, [&] { (void)table.expire(monotonic_ns(), 3600ull * 1000000000ull); },
+                                               "during sweep");
+        double span = now_s() - t;
+        // The baseline keeps a second thread busy as the sweep does (spinning, no lock): on a shared
+        // 2-core machine, two busy threads get preempted for a tick now and then, sweep or not.
+        r.request_idle_ms = longest_request_ms(request, [&] {
+            volatile uint64_t spin = 0;
+            for (double until = now_s() + span; now_s() < until;) spin = spin + 1;
+        }, "no sweep, a thread busy");
     }
     t0 = now_s();
     for (uint32_t i = 0; i < n; ++i) (void)table.remove(flow(i));
@@ -195,6 +231,26 @@ Row run_ours(uint32_t n) {
     // The removed flows' counters are zeroed by the next sweep (batches of 4096 flow ids).
     (void)table.expire(monotonic_ns(), 3600ull * 1000000000ull);
     r.recycle_us = (now_s() - removed) * 1e6 / n;
+    {
+        // The heavy sweep: every flow idle, each expiry reads its counters (a system call) and the
+        // freed ids' counters are zeroed in batches; a bypass request (an insert of a new flow, then
+        // its removal) during it.
+        for (uint32_t i = 0; i < n; ++i) (void)table.insert(flow(i));
+        uint32_t k = 0;
+        auto request = [&] {
+            (void)table.insert(flow(n + 100 + k % 64));
+            (void)table.remove(flow(n + 100 + k % 64));
+            ++k;
+        };
+        double t = now_s();
+        size_t expired = 0;
+        r.request_expire_ms = longest_request_ms(request, [&] {
+            auto e = table.expire(monotonic_ns() + 3600ull * 1000000000ull, 1000000000ull);
+            expired = e ? e->size() : 0;
+        }, "during expiry");
+        r.expire_all_ms = (now_s() - t) * 1e3;
+        if (expired < n) std::fprintf(stderr, "the expiring sweep expired %zu of %u flows\n", expired, n);
+    }
     return r;
 }
 
@@ -228,6 +284,9 @@ int main(int argc, char** argv) {
         a.sweep_ms = std::min(a.sweep_ms, b.sweep_ms);
         a.accepted = std::min(a.accepted, b.accepted);
         a.request_wait_ms = std::max(a.request_wait_ms, b.request_wait_ms);
+        a.request_idle_ms = std::max(a.request_idle_ms, b.request_idle_ms);
+        a.request_expire_ms = std::max(a.request_expire_ms, b.request_expire_ms);
+        a.expire_all_ms = std::min(a.expire_all_ms, b.expire_all_ms);
         return a;
     };
     for (uint32_t n : sizes) {
@@ -248,8 +307,15 @@ int main(int argc, char** argv) {
         line("remove us/flow", ours.remove_us, suri.remove_us, true);
         line("remove+zero us/flow", ours.remove_us + ours.recycle_us, suri.remove_us, true);
         line("sweep ms", ours.sweep_ms, suri.sweep_ms, true);
+        // Longest bypass request, in ms over all rounds: during a sweep, and for as long with none.
         std::printf("%-8u %-19s %12.3f %12s %8s\n", n, "insert during sweep", ours.request_wait_ms, "-",
                     "(ms, longest; all rounds)");
+        std::printf("%-8u %-19s %12.3f %12s %8s\n", n, "insert, no sweep", ours.request_idle_ms, "-",
+                    "(ms, longest; as long, a thread busy)");
+        std::printf("%-8u %-19s %12.3f %12s %8s\n", n, "expire-all sweep ms", ours.expire_all_ms, "-",
+                    "(every flow idle: counters read, ids zeroed)");
+        std::printf("%-8u %-19s %12.3f %12s %8s\n", n, "req. during expiry", ours.request_expire_ms, "-",
+                    "(ms, longest insert+remove; all rounds)");
         line("accepted fraction", ours.accepted, suri.accepted, false);
         line("one more refused", static_cast<double>(ours.refused_after), static_cast<double>(suri.refused_after), false);
         std::printf("%-8u %-19s %12.1f %12.1f %7.2fx (xbypass / suricata; goal at most 1.50x)\n", n, "bytes/flow",

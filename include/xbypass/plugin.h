@@ -282,6 +282,38 @@ struct xb_flow_counts {
 XB_API int xb_bypass_counts(xb_plugin *plugin, const char *interface, const struct xb_flow *flow,
                             struct xb_flow_counts *out);
 
+/* ---- expiry events ---------------------------------------------------------------------------- */
+
+/* A bypassed flow the library's housekeeping removed from the flow table because both of its
+ * directions saw no packet for the interface's flow-table timeout (a flow seen in one direction
+ * only stays while that direction has packets), with the kernel's final counts: what an engine
+ * writes into the bypassed flow's record. Flows ended by xb_unbypass or evicted (lru) have none. */
+struct xb_expired_flow {
+    size_t sz;              /* set by the caller (see xb_expired_flows) */
+    const char *interface;  /* the interface's name; lives as long as the plugin */
+    struct xb_flow flow;    /* the flow as given to xb_bypass (its direction is "forward"); flow.sz
+                               is sizeof(struct xb_flow) of ABI 1 (embedded, it does not grow in ABI 1) */
+    uint64_t pkts_forward;  /* packets and bytes the kernel dropped or forwarded in flow's direction */
+    uint64_t bytes_forward;
+    uint64_t pkts_reverse;  /* the other direction */
+    uint64_t bytes_reverse;
+    uint64_t first_seen_ns; /* CLOCK_REALTIME of the bypass (the flow entered the kernel's table) */
+    uint64_t last_seen_ns;  /* CLOCK_REALTIME of the last packet in either direction (or of the
+                               bypass); both at the kernel's jiffy resolution */
+};
+
+/* Takes up to max expiry events, oldest first, into out[0 .. max-1]; returns how many (0 when
+ * none is waiting). The caller sets out[0].sz to sizeof(struct xb_expired_flow): that is the size
+ * of every element of out (the array's stride), and every element filled gets that sz.
+ * Events are queued from the first call on (xb_expired_flows(plugin, NULL, 0) just starts the
+ * queue and returns 0), so an engine that never calls it pays nothing. The queue holds as many
+ * events as the plugin's flow tables hold flows; events that find it full are dropped and counted
+ * (xb_stats.expiry_events_dropped, and expiry-events-dropped in the stats log). Sweeps run every
+ * half flow-table timeout (at least every second, at most every stats-interval or 10 s), so a flow
+ * is reported within about 1.5 timeouts of its last packet; draining once a second keeps up.
+ * Thread-safe: each event is returned once, to one caller. */
+XB_API int xb_expired_flows(xb_plugin *plugin, struct xb_expired_flow *out, size_t max);
+
 /* ---- statistics ------------------------------------------------------------------------------- */
 
 struct xb_stats {
@@ -296,6 +328,9 @@ struct xb_stats {
     uint64_t bypass_refused;  /* xb_bypass calls refused (XB_ERR_FULL) */
     uint64_t capture_received;/* over every capture handle of the interface, open or closed */
     uint64_t capture_dropped;
+    uint64_t flows_expired;   /* flows the housekeeping removed as idle (this run) */
+    uint64_t expiry_events;   /* of them, queued for xb_expired_flows (0 until its first call) */
+    uint64_t expiry_events_dropped; /* expired flows whose event found the queue full: not reported */
 };
 /* The counters of an interface. Thread-safe. */
 XB_API int xb_stats_get(xb_plugin *plugin, const char *interface, struct xb_stats *out);

@@ -21,7 +21,8 @@ namespace {
 
 constexpr size_t kZeroBatch = 4096;      // flow ids whose counters are zeroed in one system call
 constexpr uint32_t kSweepSlots = 4096;    // slots scanned per hold of the writer lock (256 KiB of slots)
-constexpr unsigned kSweepExpiries = 256;  // flows expired per hold (each reads its counters: a system call)
+constexpr unsigned kSweepExpiries = 128;  // flows taken out of the slots per hold (their counters are read after it)
+constexpr size_t kSweepZeroBatch = 1024;  // flow ids whose counters a sweep zeroes per hold (one system call)
 constexpr uint32_t kLruSpan = 1024;       // slots searched for the flow seen longest ago when every id is taken
 
 // The slot's seq, read and written as an atomic: the program reads it while user space writes.
@@ -273,7 +274,7 @@ std::optional<uint32_t> FlowTable::other_slot(uint32_t p) const {
 
 // Removes the flow in slot p, both directions, and returns its key (the forward direction's). The
 // higher slot goes first: erasing a slot moves only keys after it.
-FlowKey FlowTable::erase_flow(uint32_t p) {
+FlowKey FlowTable::erase_flow(uint32_t p, bool free_id) {
     const FlowKey key = st_->slots[p].key;
     const uint32_t si = st_->slots[p].stats_index;
     auto q = other_slot(p);
@@ -283,7 +284,7 @@ FlowKey FlowTable::erase_flow(uint32_t p) {
     const uint32_t flow = si / 2;
     st_->in_use[flow] = 0;
     --st_->used_flows;
-    st_->free_dirty.push_back(flow);
+    if (free_id) st_->free_dirty.push_back(flow);
     return (si & 1) && q ? reverse_flow_key(key) : key;
 }
 
@@ -318,10 +319,8 @@ Result<std::vector<xb_flow_stats_elem>> FlowTable::read_stats(uint32_t flow) con
 }
 
 // Zeroes the counters of up to max flow ids that left the table, in one system call (batch update).
-Status FlowTable::zero_dirty(size_t max) {
-    size_t n = std::min(max, st_->free_dirty.size());
-    if (n == 0) return {};
-    std::vector<uint32_t> keys(st_->free_dirty.end() - static_cast<long>(n), st_->free_dirty.end());
+Status FlowTable::zero_ids(std::vector<uint32_t> keys) const {
+    if (keys.empty()) return {};
     std::vector<xb_flow_stats_elem> zero(keys.size() * st_->cpus);
     uint32_t count = static_cast<uint32_t>(keys.size());
     if (bpf_map_update_batch(st_->stats_fd, keys.data(), zero.data(), &count, nullptr) != 0) {
@@ -329,6 +328,14 @@ Status FlowTable::zero_dirty(size_t max) {
             if (bpf_map_update_elem(st_->stats_fd, &k, zero.data(), BPF_ANY) != 0)
                 return Error::from_errno(errno, "cannot reset the counters of flow " + std::to_string(k));
     }
+    return {};
+}
+
+Status FlowTable::zero_dirty(size_t max) {
+    size_t n = std::min(max, st_->free_dirty.size());
+    if (n == 0) return {};
+    if (auto z = zero_ids(std::vector<uint32_t>(st_->free_dirty.end() - static_cast<long>(n), st_->free_dirty.end())); !z)
+        return z;
     st_->free_clean.insert(st_->free_clean.end(), st_->free_dirty.end() - static_cast<long>(n), st_->free_dirty.end());
     st_->free_dirty.resize(st_->free_dirty.size() - n);
     return {};
@@ -512,69 +519,126 @@ Result<std::vector<FlowEntry>> FlowTable::entries() const {
     return out;
 }
 
-// A scan of the slots in order (the mapping read front to back, which the CPU prefetches), in
-// chunks of kSweepSlots slots or kSweepExpiries expiries per hold of the writer lock. A direction
-// idle for longer than the timeout makes the other one be looked up: the flow goes only when both
-// are idle. Then the counters of every flow id that left are zeroed, a batch per hold.
+// A scan of the slots in order (the mapping read front to back, which the CPU prefetches). The
+// scan itself runs without the writer lock (seq and last seen are atomics, as the program reads
+// them): a table with nothing idle is swept without taking it once. At a slot idle for longer than
+// the timeout the sweep takes the lock for at most kSweepSlots slots or kSweepExpiries expiries:
+// a direction idle makes the other one be looked up, and the flow goes only when both are idle.
+// What leaves is taken out of the slots under the lock, its flow id held out of the free lists;
+// its counters are read after the lock is released (a system call per flow) and zeroed (one per
+// chunk), then the ids are freed clean. Last, the counters of ids that remove() freed are zeroed,
+// kSweepZeroBatch per hold.
 Result<std::vector<ExpiredFlow>> FlowTable::expire(uint64_t now_ns, uint64_t timeout_ns) {
     std::vector<ExpiredFlow> out;
     const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
-    uint32_t p = 0;
-    while (p < end) {
-        if (p) let_requests_in(*st_);
+    uint64_t now_j = 0;
+    int64_t timeout_j = 0;
+    {
         std::lock_guard<std::mutex> lock(st_->write_mutex);
         auto jnow = jiffies_now();
         if (!jnow) return jnow.error();
         // now_ns (the caller's CLOCK_MONOTONIC) in jiffies
         const KernelClockSample& c = st_->cached_clock;
         const uint64_t nspj = st_->ns_per_jiffy.load();
-        const uint64_t now_j = now_ns >= c.monotonic_ns ? c.jiffies + (now_ns - c.monotonic_ns) / nspj
-                                                        : c.jiffies - std::min(c.jiffies, (c.monotonic_ns - now_ns) / nspj);
-        const uint32_t now32 = static_cast<uint32_t>(now_j);
-        const int64_t timeout_j = static_cast<int64_t>(timeout_ns / nspj);
-        auto idle = [&](const xb_flow_slot& s) { return static_cast<int32_t>(now32 - load_last_seen(s)) > timeout_j; };
-        const uint32_t stop = std::min(end, p + kSweepSlots);
-        unsigned expired_here = 0;
-        while (p < stop && expired_here < kSweepExpiries) {
-            const xb_flow_slot& s = st_->slots[p];
-            if (!occupied(s) || !idle(s)) {
-                ++p;
-                continue;
-            }
-            auto q = other_slot(p);
-            if (q && !idle(st_->slots[*q])) {
-                ++p;
-                continue;
-            }
-            const uint32_t flow = s.stats_index / 2;
-            auto values = read_stats(flow);
-            if (!values) return values.error();
-            ExpiredFlow e;
-            bool first = true;
-            for (std::optional<uint32_t> at : {std::optional<uint32_t>(p), q}) {
-                if (!at) continue;
-                const xb_flow_slot& d = st_->slots[*at];
-                const uint32_t dir = d.stats_index & 1;
-                FlowStats fs = to_stats(values->data(), dir, load_last_seen(d), now_j, now_ns);
-                uint64_t inserted = jiffies_to_mono(d.inserted_jiffies, now_j, now_ns);
-                if (dir == 0) e.key = d.key;
-                else if (!q) e.key = reverse_flow_key(d.key);
-                e.first_seen_ns = first ? inserted : std::min(e.first_seen_ns, inserted);
-                e.last_seen_ns = std::max(e.last_seen_ns, fs.last_seen_ns);
-                (dir == 0 ? e.forward : e.reverse) = fs;
-                first = false;
-            }
-            erase_flow(p);  // slot p now holds the key after it, if that one moved back: looked at next
-            ++st_->counts.expired;
-            ++expired_here;
-            out.push_back(e);
-        }
+        now_j = now_ns >= c.monotonic_ns ? c.jiffies + (now_ns - c.monotonic_ns) / nspj
+                                         : c.jiffies - std::min(c.jiffies, (c.monotonic_ns - now_ns) / nspj);
+        timeout_j = static_cast<int64_t>(timeout_ns / nspj);
     }
-    while (true) {
+    const uint32_t now32 = static_cast<uint32_t>(now_j);
+    auto idle = [&](const xb_flow_slot& s) { return static_cast<int32_t>(now32 - load_last_seen(s)) > timeout_j; };
+    // A flow taken out of the slots whose counters are not read yet.
+    struct Direction {
+        FlowKey key;
+        uint32_t dir, last_seen, inserted;
+    };
+    struct Leaving {
+        uint32_t flow = 0;
+        Direction d[2];
+        unsigned n = 0;
+    };
+    std::vector<Leaving> leaving;
+    leaving.reserve(kSweepExpiries);
+    uint32_t p = 0;
+    while (p < end) {
+        // Without the lock: on to the next slot that may expire.
+        while (p < end && !(occupied(st_->slots[p]) && idle(st_->slots[p]))) ++p;
+        if (p >= end) break;
+        leaving.clear();
+        {
+            let_requests_in(*st_);
+            std::lock_guard<std::mutex> lock(st_->write_mutex);
+            const uint32_t stop = std::min(end, p + kSweepSlots);
+            while (p < stop && leaving.size() < kSweepExpiries) {
+                const xb_flow_slot& s = st_->slots[p];
+                if (!occupied(s) || !idle(s)) {
+                    ++p;
+                    continue;
+                }
+                auto q = other_slot(p);
+                if (q && !idle(st_->slots[*q])) {
+                    ++p;
+                    continue;
+                }
+                Leaving l;
+                l.flow = s.stats_index / 2;
+                for (std::optional<uint32_t> at : {std::optional<uint32_t>(p), q}) {
+                    if (!at) continue;
+                    const xb_flow_slot& d = st_->slots[*at];
+                    l.d[l.n++] = Direction{d.key, d.stats_index & 1, load_last_seen(d), d.inserted_jiffies};
+                }
+                erase_flow(p, false);  // slot p now holds the key after it, if that one moved back: looked at next
+                ++st_->counts.expired;
+                leaving.push_back(l);
+            }
+        }
+        // Without the lock: the counters, one system call per flow (their ids are still held).
+        Status read_ok;
+        for (const Leaving& l : leaving) {
+            if (read_ok) {
+                auto values = read_stats(l.flow);
+                if (!values) {
+                    read_ok = values.error();
+                    continue;
+                }
+                ExpiredFlow e;
+                for (unsigned i = 0; i < l.n; ++i) {
+                    const Direction& d = l.d[i];
+                    FlowStats fs = to_stats(values->data(), d.dir, d.last_seen, now_j, now_ns);
+                    uint64_t inserted = jiffies_to_mono(d.inserted, now_j, now_ns);
+                    if (d.dir == 0) e.key = d.key;
+                    else if (l.n == 1) e.key = reverse_flow_key(d.key);
+                    e.first_seen_ns = i == 0 ? inserted : std::min(e.first_seen_ns, inserted);
+                    e.last_seen_ns = std::max(e.last_seen_ns, fs.last_seen_ns);
+                    (d.dir == 0 ? e.forward : e.reverse) = fs;
+                }
+                out.push_back(e);
+            }
+        }
+        if (!leaving.empty()) {
+            // Still without the lock: their counters zeroed (one system call), so the ids go back clean.
+            std::vector<uint32_t> ids;
+            for (const Leaving& l : leaving) ids.push_back(l.flow);
+            const bool zeroed = read_ok && zero_ids(ids);
+            std::lock_guard<std::mutex> lock(st_->write_mutex);
+            auto& free = zeroed ? st_->free_clean : st_->free_dirty;
+            free.insert(free.end(), ids.begin(), ids.end());
+        }
+        if (!read_ok) return read_ok.error();
+    }
+    // What is dirty now, not what concurrent removes add meanwhile (the next sweep zeroes those):
+    // a stream of removes cannot keep the sweep going.
+    size_t dirty = 0;
+    {
+        std::lock_guard<std::mutex> lock(st_->write_mutex);
+        dirty = st_->free_dirty.size();
+    }
+    while (dirty > 0) {
         let_requests_in(*st_);
         std::lock_guard<std::mutex> lock(st_->write_mutex);
         if (st_->free_dirty.empty()) break;
-        if (auto z = zero_dirty(kZeroBatch); !z) return z.error();
+        const size_t n = std::min({dirty, kSweepZeroBatch, st_->free_dirty.size()});
+        if (auto z = zero_dirty(n); !z) return z.error();
+        dirty -= n;
     }
     return out;
 }

@@ -115,8 +115,9 @@ public:
     // Every flow entry (each direction is one), the counters read in batches.
     Result<std::vector<FlowEntry>> entries() const;
     // Removes the flows whose directions were all idle for longer than timeout_ns at now_ns
-    // (CLOCK_MONOTONIC), and returns them with their final counts. Works in chunks and releases the
-    // writer lock between them, so a concurrent insert waits for one chunk at most.
+    // (CLOCK_MONOTONIC), and returns them with their final counts. Scans without the writer lock and
+    // takes it only to remove what expires, in chunks without system calls (the counters are read
+    // after each chunk), so a concurrent insert waits for one chunk at most.
     Result<std::vector<ExpiredFlow>> expire(uint64_t now_ns, uint64_t timeout_ns);
 
     struct Occupancy {
@@ -149,13 +150,16 @@ private:
     std::optional<uint32_t> find_slot(const FlowKey& key, uint32_t home) const;
     bool place(const FlowKey& key, uint32_t stats_index, uint32_t home, uint32_t now32);
     void erase_at(uint32_t idx);
-    FlowKey erase_flow(uint32_t slot);
+    // Erases both directions; the flow id goes to free_dirty unless free_id is false (the caller
+    // still reads its counters and frees it later).
+    FlowKey erase_flow(uint32_t slot, bool free_id = true);
     std::optional<uint32_t> other_slot(uint32_t slot) const;
     void move_slot(uint32_t from, uint32_t to);
     void write_slot(uint32_t idx, const struct xb_flow_slot& content);
     std::optional<uint32_t> victim_near(uint32_t home, uint32_t exclude_flow, uint32_t span) const;
     Result<uint32_t> take_flow_id();
     Status zero_dirty(size_t max);
+    Status zero_ids(std::vector<uint32_t> ids) const;  // zeroes their counters (no lock needed: ids held)
     Status insert_locked(const FlowKey& key, bool both);
     Result<std::vector<struct xb_flow_stats_elem>> read_stats(uint32_t flow) const;
     Result<KernelClockSample> clock_sample() const;

@@ -168,10 +168,7 @@ std::pair<Flow*, bool> FlowTracker::update(const Decoded& p, uint64_t ts_ns) {
     return {&f, to_server};
 }
 
-void FlowTracker::set_bypassed(Flow& flow, std::string reason) {
-    flow.bypass_reason = std::move(reason);
-    if (flow.bypassed) return;
-    flow.bypassed = true;
+FlowTracker::Key FlowTracker::key_of(const Flow& flow) {
     Key key;
     key.family = flow.family;
     key.proto = flow.proto;
@@ -181,7 +178,21 @@ void FlowTracker::set_bypassed(Flow& flow, std::string reason) {
     key.port_a = forward ? flow.sport : flow.dport;
     key.b = forward ? flow.dst : flow.src;
     key.port_b = forward ? flow.dport : flow.sport;
-    auto it = flows_.find(key);
+    return key;
+}
+
+void FlowTracker::end(Flow& flow, std::string_view reason, const EndFn& on_end) {
+    auto it = flows_.find(key_of(flow));
+    if (it == flows_.end() || &it->second->flow != &flow) return;
+    on_end(flow, reason);
+    remove(*it->second);
+}
+
+void FlowTracker::set_bypassed(Flow& flow, std::string reason) {
+    flow.bypass_reason = std::move(reason);
+    if (flow.bypassed) return;
+    flow.bypassed = true;
+    auto it = flows_.find(key_of(flow));
     if (it == flows_.end() || &it->second->flow != &flow) return;
     Entry& e = *it->second;
     lists_[e.cls][e.slot].erase(e.pos);

@@ -84,6 +84,8 @@ public:
     void expire(uint64_t now_ns, const EndFn& on_end);
     // Ends every flow (at shutdown): on_end(flow, "shutdown").
     void flush(const EndFn& on_end);
+    // Ends one flow now (the kernel expired it): on_end(flow, reason), then removed.
+    void end(Flow& flow, std::string_view reason, const EndFn& on_end);
 
     size_t size() const { return flows_.size(); }
     uint64_t evicted_full() const { return evicted_full_; }
@@ -108,6 +110,7 @@ private:
 
     static int proto_class(uint8_t proto);
     static Slot slot_of(const Flow& f);
+    static Key key_of(const Flow& f);
     uint64_t timeout_ns(int cls, int slot) const;
     void place(Entry& e);  // (re)inserts e at the back of its list
     void remove(Entry& e);

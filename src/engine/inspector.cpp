@@ -221,7 +221,7 @@ void Inspector::request_bypass(Flow& flow, FlowState& st, const Frame& frame, bo
         ++(counters_.*why);
         tracker_.set_bypassed(flow, reason);
         st.kernel.last_change_ns = frame.ts_ns;
-        bypassed_.insert(&flow);
+        bypassed_.emplace(flow.flow_id, &flow);
         log_debug("bypass", interface_ + ": flow " + std::to_string(flow.flow_id) + " bypassed (" + reason + ")");
         return;
     }
@@ -232,7 +232,7 @@ void Inspector::request_bypass(Flow& flow, FlowState& st, const Frame& frame, bo
 
 void Inspector::expire(uint64_t now_ns) {
     // A bypassed flow is alive while the kernel's counts move: its packets no longer reach us.
-    for (Flow* f : bypassed_) {
+    for (auto [id, f] : bypassed_) {
         auto* st = static_cast<FlowState*>(f->user);
         if (!st || !hooks_.kernel_counts) continue;
         auto k = hooks_.kernel_counts(*f);
@@ -250,14 +250,26 @@ void Inspector::finish() {
     tracker_.flush([this](Flow& f, std::string_view reason) { end_flow(f, reason); });
 }
 
-void Inspector::end_flow(Flow& flow, std::string_view reason) {
+bool Inspector::end_expired(uint64_t flow_id, const KernelCounts& final, uint64_t last_seen_ns) {
+    auto it = bypassed_.find(flow_id);
+    if (it == bypassed_.end()) return false;
+    Flow& flow = *it->second;
+    flow.last_ts_ns = std::max(flow.last_ts_ns, last_seen_ns);
+    tracker_.end(flow, "timeout", [&](Flow& f, std::string_view reason) { end_flow(f, reason, &final); });
+    return true;
+}
+
+void Inspector::end_flow(Flow& flow, std::string_view reason, const KernelCounts* final) {
     auto* st = static_cast<FlowState*>(flow.user);
     std::optional<KernelCounts> kernel;
     if (flow.bypassed) {
-        if (hooks_.kernel_counts) kernel = hooks_.kernel_counts(flow);
+        // The kernel's final counts when it expired the flow; else read them now, before ending the
+        // bypass (or the last ones read, when the kernel no longer has the flow).
+        if (final) kernel = *final;
+        else if (hooks_.kernel_counts) kernel = hooks_.kernel_counts(flow);
         if (!kernel && st && (st->kernel.pkts_toserver || st->kernel.pkts_toclient)) kernel = st->kernel;
-        if (hooks_.unbypass) hooks_.unbypass(flow);
-        bypassed_.erase(&flow);
+        if (hooks_.unbypass) hooks_.unbypass(flow, final == nullptr);
+        bypassed_.erase(flow.flow_id);
     }
     if (eve_ && config_.eve_flow) {
         FlowRecord r;

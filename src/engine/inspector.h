@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -45,8 +46,9 @@ struct InspectorHooks {
     std::function<BypassOutcome(const Frame& frame, Flow& flow, bool to_server)> bypass;
     // The kernel's counts of a bypassed flow now, or nullopt when it has none (offline, expired).
     std::function<std::optional<KernelCounts>(Flow& flow)> kernel_counts;
-    // A bypassed flow leaves the engine: end its kernel bypass.
-    std::function<void(Flow& flow)> unbypass;
+    // A bypassed flow leaves the engine: end its kernel bypass (in_kernel false: the kernel already
+    // removed it, only forget it).
+    std::function<void(Flow& flow, bool in_kernel)> unbypass;
 };
 
 struct InspectorCounters {
@@ -72,6 +74,10 @@ public:
     void expire(uint64_t now_ns);
     // Ends every flow (shutdown), writing their flow records.
     void finish();
+    // The kernel expired bypassed flow `flow_id` (both directions idle): ends it now with the
+    // kernel's final counts and last packet time (CLOCK_REALTIME). False when it is not a bypassed
+    // flow of this inspector (ended already, or another thread's).
+    bool end_expired(uint64_t flow_id, const KernelCounts& final, uint64_t last_seen_ns);
 
     const InspectorCounters& counters() const { return counters_; }
     size_t active_flows() const;
@@ -84,7 +90,7 @@ private:
                         uint64_t InspectorCounters::*why);
     void scan_payload(Flow& flow, FlowState& st, bool to_server, const Frame& frame, const Decoded& d,
                       std::span<const uint8_t> bytes, bool per_packet);
-    void end_flow(Flow& flow, std::string_view reason);
+    void end_flow(Flow& flow, std::string_view reason, const KernelCounts* final = nullptr);
     void write_alert(const Flow& flow, bool to_server, const Decoded& d, const Rule& rule);
 
     const XidsConfig& config_;
@@ -96,7 +102,7 @@ private:
     std::unique_ptr<Matcher::Scratch> scratch_;
     FlowTracker tracker_;
     InspectorCounters counters_;
-    std::unordered_set<Flow*> bypassed_;  // flows whose kernel counts are polled
+    std::unordered_map<uint64_t, Flow*> bypassed_;  // by flow id: flows whose kernel counts are polled
 };
 
 }  // namespace xb::engine

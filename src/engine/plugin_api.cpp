@@ -22,6 +22,7 @@ Result<PluginApi> PluginApi::load(const std::string& path) {
         ::dlclose(api.handle);
         return Error{ENOENT, "the plugin " + path + " lacks " + missing + ": it is not xbypass, or too old"};
     }
+    api.xb_expired_flows = reinterpret_cast<decltype(api.xb_expired_flows)>(::dlsym(api.handle, "xb_expired_flows"));
     if (uint32_t v = api.xb_abi_version(); v != XB_ABI_VERSION) {
         ::dlclose(api.handle);
         return Error{EPROTO, "the plugin " + path + " has ABI " + std::to_string(v) + ", xids needs ABI " +

@@ -21,6 +21,9 @@ struct PluginApi {
     XB_PLUGIN_FUNCTIONS(XB_DECLARE_POINTER)
 #undef XB_DECLARE_POINTER
 
+    // Added to ABI 1 later: nullptr with an older library (xids then polls the counts instead).
+    decltype(&::xb_expired_flows) xb_expired_flows = nullptr;
+
     void* handle = nullptr;
     std::string path;
 

@@ -190,7 +190,7 @@ int run_offline(Loaded& l, const std::string& pcap_path) {
     InspectorHooks hooks;
     hooks.bypass = [](const Frame&, Flow&, bool) { return BypassOutcome::Accepted; };
     hooks.kernel_counts = [](Flow&) { return std::optional<KernelCounts>(); };
-    hooks.unbypass = [](Flow&) {};
+    hooks.unbypass = [](Flow&, bool) {};
     Inspector insp(l.config, l.rules, *l.matcher, eve ? &*eve : nullptr, "pcap", hooks);
     pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;
@@ -219,6 +219,16 @@ int run_offline(Loaded& l, const std::string& pcap_path) {
 
 std::atomic<bool> g_stop{false};
 
+// A kernel flow (struct xb_flow) as a map key: every field but sz.
+std::string kernel_flow_key(const xb_flow& f) {
+    std::string k;
+    k.reserve(42);
+    auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
+    put(&f.family, 1), put(&f.proto, 1), put(&f.src_port, 2), put(&f.dst_port, 2), put(f.vlan_id, 4);
+    put(f.src_addr, 16), put(f.dst_addr, 16);
+    return k;
+}
+
 struct Worker {
     PluginApi* api = nullptr;
     xb_plugin* plugin = nullptr;
@@ -228,8 +238,34 @@ struct Worker {
     xb_capture* capture = nullptr;
     std::unique_ptr<Inspector> inspector;
     std::unordered_map<uint64_t, std::pair<xb_flow, bool>> bypassed;  // flow id -> kernel flow, to_server
+    std::unordered_map<std::string, uint64_t> by_kernel_flow;  // kernel_flow_key(kernel flow) -> flow id
     std::mutex counters_mu;
     InspectorCounters published;  // under counters_mu, for the stats thread
+    std::mutex expired_mu;
+    std::vector<xb_expired_flow> expired;  // under expired_mu: the plugin's expiry events for this interface
+
+    // The flows the kernel expired: those of this thread end now, with the kernel's final counts.
+    void end_expired() {
+        std::vector<xb_expired_flow> events;
+        {
+            std::lock_guard lock(expired_mu);
+            events.swap(expired);
+        }
+        for (const auto& e : events) {
+            auto it = by_kernel_flow.find(kernel_flow_key(e.flow));
+            if (it == by_kernel_flow.end()) continue;  // another thread's, or ended here already
+            auto b = bypassed.find(it->second);
+            if (b == bypassed.end()) continue;
+            bool fwd_is_toserver = b->second.second;
+            KernelCounts k;
+            k.pkts_toserver = fwd_is_toserver ? e.pkts_forward : e.pkts_reverse;
+            k.bytes_toserver = fwd_is_toserver ? e.bytes_forward : e.bytes_reverse;
+            k.pkts_toclient = fwd_is_toserver ? e.pkts_reverse : e.pkts_forward;
+            k.bytes_toclient = fwd_is_toserver ? e.bytes_reverse : e.bytes_forward;
+            k.last_change_ns = e.last_seen_ns;
+            inspector->end_expired(it->second, k, e.last_seen_ns);
+        }
+    }
 
     void run() {
         std::vector<xb_packet> pkts(64);
@@ -253,6 +289,7 @@ struct Worker {
                 if (ips) api->xb_capture_verdict(capture, &p, forward ? XB_VERDICT_FORWARD : XB_VERDICT_DROP);
             }
             if (n > 0) api->xb_capture_release(capture);
+            end_expired();
             uint64_t now = realtime_ns();
             if (now >= next_expire) {
                 inspector->expire(now);
@@ -339,6 +376,7 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
                 int r = self->api->xb_bypass(self->plugin, self->interface.c_str(), &x);
                 if (r == XB_OK) {
                     self->bypassed[flow.flow_id] = {x, to_server};
+                    self->by_kernel_flow[kernel_flow_key(x)] = flow.flow_id;
                     return BypassOutcome::Accepted;
                 }
                 if (r == XB_ERR_FULL) return BypassOutcome::Refused;
@@ -360,16 +398,40 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
                 k.bytes_toclient = fwd_is_toserver ? c.bytes_reverse : c.bytes_forward;
                 return k;
             };
-            hooks.unbypass = [self](Flow& f) {
+            hooks.unbypass = [self](Flow& f, bool in_kernel) {
                 auto it = self->bypassed.find(f.flow_id);
                 if (it == self->bypassed.end()) return;
-                (void)self->api->xb_unbypass(self->plugin, self->interface.c_str(), &it->second.first);
+                if (in_kernel) (void)self->api->xb_unbypass(self->plugin, self->interface.c_str(), &it->second.first);
+                self->by_kernel_flow.erase(kernel_flow_key(it->second.first));
                 self->bypassed.erase(it);
             };
             w->inspector = std::make_unique<Inspector>(l.config, l.rules, *l.matcher, eve ? &*eve : nullptr, info.name, hooks);
             workers.push_back(std::move(w));
         }
     }
+    // The plugin's expiry events (a bypassed flow idle both ways for the flow-table timeout): each
+    // goes to the threads of its interface, and the one that bypassed the flow writes its record
+    // with the kernel's final counts. Without xb_expired_flows (an older plugin), a bypassed flow
+    // ends when the counts polled every second stop moving for the bypassed timeout.
+    const bool expiry_events = api->xb_expired_flows && api->xb_expired_flows(plugin, nullptr, 0) == XB_OK;
+    auto drain_expired = [&] {
+        if (!expiry_events) return;
+        std::vector<xb_expired_flow> ev(256);
+        for (;;) {
+            ev[0].sz = sizeof ev[0];
+            int n = api->xb_expired_flows(plugin, ev.data(), ev.size());
+            if (n < 0) {
+                log_warning("bypass", std::string("cannot take the plugin's expiry events: ") + api->xb_last_error());
+                return;
+            }
+            for (auto& w : workers) {
+                std::lock_guard lock(w->expired_mu);
+                for (int i = 0; i < n; ++i)
+                    if (w->interface == ev[static_cast<size_t>(i)].interface) w->expired.push_back(ev[static_cast<size_t>(i)]);
+            }
+            if (static_cast<size_t>(n) < ev.size()) return;
+        }
+    };
     std::vector<std::thread> threads;
     for (auto& w : workers) threads.emplace_back([w = w.get()] { w->run(); });
 
@@ -393,12 +455,15 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
                       " ips-forward=" + std::to_string(s.ips_forward) + " miss=" + std::to_string(s.miss) +
                       " xsk-redirect=" + std::to_string(s.xsk_redirect) + " flow-entries=" + std::to_string(s.flow_entries) +
                       " capture-received=" + std::to_string(s.capture_received) +
-                      " capture-dropped=" + std::to_string(s.capture_dropped) + "; ";
+                      " capture-dropped=" + std::to_string(s.capture_dropped) +
+                      " flows-expired=" + std::to_string(s.flows_expired) +
+                      " expiry-events-dropped=" + std::to_string(s.expiry_events_dropped) + "; ";
             k.key(info.name).begin_object().field("hit", s.hit).field("drop", s.drop).field("ips_forward", s.ips_forward)
                 .field("miss", s.miss).field("pass", s.pass).field("xsk_redirect", s.xsk_redirect)
                 .field("flow_entries", s.flow_entries).field("bypass_accepted", s.bypass_accepted)
                 .field("bypass_refused", s.bypass_refused).field("capture_received", s.capture_received)
-                .field("capture_dropped", s.capture_dropped).end_object();
+                .field("capture_dropped", s.capture_dropped).field("flows_expired", s.flows_expired)
+                .field("expiry_events_dropped", s.expiry_events_dropped).end_object();
         }
         k.end_object();
         log_event(LogLevel::Notice, "stats", "XB7222", std::string(final ? "final: " : "") + summary_line(total));
@@ -426,6 +491,7 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
             log_event(LogLevel::Notice, "main", "XB7225", std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, stopping");
             break;
         }
+        drain_expired();
         uint64_t now = realtime_ns();
         if (duration > 0 && now - start >= static_cast<uint64_t>(duration) * 1000000000ull) break;
         if (l.config.stats_interval && now >= next_stats) {

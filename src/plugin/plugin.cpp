@@ -27,6 +27,7 @@
 #include "control/server.h"
 #include "session/control.h"
 #include "session/reload.h"
+#include "session/expiry_queue.h"
 #include "session/upkeep.h"
 
 namespace {
@@ -723,6 +724,47 @@ int xb_bypass_counts(xb_plugin* p, const char* interface, const struct xb_flow* 
     });
 }
 
+int xb_expired_flows(xb_plugin* p, struct xb_expired_flow* out, size_t max) {
+    return guarded([&]() -> int {
+        if (!p) return fail(XB_ERR_INVAL, "plugin is NULL");
+        if (max > 0 && !out) return fail(XB_ERR_INVAL, "out is NULL");
+        size_t stride = max > 0 ? out[0].sz : sizeof(xb_expired_flow);
+        if (max > 0 && stride < offsetof(xb_expired_flow, last_seen_ns) + sizeof out->last_seen_ns)
+            return fail(XB_ERR_INVAL, "out[0].sz is smaller than struct xb_expired_flow of ABI 1");
+        if (max > static_cast<size_t>(INT32_MAX)) max = INT32_MAX;
+        auto& queue = p->started.session->expiry_events();
+        if (!queue.enabled()) {
+            // As many events as the flow tables hold flows: a whole sweep of full tables fits.
+            size_t capacity = 0;
+            for (const auto& i : p->interfaces)
+                if (i->can_bypass) capacity += i->plan.flow_table.size;
+            queue.enable(std::max<size_t>(capacity, 1024));
+        }
+        if (max == 0) return 0;
+        auto events = queue.take(max);
+        auto* base = reinterpret_cast<unsigned char*>(out);
+        for (size_t k = 0; k < events.size(); ++k) {
+            const auto& e = events[k];
+            xb_expired_flow full{};
+            full.sz = sizeof full;
+            const plugin::Interface* i = p->find(e.flow.interface.c_str());
+            full.interface = i ? i->name.c_str() : "";
+            full.flow = to_flow(e.flow.key);
+            full.pkts_forward = e.flow.forward.packets;
+            full.bytes_forward = e.flow.forward.bytes;
+            full.pkts_reverse = e.flow.reverse.packets;
+            full.bytes_reverse = e.flow.reverse.bytes;
+            auto real = [&](uint64_t mono) { return static_cast<uint64_t>(static_cast<int64_t>(mono) + e.realtime_offset_ns); };
+            full.first_seen_ns = real(e.flow.first_seen_ns);
+            full.last_seen_ns = real(e.flow.last_seen_ns);
+            auto* slot = reinterpret_cast<xb_expired_flow*>(base + k * stride);
+            slot->sz = stride;
+            (void)write_result(full, slot, "out");
+        }
+        return static_cast<int>(events.size());
+    });
+}
+
 int xb_stats_get(xb_plugin* p, const char* interface, struct xb_stats* out) {
     return guarded([&]() -> int {
         if (!p) return fail(XB_ERR_INVAL, "plugin is NULL");
@@ -754,6 +796,10 @@ int xb_stats_get(xb_plugin* p, const char* interface, struct xb_stats* out) {
         full.bypass_refused = i->bypass_refused;
         full.capture_received = i->captured;
         full.capture_dropped = i->capture_dropped;
+        if (ri && ri->program) full.flows_expired = ri->program->flow_table().counts().expired;
+        auto q = p->started.session->expiry_events().counts(i->name);
+        full.expiry_events = q.queued;
+        full.expiry_events_dropped = q.dropped;
         return write_result(full, out, "out");
     });
 }

@@ -23,6 +23,7 @@
 #include "common/mounts.h"
 #include "common/netdev_uapi.h"
 #include "probe/probe.h"
+#include "session/expiry_queue.h"
 
 namespace xb::session {
 
@@ -372,6 +373,7 @@ std::string interface_lock_path(unsigned long netns_inode, const std::string& in
 std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags, const SessionOptions& options) {
     if (!a.accepted()) return nullptr;
     std::unique_ptr<Session> s(new Session());
+    s->expiry_ = std::make_unique<ExpiryQueue>();
     auto fail = [&](std::string code, const plan::InterfacePlan& p, std::string message, std::string hint) {
         diags.error(std::move(code), p.interface + ": " + message, std::move(hint));
         log_event(LogLevel::Notice, "datapath", "XB5041", p.interface + ": rolling back every interface");
@@ -1049,6 +1051,11 @@ std::string Session::stats_text() const {
         auto n = table.counts();
         out += " flows-accepted=" + std::to_string(n.accepted) + " flows-refused=" + std::to_string(n.refused) +
                " flows-evicted=" + std::to_string(n.evicted) + " flows-expired=" + std::to_string(n.expired);
+        if (expiry_->enabled()) {
+            // Expiry events for the engine: queued, and dropped because the engine did not take them.
+            auto q = expiry_->counts(ri.plan.interface);
+            out += " expiry-events=" + std::to_string(q.queued) + " expiry-events-dropped=" + std::to_string(q.dropped);
+        }
         if (auto e = exceptions(ri.plan.interface)) {
             out += " exceptions:";
             for (size_t i = 0; i < monitor::kEventCount; ++i)
@@ -1098,6 +1105,10 @@ std::string Session::stats_json() const {
         auto n = table.counts();
         w.field("flows-accepted", n.accepted).field("flows-refused", n.refused).field("flows-evicted", n.evicted)
             .field("flows-expired", n.expired);
+        if (expiry_->enabled()) {
+            auto q = expiry_->counts(ri.plan.interface);
+            w.field("expiry-events", q.queued).field("expiry-events-dropped", q.dropped);
+        }
         if (auto e = exceptions(ri.plan.interface)) {
             w.key("exceptions").begin_object();
             for (size_t i = 0; i < monitor::kEventCount; ++i)

@@ -29,6 +29,8 @@
 
 namespace xb::session {
 
+class ExpiryQueue;  // session/expiry_queue.h
+
 // Requirements of the built-in programs, from their manifests.
 std::vector<plan::ProgramRequirements> builtin_requirements();
 // Requirements of a user-supplied object, derived from its instructions (one entry per hook found).
@@ -150,6 +152,9 @@ public:
     // Removes the flows whose directions were both idle for longer than their interface's
     // flow-table timeout (now_ns: CLOCK_MONOTONIC); returns them with their final kernel counts.
     Result<std::vector<ExpiredFlow>> expire_idle(uint64_t now_ns);
+    // Where the upkeep queues the flows it expired for an engine to take (off until enabled, see
+    // session/expiry_queue.h); its counts are in the statistics once enabled.
+    ExpiryQueue& expiry_events() const { return *expiry_; }
     // Extends every interface's lease by kLeaseSeconds from now.
     Status renew_leases();
     // Re-checks that every program is still attached where it was and that IPS peers still exist.
@@ -202,6 +207,7 @@ private:
     Status degrade(RunningInterface& ri, const monitor::Finding& f, Diagnostics& diags);
     Status peer_changed(RunningInterface& ri, const monitor::LinkEvent& e, Diagnostics& diags);
     std::unique_ptr<monitor::ExceptionMonitor> monitor_;
+    std::unique_ptr<ExpiryQueue> expiry_;  // made by start(); thread-safe of its own
     std::vector<RunningInterface> interfaces_;
     mutable std::shared_mutex live_mu_;
     datapath::AttachmentSet attachments_;  // declared last: destroyed (detached) first

@@ -5,9 +5,11 @@
 #include <ctime>
 
 #include <algorithm>
+#include <shared_mutex>
 
 #include "common/log.h"
 #include "config/check.h"
+#include "session/expiry_queue.h"
 
 namespace xb::session {
 
@@ -25,6 +27,7 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
     next_periodic_s_ = now + interval_s_;
     next_lease_s_ = now + kLeaseRenewSeconds;
     next_health_s_ = now + 1;
+    next_expiry_s_ = now + expiry_period_s();
     if (auto w = monitor::LinkWatcher::open()) {
         links_.emplace(std::move(w).value());
     } else {
@@ -53,8 +56,34 @@ Upkeep::Upkeep(Session& session, const config::GlobalConfig& global)
 uint64_t Upkeep::seconds_to_next(uint64_t now_s) const {
     // The Suricata mode looks every second whether its Suricata still lives (fail open at once).
     if (session_.has_suricata()) return 1;
-    uint64_t next = std::min({next_periodic_s_, next_lease_s_, next_health_s_});
+    uint64_t next = std::min({next_periodic_s_, next_lease_s_, next_health_s_, next_expiry_s_});
     return std::clamp<uint64_t>(next > now_s ? next - now_s : 1, 1, kLeaseRenewSeconds);
+}
+
+uint64_t Upkeep::expiry_period_s() const {
+    uint64_t shortest = interval_s_ * 2;
+    {
+        std::shared_lock live(session_.live_mutex());
+        for (const auto& ri : session_.interfaces())
+            if (ri.program) shortest = std::min<uint64_t>(shortest, ri.plan.flow_table.timeout);
+    }
+    return std::clamp<uint64_t>(shortest / 2, 1, interval_s_);
+}
+
+void Upkeep::expire(uint64_t now_s) {
+    next_expiry_s_ = now_s + expiry_period_s();
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    auto expired = session_.expire_idle(static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
+                                        static_cast<uint64_t>(now.tv_nsec));
+    if (!expired) {
+        log_event(LogLevel::Warning, "bypass", "XB6054", "cannot expire idle flows: " + expired.error().message);
+        return;
+    }
+    if (expired->empty()) return;
+    log_event(LogLevel::Info, "bypass", "XB6053", "expired " + std::to_string(expired->size()) + " idle flows");
+    // For the engine, when it asked (xb_expired_flows); what does not fit is counted as dropped.
+    session_.expiry_events().push(*expired);
 }
 
 void Upkeep::report_stats() {
@@ -91,15 +120,10 @@ Status Upkeep::tick(uint64_t now_s) {
                                               "nothing is lost; if it repeats, check that the flow table maps still exist"},
                                    "bypass");
     }
+    if (now_s >= next_expiry_s_) expire(now_s);
     if (now_s < next_periodic_s_) return {};
     next_periodic_s_ = now_s + interval_s_;
     if (global_.stats_interval) report_stats();
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    auto expired = session_.expire_idle(static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
-                                        static_cast<uint64_t>(now.tv_nsec));
-    if (!expired) log_event(LogLevel::Warning, "bypass", "XB6054", "cannot expire idle flows: " + expired.error().message);
-    else if (!expired->empty()) log_event(LogLevel::Info, "bypass", "XB6053", "expired " + std::to_string(expired->size()) + " idle flows");
     // Verification does not depend on stats-interval; link events make it immediate in between.
     Diagnostics d;
     if (auto st = session_.check_links(d); !st) return st;

@@ -1,6 +1,7 @@
 // What a running session needs done while it runs, shared by `xbypass run`'s main loop and the
 // plugin's housekeeping thread: renew the flow tables' leases, log the counters every
-// stats-interval (and write them to eve-log), expire idle flows and verify the datapath; every
+// stats-interval (and write them to eve-log), verify the datapath; expire idle flows every half
+// timeout (queued for the engine when it asked for expiry events: session/expiry_queue.h); every
 // second, act on the exception monitor's counts (on-runtime-error); and at once, on link events
 // (an rtnetlink listener in the namespace the Upkeep is made in: poll link_fd() with the other waits).
 #pragma once
@@ -45,6 +46,11 @@ private:
     uint64_t next_periodic_s_;
     uint64_t next_lease_s_;
     uint64_t next_health_s_;
+    uint64_t next_expiry_s_;
+    // Seconds between sweeps: half the shortest flow-table timeout, at least 1, at most interval_s_
+    // (a flow leaves within 1.5 timeouts of its last packet).
+    uint64_t expiry_period_s() const;
+    void expire(uint64_t now_s);
     std::optional<monitor::LinkWatcher> links_;
     std::ofstream eve_;
 };

@@ -127,6 +127,9 @@ span_net_down "$sensor" "$inject"
 
 # --- a mirrored link with real traffic ----------------------------------------------------------------
 config span libxbypass.so.1
+# A short flow-table timeout: the plugin expires the bypassed flows once the traffic ends, and xids
+# writes their flow records from the expiry events (reason timeout, the kernel's final counts).
+printf '      flow-table:\n        timeout: 3\n' >> "$work/span.yaml"
 cp "$top/conf/rules/xids.rules" "$work/span.rules"
 sed -i 's|^xbypass:|vars:\n  address-groups:\n    HOME_NET: "[10.77.1.0/24]"\nxbypass:|' "$work/span.yaml"
 span_net_up "$client" "$server" "$sensor" || exit 1
@@ -137,7 +140,13 @@ span_in_ns "$server" python3 "$top/scripts/xids_traffic.py" server 10.77.1.2 >"$
 pids+=("$!")
 sleep 0.5
 span_in_ns "$client" python3 "$top/scripts/xids_traffic.py" client 10.77.1.2 5 >"$work/client.log" 2>&1
-sleep 1
+# Both bypassed flows idle for the timeout (3 s), a sweep (every 1.5 s), the engine's drain (1 s):
+# wait for their two records, up to 30 s.
+timeout_records() { python3 -c '
+import json, sys
+print(sum(1 for l in open(sys.argv[1]) if "\"flow\"" in l and json.loads(l).get("event_type") == "flow"
+          and json.loads(l)["flow"].get("state") == "bypassed" and json.loads(l)["flow"].get("reason") == "timeout"))' "$1" 2>/dev/null || echo 0; }
+for _ in $(seq 300); do [ "$(timeout_records "$work/span-eve.json")" -ge 2 ] && break; sleep 0.1; done
 kill -TERM "$xp"; wait "$xp"; rc=$?
 ok=0
 final=$(grep 'final:' "$work/span.log" | tail -1)
@@ -165,6 +174,15 @@ for l in open(sys.argv[1]):
             n += 1
 print(n)' "$work/span-eve.json")
 expect "two bypassed flow records carry the kernel's counts (got $records)" $([ "$records" = 2 ]; echo $?) || ok=1
+expired=$(timeout_records "$work/span-eve.json")
+expect "both were written when the plugin expired them (reason timeout: got $expired)" $([ "$expired" = 2 ]; echo $?) || ok=1
+twice=$(python3 -c '
+import collections, json, sys
+ids = collections.Counter(json.loads(l).get("flow_id") for l in open(sys.argv[1]) if json.loads(l).get("event_type") == "flow")
+print(sum(1 for n in ids.values() if n > 1))' "$work/span-eve.json")
+expect "no flow has two flow records (got $twice)" $([ "$twice" = 0 ]; echo $?) || ok=1
+expect "the plugin expired them and dropped no event (kernel: flows-expired=2 expiry-events-dropped=0)" \
+  $(echo "$kernel" | grep -q 'flows-expired=2 expiry-events-dropped=0'; echo $?) || ok=1
 expect "nothing left attached" $(! ip -n "$sensor" link show qs-sensor | grep -q 'prog/xdp'; echo $?) || ok=1
 [ $ok -eq 0 ] || { cat "$work/span.log" "$work/client.log"; }
 result XidsE2E.SpanTrafficIsBypassedAndReported $ok

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <latch>
 #include <map>
@@ -843,7 +844,193 @@ TEST(Ips, ForwardedPacketsLeaveThroughThePeerDroppedOnesDoNot) {
     EXPECT_EQ(attached(net.sb, net.cap, "v0"), "");
 }
 
-// --- 6. close detaches ------------------------------------------------------------------------------
+// --- 6. expiry events ------------------------------------------------------------------------------
+
+// Raw UDP/IPv4 frames written out of dev in ns with a packet socket: any source address, so both
+// directions of a flow can arrive on the capture interface, as on a SPAN port.
+class RawSender {
+public:
+    RawSender(Sandbox& sb, const std::string& ns, const std::string& dev, const std::string& dst_mac) {
+        std::string src_mac = sb.mac_address(ns, dev);
+        auto parse = [](const std::string& m, uint8_t* out) {
+            unsigned b[6] = {};
+            EXPECT_EQ(std::sscanf(m.c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]), 6) << m;
+            for (int i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(b[i]);
+        };
+        parse(dst_mac, dst_);
+        parse(src_mac, src_);
+        sb.run_in(ns, [&] {
+            fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+            ifindex_ = static_cast<int>(if_nametoindex(dev.c_str()));
+        });
+        EXPECT_GE(fd_, 0) << strerror(errno);
+    }
+    ~RawSender() { close(fd_); }
+    // One frame src:sport -> dst:dport with 7 bytes of payload; true when the kernel took it.
+    bool send(const char* src, uint16_t sport, const char* dst, uint16_t dport) {
+        uint8_t f[14 + 20 + 8 + 7] = {};
+        std::memcpy(f, dst_, 6);
+        std::memcpy(f + 6, src_, 6);
+        f[12] = 0x08;
+        uint8_t* ip = f + 14;
+        ip[0] = 0x45;
+        ip[3] = 20 + 8 + 7;
+        ip[8] = 64;
+        ip[9] = IPPROTO_UDP;
+        inet_pton(AF_INET, src, ip + 12);
+        inet_pton(AF_INET, dst, ip + 16);
+        uint32_t sum = 0;
+        for (int i = 0; i < 20; i += 2) sum += static_cast<uint32_t>(ip[i] << 8 | ip[i + 1]);
+        while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+        ip[10] = static_cast<uint8_t>(~sum >> 8), ip[11] = static_cast<uint8_t>(~sum);
+        uint8_t* udp = ip + 20;
+        udp[0] = static_cast<uint8_t>(sport >> 8), udp[1] = static_cast<uint8_t>(sport);
+        udp[2] = static_cast<uint8_t>(dport >> 8), udp[3] = static_cast<uint8_t>(dport);
+        udp[5] = 8 + 7;  // no UDP checksum (0 is allowed for IPv4)
+        std::memcpy(udp + 8, "payload", 7);
+        sockaddr_ll sa{};
+        sa.sll_family = AF_PACKET;
+        sa.sll_ifindex = ifindex_;
+        sa.sll_halen = 6;
+        std::memcpy(sa.sll_addr, dst_, 6);
+        return sendto(fd_, f, sizeof f, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == static_cast<ssize_t>(sizeof f);
+    }
+    static constexpr uint64_t kFrameBytes = 14 + 20 + 8 + 7;
+
+private:
+    int fd_ = -1, ifindex_ = 0;
+    uint8_t dst_[6]{}, src_[6]{};
+};
+
+xb_flow udp_flow(const char* src, uint16_t sport, const char* dst, uint16_t dport) {
+    xb_flow f{};
+    f.sz = sizeof f;
+    f.family = 4;
+    f.proto = IPPROTO_UDP;
+    f.src_port = sport;
+    f.dst_port = dport;
+    inet_pton(AF_INET, src, f.src_addr);
+    inet_pton(AF_INET, dst, f.dst_addr);
+    return f;
+}
+
+bool same_flow(const xb_flow& a, const xb_flow& b) {
+    return a.family == b.family && a.proto == b.proto && a.src_port == b.src_port && a.dst_port == b.dst_port &&
+           a.vlan_id[0] == b.vlan_id[0] && a.vlan_id[1] == b.vlan_id[1] && !std::memcmp(a.src_addr, b.src_addr, 16) &&
+           !std::memcmp(a.dst_addr, b.dst_addr, 16);
+}
+
+// A bypassed flow with packets both ways, then none: the housekeeping expires it and the engine gets
+// its final kernel counts (xb_expired_flows). A flow with packets in one direction only is not
+// expired while they come; once they stop, it is, with nothing counted the other way.
+TEST(Expiry, AnIdleFlowArrivesWithItsFinalCountsAOneWayFlowStaysWhileActive) {
+    XB_REQUIRE_KERNEL();
+    Net net;
+    // timeout 3 s: a sweep every 1.5 s (rounded to 1 s); the one-way flow sends every 50 ms.
+    TempFile conf(config("v0", "      capture: af-packet\n      datapath: xdp-native\n"
+                               "      flow-table:\n        timeout: 3\n"));
+    Opened o = open_plugin(conf.path, net.cap);
+    ASSERT_EQ(o.rc, 0) << o.error << "\n" << o.diagnostics;
+    xb_plugin* p = o.plugin;
+    EXPECT_STREQ(interface_info(p).datapath, "xdp-native");
+    ASSERT_EQ(xb_expired_flows(p, nullptr, 0), 0) << xb_last_error();  // starts the queue
+    xb_expired_flow events[8];
+    events[0].sz = 0;
+    EXPECT_XB(xb_expired_flows(p, events, 8), XB_ERR_INVAL);
+    EXPECT_XB(xb_expired_flows(p, nullptr, 8), XB_ERR_INVAL);
+
+    const xb_flow both = udp_flow(kTxAddr, 40000, kCapAddr, 5001);
+    const xb_flow one_way = udp_flow(kTxAddr, 40001, kCapAddr, 5002);
+    ASSERT_EQ(xb_bypass(p, "v0", &both), 0) << xb_last_error();
+    ASSERT_EQ(xb_bypass(p, "v0", &one_way), 0) << xb_last_error();
+    const uint64_t bypassed_at = realtime_ns();
+
+    RawSender raw(net.sb, net.tx, "t0", net.sb.mac_address(net.cap, "v0"));
+    // The one-way flow, all along, from its own thread.
+    std::atomic<bool> stop_one_way{false};
+    std::atomic<long> one_way_sent{0};
+    std::thread one_way_thread([&] {
+        RawSender own(net.sb, net.tx, "t0", net.sb.mac_address(net.cap, "v0"));
+        while (!stop_one_way) {
+            if (own.send(kTxAddr, 40001, kCapAddr, 5002)) ++one_way_sent;
+            usleep(50000);
+        }
+    });
+    // The two-way flow: 40 frames each way over about a second, then silence.
+    long fwd = 0, rev = 0;
+    for (int i = 0; i < 40; ++i) {
+        fwd += raw.send(kTxAddr, 40000, kCapAddr, 5001);
+        rev += raw.send(kCapAddr, 5001, kTxAddr, 40000);
+        usleep(25000);
+    }
+    const uint64_t last_sent = realtime_ns();
+    ASSERT_EQ(fwd, 40);
+    ASSERT_EQ(rev, 40);
+
+    std::vector<xb_expired_flow> got;
+    auto drain = [&] {
+        events[0].sz = sizeof events[0];
+        int n = xb_expired_flows(p, events, 8);
+        EXPECT_GE(n, 0) << xb_last_error();
+        for (int i = 0; i < n; ++i) {
+            EXPECT_EQ(events[i].sz, sizeof events[i]);
+            got.push_back(events[i]);
+        }
+    };
+    auto has = [&](const xb_flow& f) {
+        return std::any_of(got.begin(), got.end(), [&](const xb_expired_flow& e) { return same_flow(e.flow, f); });
+    };
+    // The timeout (3 s) after the last packet, plus sweeps: a generous minute.
+    for (auto deadline = after_s(60); Clock::now() < deadline && !has(both); usleep(100000)) drain();
+    ASSERT_TRUE(has(both)) << "no expiry event for the idle flow within a minute";
+    const uint64_t seen_at = realtime_ns();
+    // The one-way flow keeps coming: still bypassed a further two timeouts later.
+    for (auto until = after_s(7); Clock::now() < until; usleep(100000)) drain();
+    EXPECT_FALSE(has(one_way)) << "the flow with packets in one direction was expired while they came";
+    xb_flow_counts oc{};
+    oc.sz = sizeof oc;
+    EXPECT_EQ(xb_bypass_counts(p, "v0", &one_way, &oc), 0) << xb_last_error();
+    EXPECT_GT(oc.pkts_forward, 0u);
+    stop_one_way = true;
+    one_way_thread.join();
+    for (auto deadline = after_s(60); Clock::now() < deadline && !has(one_way); usleep(100000)) drain();
+    EXPECT_TRUE(has(one_way)) << "the one-way flow was not expired once its packets stopped";
+
+    for (const auto& e : got) {
+        EXPECT_STREQ(e.interface, "v0");
+        EXPECT_EQ(e.flow.sz, sizeof(xb_flow));
+        EXPECT_LE(e.first_seen_ns, e.last_seen_ns);
+        // Wall-clock times at the kernel's jiffy resolution, within a second of what the test saw.
+        EXPECT_GE(e.first_seen_ns + 1000000000ull, bypassed_at);
+        EXPECT_LE(e.first_seen_ns, bypassed_at + 1000000000ull);
+        if (same_flow(e.flow, both)) {
+            // The kernel's counts, both directions: every frame the test sent was dropped and counted.
+            EXPECT_EQ(e.pkts_forward, 40u);
+            EXPECT_EQ(e.pkts_reverse, 40u);
+            EXPECT_GE(e.bytes_forward, 40u * RawSender::kFrameBytes);
+            EXPECT_GE(e.bytes_reverse, 40u * RawSender::kFrameBytes);
+            EXPECT_GE(e.last_seen_ns + 1000000000ull, last_sent);
+            EXPECT_LE(e.last_seen_ns, seen_at);
+        } else if (same_flow(e.flow, one_way)) {
+            EXPECT_EQ(e.pkts_forward, static_cast<uint64_t>(one_way_sent.load()));
+            EXPECT_EQ(e.pkts_reverse, 0u);
+            EXPECT_EQ(e.bytes_reverse, 0u);
+        } else {
+            ADD_FAILURE() << "an expiry event for a flow the test did not bypass";
+        }
+    }
+    EXPECT_EQ(got.size(), 2u) << "each flow is reported once";
+    xb_stats st = stats_of(p, "v0");
+    EXPECT_EQ(st.flow_entries, 0u);
+    EXPECT_EQ(st.flows_expired, 2u);
+    EXPECT_EQ(st.expiry_events, 2u);
+    EXPECT_EQ(st.expiry_events_dropped, 0u);
+    EXPECT_EQ(xb_bypass_counts(p, "v0", &both, &oc), XB_ERR_NOENT);
+    xb_close(p);
+    EXPECT_EQ(attached(net.sb, net.cap, "v0"), "");
+}
+
+// --- 7. close detaches ------------------------------------------------------------------------------
 
 class Close : public ::testing::TestWithParam<const char*> {};
 
