@@ -7,6 +7,7 @@
 #include <linux/if_link.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -156,6 +157,7 @@ int check_flow(const xb_flow* flow) {
 }
 
 void upkeep_loop(xb_plugin* p) {
+    pthread_setname_np(pthread_self(), "xb-upkeep");
     std::optional<ScopedNetns> in_netns;
     if (p->netns) {
         auto entered = ScopedNetns::enter(*p->netns);
@@ -225,6 +227,7 @@ session::ReloadOutcome reload_plugin(xb_plugin* p, const std::string& file) {
 }
 
 void control_loop(xb_plugin* p) {
+    pthread_setname_np(pthread_self(), "xb-control");
     std::optional<ScopedNetns> in_netns;
     if (p->netns) {
         auto entered = ScopedNetns::enter(*p->netns);
