@@ -217,18 +217,7 @@ struct Worker {
     void run() {
         std::vector<xb_packet> pkts(64);
         uint64_t next_expire = 0;
-        uint64_t last_batch_ns = 0;
-        bool small_batch = false;
         while (!g_stop.load(std::memory_order_relaxed)) {
-            // At a moderate rate every packet would wake the thread on its own, and on a virtual
-            // machine a wakeup costs more than inspecting a packet. When the last batch was small and
-            // came less than 2 ms after the one before (more than ~500 packets/s), wait 1 ms so that
-            // one wakeup collects several packets: what TPACKET_V3's block timeout does in the
-            // kernel. Sparse traffic is not delayed, and IPS verdicts never are.
-            if (!ips && small_batch) {
-                timespec pause{0, 1000000};
-                nanosleep(&pause, nullptr);
-            }
             int n = api->xb_capture_recv(capture, pkts.data(), static_cast<uint32_t>(pkts.size()), 100);
             if (n < 0 && n != XB_ERR_INTR) {
                 log_error("capture", interface + " thread " + std::to_string(thread) + ": " + api->xb_last_error());
@@ -248,12 +237,6 @@ struct Worker {
             }
             if (n > 0) api->xb_capture_release(capture);
             uint64_t now = realtime_ns();
-            if (n > 0) {
-                small_batch = static_cast<size_t>(n) < pkts.size() / 4 && now - last_batch_ns < 2000000ull;
-                last_batch_ns = now;
-            } else {
-                small_batch = false;
-            }
             if (now >= next_expire) {
                 inspector->expire(now);
                 next_expire = now + 1000000000ull;

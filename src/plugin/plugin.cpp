@@ -319,6 +319,7 @@ Result<std::unique_ptr<capture::Receiver>> open_receiver(const xb_plugin& p, con
         o.frame_count = std::max<uint32_t>(cp.ring_size * 2, 64);
         o.bind = cp.zerocopy ? capture::XskBind::ZeroCopy : capture::XskBind::Copy;
         o.generic = i.plan.datapath == plan::Datapath::XdpGeneric;
+        if (!i.plan.ips_peer.empty()) o.batch_wait_us = 0;  // a verdict waits for its packet
         return capture::open_af_xdp(o);
     }
     capture::AfPacketOptions o;
