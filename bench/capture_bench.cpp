@@ -185,6 +185,30 @@ void pin_to(unsigned cpu) {
     (void)pthread_setaffinity_np(pthread_self(), sizeof s, &s);
 }
 
+// --- CPU accounting -------------------------------------------------------------------------------
+
+uint64_t thread_cpu_ns(std::thread& t) {
+    clockid_t cid;
+    timespec ts{};
+    if (!t.joinable() || pthread_getcpuclockid(t.native_handle(), &cid) != 0 || clock_gettime(cid, &ts) != 0) return 0;
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// CPU time of the kernel threads that can carry v1's receive path: ksoftirqd (softirqs deferred
+// out of the generator's context) and threaded NAPI. From the scheduler (/proc/PID/schedstat).
+uint64_t kernel_threads_cpu_ns() {
+    uint64_t sum = 0;
+    for (const char* name : {"ksoftirqd/", "napi/"})
+        for (int pid : threads_named(name, true)) {
+            FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/schedstat").c_str(), "r");
+            if (!f) continue;
+            unsigned long long ns = 0;
+            if (std::fscanf(f, "%llu", &ns) == 1) sum += ns;
+            std::fclose(f);
+        }
+    return sum;
+}
+
 // --- load generator -------------------------------------------------------------------------------
 
 constexpr uint16_t kSportBase = 10000;
@@ -209,6 +233,9 @@ public:
     }
     uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
     const std::string& error() const { return error_; }
+    // CPU time of the generator thread (while it runs): with CONFIG_IRQ_TIME_ACCOUNTING off, as
+    // here, it includes the softirqs run on its way out of BPF_PROG_RUN, i.e. v1's NAPI poll.
+    uint64_t cpu_ns() { return thread_cpu_ns(thread_); }
 
 private:
     static constexpr int kChunk = 16384;  // frames per BPF_PROG_RUN call: stop is checked between calls
@@ -292,6 +319,28 @@ public:
     size_t threads() const override { return 0; }
     void drain(size_t, const std::atomic<bool>&, std::atomic<uint64_t>&) override {}
     uint64_t ring_drops() override { return 0; }
+};
+
+// v1 drops every frame at XDP (xdp_rxdrop): the generator's cost per frame with the cheapest
+// receive, subtracted from each method's to leave what delivering to user space costs.
+class XdpDropCapture : public Capture {
+public:
+    static std::unique_ptr<Capture> open(int prog_fd, std::string& err) {
+        auto a = datapath::XdpAttachment::attach(static_cast<int>(if_nametoindex("v1")), prog_fd, datapath::XdpMode::Native);
+        if (!a.ok()) {
+            err = "attaching xdp_rxdrop native on v1: " + a.error().message;
+            return nullptr;
+        }
+        std::unique_ptr<XdpDropCapture> c(new XdpDropCapture);
+        c->a_.emplace(std::move(a).value());
+        return c;
+    }
+    size_t threads() const override { return 0; }
+    void drain(size_t, const std::atomic<bool>&, std::atomic<uint64_t>&) override {}
+    uint64_t ring_drops() override { return 0; }
+
+private:
+    std::optional<datapath::XdpAttachment> a_;
 };
 
 void drain_receiver(capture::Receiver& rx, const std::atomic<bool>& stop, std::atomic<uint64_t>& count) {
@@ -461,6 +510,8 @@ struct Sample {
     double pps = 0;          // delivered to user space, in the window
     double offered_pps = 0;  // frames the generator ran, in the window
     uint64_t delivered = 0;  // packets in the window
+    uint64_t sent = 0;       // frames the generator ran in the window
+    uint64_t cpu_ns = 0;     // CPU of the whole path in the window: generator (+ its softirqs), receivers, ksoftirqd, napi
     uint64_t bypass_drops = 0;  // XDP drops of bypassed packets over the whole run
     double ring_drop_pps = 0;   // ring drops over the whole run (settle + window), per second
     std::string counters;       // the bypass program's counters over the whole run
@@ -475,6 +526,7 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
     std::atomic<bool> stop{false};
     std::vector<std::atomic<uint64_t>> counts(cap->threads());
     std::vector<std::thread> drains;
+    drains.reserve(cap->threads());
     for (size_t i = 0; i < cap->threads(); ++i)
         drains.emplace_back([&, i] {
             pin_to(static_cast<unsigned>(1 + i));
@@ -488,11 +540,16 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
     const auto start = Clock::now();
     gen.start();
     std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+    auto path_cpu = [&] {
+        uint64_t ns = gen.cpu_ns() + kernel_threads_cpu_ns();
+        for (auto& t : drains) ns += thread_cpu_ns(t);
+        return ns;
+    };
     const auto t0 = Clock::now();
-    const uint64_t c0 = total(), s0 = gen.sent();
+    const uint64_t c0 = total(), s0 = gen.sent(), cpu0 = path_cpu();
     std::this_thread::sleep_for(std::chrono::milliseconds(window_ms));
     const auto t1 = Clock::now();
-    const uint64_t c1 = total(), s1 = gen.sent();
+    const uint64_t c1 = total(), s1 = gen.sent(), cpu1 = path_cpu();
     gen.stop();
     const double run_secs = std::chrono::duration<double>(Clock::now() - start).count();
     stop = true;
@@ -503,6 +560,8 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
     }
     const double secs = std::chrono::duration<double>(t1 - t0).count();
     out.delivered = c1 - c0;
+    out.sent = s1 - s0;
+    out.cpu_ns = cpu1 - cpu0;
     out.pps = static_cast<double>(c1 - c0) / secs;
     out.offered_pps = static_cast<double>(s1 - s0) / secs;
     out.bypass_drops = cap->bypass_drops();
@@ -543,6 +602,7 @@ int main(int argc, char** argv) {
     unsigned flows = 64;
     uint32_t big_ring = 16384;
     bool threaded_napi = false;
+    const char* only = nullptr;  // --only PREFIX: the methods whose name starts with it
     for (int i = 1; i < argc; ++i)
         if (std::strcmp(argv[i], "--verbose") == 0) g_verbose = true;
         else if (std::strcmp(argv[i], "--threaded-napi") == 0) threaded_napi = true;
@@ -554,6 +614,7 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::max(1, std::atoi(argv[i + 1]));
         else if (std::strcmp(argv[i], "--window-ms") == 0) window_ms = std::max(100, std::atoi(argv[i + 1]));
         else if (std::strcmp(argv[i], "--xsk-ring") == 0) big_ring = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
+        else if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
         else if (std::strcmp(argv[i], "--flows") == 0) flows = static_cast<unsigned>(std::clamp(std::atoi(argv[i + 1]), 1, 1000));
     }
     libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
@@ -616,20 +677,38 @@ int main(int argc, char** argv) {
         }
         std::printf("generator alone (no capture, v1 GRO + stack drop): %.0f pps offered (median of 3)\n", median(alone));
     }
-    std::printf("%-22s %12s %12s %12s %12s %12s %8s\n", "method", "pps", "libpcap pps", "offered pps", "drops/s",
-                "pcap drops/s", "ratio");
+    const int rxdrop_fd = bpf_program__fd(txgen->progs.xdp_rxdrop);
+    const Opener xdp_drop = [rxdrop_fd](std::string& e) { return XdpDropCapture::open(rxdrop_fd, e); };
+    std::printf("%-22s %12s %12s %12s %12s %12s %8s %9s %9s %8s\n", "method", "pps", "libpcap pps", "offered pps", "drops/s",
+                "pcap drops/s", "ratio", "ns/pkt", "pcap ns", "cost x");
     double ratio_xdp_big = 0;
     double ratio_xdp = 0, ratio_afp1 = 0, afp1_pps = 0, afp2_pps = 0;
+    double cost_xdp = 0, cost_xdp_big = 0, cost_afp1 = 0;
+    std::vector<double> drop_ns;
     int rc = 0;
     for (const auto& m : methods) {
-        std::vector<double> ratios, pps, base_pps, offered, drops, base_drops;
+        if (only && std::strncmp(m.name, only, std::strlen(only)) != 0) continue;
+        std::vector<double> ratios, pps, base_pps, offered, drops, base_drops, cost, base_cost, cost_ratios;
         for (int r = 0; r < rounds; ++r) {
-            Sample base, s;
+            Sample base, s, drop;
             if (!run_once(pcap, gen, settle_ms, window_ms, base, err) ||
-                !run_once(m.open, gen, settle_ms, window_ms, s, err)) {
+                !run_once(m.open, gen, settle_ms, window_ms, s, err) ||
+                !run_once(xdp_drop, gen, settle_ms, window_ms, drop, err)) {
                 rc = 1;
                 break;
             }
+            // CPU per packet delivered to user space, over what the same frames cost when v1 drops them
+            // at XDP: the receive path's own cost, kernel and user space, whatever the offered rate.
+            const double per_frame_drop = drop.sent ? static_cast<double>(drop.cpu_ns) / static_cast<double>(drop.sent) : 0;
+            auto delivery_ns = [per_frame_drop](const Sample& x) {
+                return x.delivered ? (static_cast<double>(x.cpu_ns) - per_frame_drop * static_cast<double>(x.sent)) /
+                                         static_cast<double>(x.delivered)
+                                   : 0.0;
+            };
+            cost.push_back(delivery_ns(s));
+            base_cost.push_back(delivery_ns(base));
+            if (cost.back() > 0) cost_ratios.push_back(base_cost.back() / cost.back());
+            drop_ns.push_back(per_frame_drop);
             base_pps.push_back(base.pps);
             pps.push_back(s.pps);
             offered.push_back(s.offered_pps);
@@ -639,12 +718,14 @@ int main(int argc, char** argv) {
         }
         if (rc) break;
         const double ratio = median(ratios);
-        std::printf("%-22s %12.0f %12.0f %12.0f %12.0f %12.0f %7.2fx\n", m.name, median(pps), median(base_pps),
-                    median(offered), median(drops), median(base_drops), ratio);
+        const double cost_ratio = median(cost_ratios);
+        std::printf("%-22s %12.0f %12.0f %12.0f %12.0f %12.0f %7.2fx %9.0f %9.0f %7.2fx\n", m.name, median(pps),
+                    median(base_pps), median(offered), median(drops), median(base_drops), ratio, median(cost),
+                    median(base_cost), cost_ratio);
         std::fflush(stdout);
-        if (std::strcmp(m.name, "af-xdp copy") == 0) ratio_xdp = ratio;
-        if (m.name == big_ring_name) ratio_xdp_big = ratio;
-        if (std::strcmp(m.name, "af-packet 1 thread") == 0) ratio_afp1 = ratio, afp1_pps = median(pps);
+        if (std::strcmp(m.name, "af-xdp copy") == 0) ratio_xdp = ratio, cost_xdp = cost_ratio;
+        if (m.name == big_ring_name) ratio_xdp_big = ratio, cost_xdp_big = cost_ratio;
+        if (std::strcmp(m.name, "af-packet 1 thread") == 0) ratio_afp1 = ratio, afp1_pps = median(pps), cost_afp1 = cost_ratio;
         if (std::strcmp(m.name, "af-packet 2 threads") == 0) afp2_pps = median(pps);
     }
     if (rc == 0) {
@@ -670,6 +751,12 @@ int main(int argc, char** argv) {
                     "af-packet 1 thread >= 1x: %.2fx %s; 2 threads / 1 thread: %.2fx\n",
                     ratio_xdp, ratio_xdp >= 2 ? "met" : "NOT met", big_ring, ratio_xdp_big, ratio_afp1, ratio_afp1 >= 1 ? "met" : "NOT met",
                     afp1_pps > 0 ? afp2_pps / afp1_pps : 0.0);
+        // What a receiver could take if the load outpaced it: libpcap's CPU per delivered packet over the
+        // method's, both net of what the same frames cost when v1 drops them at XDP.
+        std::printf("receive cost per packet (libpcap / method, the capacity ratio on one core): af-xdp %.2fx %s "
+                    "(ring %u: %.2fx %s); af-packet 1 thread %.2fx %s; cost baseline (v1 drops at XDP): %.0f ns/frame\n",
+                    cost_xdp, cost_xdp >= 2 ? "(>= 2x)" : "(< 2x)", big_ring, cost_xdp_big, cost_xdp_big >= 2 ? "(>= 2x)" : "(< 2x)",
+                    cost_afp1, cost_afp1 >= 1 ? "(>= 1x)" : "(< 1x)", median(drop_ns));
     }
     gen.stop();
     xb_txgen__destroy(txgen);

@@ -30,4 +30,13 @@ int xdp_txgen(struct xdp_md *ctx)
     return XDP_TX;
 }
 
+/* The cheapest receive there is, attached to v1 for capture_bench's cost baseline: every frame
+ * dropped at XDP, before any skb, copy or wakeup. */
+SEC("xdp")
+int xdp_rxdrop(struct xdp_md *ctx)
+{
+    (void)ctx;
+    return XDP_DROP;
+}
+
 char LICENSE[] SEC("license") = "GPL";

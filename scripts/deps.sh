@@ -12,6 +12,8 @@ PACKAGES=(
   libbpf-dev libxdp-dev libyaml-dev libhyperscan-dev libmnl-dev libpcap-dev
   # tests, fuzzing (libFuzzer runtime), kernel test harness
   libgtest-dev libgmock-dev libclang-rt-14-dev iproute2 util-linux ethtool kmod
+  # benchmarks: a fixed-rate replay of the same frames (bench/xids_cpu.sh)
+  tcpreplay
   # the test VM (tests/vm): a second kernel for what this one refuses (freplace, libxdp's dispatcher)
   qemu-system-x86 busybox-static cpio
 )

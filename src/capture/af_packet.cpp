@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <utility>
@@ -219,7 +220,11 @@ Result<std::unique_ptr<Receiver>> open_af_packet(const AfPacketOptions& o) {
         return Error::from_errno(errno, "PACKET_VERSION TPACKET_V3 on " + where);
 
     const uint32_t frames_per_block = o.block_size / o.frame_size;
-    const uint64_t wanted_blocks = (static_cast<uint64_t>(o.frame_count) + frames_per_block - 1) / frames_per_block;
+    // At least 4 blocks, whatever the ring size: the kernel fills one block while the engine still
+    // holds others, and a ring of one or two large blocks would drop all the while.
+    constexpr uint64_t kMinBlocks = 4;
+    const uint64_t wanted_blocks =
+        std::max(kMinBlocks, (static_cast<uint64_t>(o.frame_count) + frames_per_block - 1) / frames_per_block);
     if (wanted_blocks > UINT32_MAX / frames_per_block)
         return Error{EINVAL, "af-packet frame-count " + std::to_string(o.frame_count) + " on " + where + " is too large"};
     tpacket_req3 req{};

@@ -21,7 +21,7 @@ std::optional<FanoutType> fanout_from_cluster_type(std::string_view name);
 
 struct AfPacketOptions {
     int ifindex = 0;
-    uint32_t block_size = 32768;     // bytes per TPACKET_V3 block: a multiple of the page size, power of two
+    uint32_t block_size = 262144;    // bytes per TPACKET_V3 block: a multiple of the page size, power of two
     uint32_t frame_count = 2048;     // ring capacity in frames of frame_size; the block count is derived
     uint32_t frame_size = 2048;      // tp_frame_size (TPACKET_ALIGNMENT multiple)
     uint32_t block_timeout_ms = 10;  // a partly filled block is handed over after this long

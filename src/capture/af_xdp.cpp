@@ -75,6 +75,8 @@ private:
     xsk_ring_cons comp_{};
     xsk_ring_cons rx_{};
     bool in_map_ = false;
+    bool small_batch_ = false;        // the last receive() handed out a small batch soon after the one before
+    std::chrono::steady_clock::time_point last_batch_{};
     uint32_t held_ = 0;               // rx descriptors handed out since the last release()
     uint32_t held_first_ = 0;         // rx ring index of the first of them
     std::vector<uint64_t> free_;      // frame addresses owned by user space, not in any ring
@@ -183,6 +185,12 @@ void AfXdpReceiver::kick_if_needed() {
 Result<size_t> AfXdpReceiver::receive(std::span<Packet> out, int timeout_ms) {
     if (out.empty()) return size_t{0};
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+    if (small_batch_ && opt_.batch_wait_us && timeout_ms != 0) {
+        const uint32_t us = timeout_ms > 0 ? std::min<uint32_t>(opt_.batch_wait_us, static_cast<uint32_t>(timeout_ms) * 1000u)
+                                           : opt_.batch_wait_us;
+        timespec pause{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000L};
+        nanosleep(&pause, nullptr);
+    }
     uint32_t idx = 0;
     uint32_t n = 0;
     for (;;) {
@@ -206,6 +214,9 @@ Result<size_t> AfXdpReceiver::receive(std::span<Packet> out, int timeout_ms) {
             break;
         }
     }
+    const auto batch_time = std::chrono::steady_clock::now();
+    small_batch_ = n > 0 && n < out.size() / 4 && batch_time - last_batch_ < std::chrono::milliseconds(2);
+    if (n > 0) last_batch_ = batch_time;
     if (n == 0) return size_t{0};
     if (held_ == 0) held_first_ = idx;
     const uint64_t now = realtime_ns();

@@ -115,7 +115,7 @@ std::optional<uint32_t> read_block_size(Reader& r, const YamlNode& v, const std:
                             " bytes, above 4 MiB (4194304): the kernel takes each TPACKET_V3 block from contiguous "
                             "pages, 4 MiB at most (order 10), and falls back to slower vmalloc memory or refuses the "
                             "ring beyond; a block also reaches the engine only when full, so huge blocks delay packets",
-                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+                        "use a power of two from 4096 to 4194304 (default 262144)", v.loc, path);
         return std::nullopt;
     }
     if (*n == 0 || *n % kBlockSizeUnit) {
@@ -123,7 +123,7 @@ std::optional<uint32_t> read_block_size(Reader& r, const YamlNode& v, const std:
                         "'" + path + "' is " + std::to_string(*n) +
                             " bytes, not a multiple of the 4096-byte page: the kernel refuses TPACKET_V3 blocks "
                             "that are not whole pages",
-                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+                        "use a power of two from 4096 to 4194304 (default 262144)", v.loc, path);
         return std::nullopt;
     }
     if (!power_of_two(*n)) {
@@ -131,7 +131,7 @@ std::optional<uint32_t> read_block_size(Reader& r, const YamlNode& v, const std:
                         "'" + path + "' is " + std::to_string(*n) +
                             " bytes, not a power of two: the kernel allocates each block as a power-of-two number "
                             "of pages, so the rest of every block would be wasted memory",
-                        "use a power of two from 4096 to 4194304 (default 32768)", v.loc, path);
+                        "use a power of two from 4096 to 4194304 (default 262144)", v.loc, path);
         return std::nullopt;
     }
     return static_cast<uint32_t>(*n);

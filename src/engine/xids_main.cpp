@@ -4,6 +4,7 @@
 //   xids -c FILE --check     configuration and rules checked, the plugin loaded, nothing attached
 // Capture and bypass go through the plugin alone (dlopen, include/xbypass/plugin.h).
 #include <pcap/pcap.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
@@ -433,7 +434,12 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
         }
     };
     std::vector<std::thread> threads;
-    for (auto& w : workers) threads.emplace_back([w = w.get()] { w->run(); });
+    for (auto& w : workers)
+        threads.emplace_back([w = w.get()] {
+            // Named so that `top -H` and the CPU bench can tell the workers from the plugin's threads.
+            pthread_setname_np(pthread_self(), ("xids-rx" + std::to_string(w->thread)).substr(0, 15).c_str());
+            w->run();
+        });
 
     auto stats = [&](bool final) {
         InspectorCounters total;

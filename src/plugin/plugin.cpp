@@ -7,6 +7,7 @@
 #include <linux/if_link.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -157,6 +158,7 @@ int check_flow(const xb_flow* flow) {
 }
 
 void upkeep_loop(xb_plugin* p) {
+    pthread_setname_np(pthread_self(), "xb-upkeep");
     std::optional<ScopedNetns> in_netns;
     if (p->netns) {
         auto entered = ScopedNetns::enter(*p->netns);
@@ -226,6 +228,7 @@ session::ReloadOutcome reload_plugin(xb_plugin* p, const std::string& file) {
 }
 
 void control_loop(xb_plugin* p) {
+    pthread_setname_np(pthread_self(), "xb-control");
     std::optional<ScopedNetns> in_netns;
     if (p->netns) {
         auto entered = ScopedNetns::enter(*p->netns);
@@ -317,6 +320,7 @@ Result<std::unique_ptr<capture::Receiver>> open_receiver(const xb_plugin& p, con
         o.frame_count = std::max<uint32_t>(cp.ring_size * 2, 64);
         o.bind = cp.zerocopy ? capture::XskBind::ZeroCopy : capture::XskBind::Copy;
         o.generic = i.plan.datapath == plan::Datapath::XdpGeneric;
+        if (!i.plan.ips_peer.empty()) o.batch_wait_us = 0;  // a verdict waits for its packet
         return capture::open_af_xdp(o);
     }
     capture::AfPacketOptions o;

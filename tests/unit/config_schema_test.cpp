@@ -310,7 +310,7 @@ TEST(Capture, KeysReadWithTheirOrigins) {
     const auto& c = l.config.interfaces.at(2);
     EXPECT_EQ(c.capture.method, CaptureMethod::Auto);
     EXPECT_EQ(c.capture.ring_size, 2048u);
-    EXPECT_EQ(c.capture.block_size, 32768u);
+    EXPECT_EQ(c.capture.block_size, 262144u);
     EXPECT_EQ(c.capture.cluster_id, 99u);  // the first default id
     EXPECT_EQ(c.origin_of("capture"), nullptr);
 }
