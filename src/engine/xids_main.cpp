@@ -422,7 +422,8 @@ int run_live(Loaded& l, const std::string& file, const std::string& netns, const
             ev[0].sz = sizeof ev[0];
             int n = api->xb_expired_flows(plugin, ev.data(), ev.size());
             if (n < 0) {
-                log_warning("bypass", std::string("cannot take the plugin's expiry events: ") + api->xb_last_error());
+                log_event(LogLevel::Warning, "bypass", "XB7230",
+                          std::string("cannot take the plugin's expiry events: ") + api->xb_last_error());
                 return;
             }
             for (auto& w : workers) {
