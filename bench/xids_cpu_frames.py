@@ -11,30 +11,13 @@ one apart (tcpreplay paces by --pps, not by these):
     (xids.udp-bypass-after: 0).
 MIX says how the packets are shared between the two: "bulk" 95% TCP, "mixed" 50%.
 """
+import os
 import struct
 import sys
 
-SRC, DST = bytes([10, 88, 0, 1]), bytes([10, 88, 0, 2])
-MAC_A, MAC_B = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
-
-
-def eth(payload, reverse=False):
-    dst, src = (MAC_A, MAC_B) if reverse else (MAC_B, MAC_A)
-    return dst + src + b"\x08\x00" + payload
-
-
-def ipv4(proto, l4, reverse=False):
-    s, d = (DST, SRC) if reverse else (SRC, DST)
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0x4000, 64, proto, 0, s, d) + l4
-
-
-def tcp(sport, dport, seq, ack, flags, data=b""):
-    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
-
-
-def udp(sport, dport, data):
-    return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
-
+# The frame builders of xids's end-to-end test (Ethernet, IPv4 without options, TCP, UDP).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "engine"))
+from xids_frames import eth, ipv4, tcp, udp  # noqa: E402
 
 SYN, ACK, PSH = 0x02, 0x10, 0x08
 
