@@ -57,11 +57,9 @@ Status sum_map(int fd, unsigned cpus, size_t* entries, uint64_t* packets, uint64
     return {};
 }
 
-FlowKey flow_key_of(const struct xb_sur_key_v4& k) {
-    FlowKey f{};
-    f.family = XB_FAMILY_IPV4;
-    f.src_addr[0] = k.src;
-    f.dst_addr[0] = k.dst;
+// The fields both key layouts share: ports, then the protocol and VLAN word as Suricata writes it.
+template <typename SurKey>
+FlowKey with_ports_and_vlans(FlowKey f, const SurKey& k) {
     f.src_port = k.src_port;
     f.dst_port = k.dst_port;
     f.proto = (k.proto_vlan0 & XB_SUR_PROTO_TCP) ? 6 : 17;
@@ -70,17 +68,20 @@ FlowKey flow_key_of(const struct xb_sur_key_v4& k) {
     return f;
 }
 
+FlowKey flow_key_of(const struct xb_sur_key_v4& k) {
+    FlowKey f{};
+    f.family = XB_FAMILY_IPV4;
+    f.src_addr[0] = k.src;
+    f.dst_addr[0] = k.dst;
+    return with_ports_and_vlans(f, k);
+}
+
 FlowKey flow_key_of(const struct xb_sur_key_v6& k) {
     FlowKey f{};
     f.family = XB_FAMILY_IPV6;
     std::memcpy(f.src_addr, k.src, sizeof f.src_addr);
     std::memcpy(f.dst_addr, k.dst, sizeof f.dst_addr);
-    f.src_port = k.src_port;
-    f.dst_port = k.dst_port;
-    f.proto = (k.proto_vlan0 & XB_SUR_PROTO_TCP) ? 6 : 17;
-    f.vlan_outer = static_cast<uint16_t>(k.proto_vlan0 >> 1);
-    f.vlan_inner = k.vlan1;
-    return f;
+    return with_ports_and_vlans(f, k);
 }
 
 template <typename Key>
