@@ -18,7 +18,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -721,16 +721,38 @@ TEST(RunCommand, EveryLoggedLineCarriesACode) {
     auto r = test::run_command("timeout 30 " + xbypass() + " run --netns " + ns + " -c " + conf.path +
                                " --duration 2 --flows " + flows.path);
     EXPECT_EQ(r.status, 0) << r.output;
-    const std::regex logged(R"(^\d\d/\d\d/\d{4} -- \d\d:\d\d:\d\d - <(\w+)> - \[[\w-]+\] (.*)$)");
+    // "DD/MM/YYYY -- HH:MM:SS - <Level> - [module] MESSAGE"; the message starts with its code,
     // "notice[XB0010]: ...", or a diagnostic with its location first: "FILE:5:7: warning[XB4030]: ...".
-    const std::regex coded(R"((^|: )(error|warning|notice|info|config)\[XB\d{4}\]: )");
+    // (Parsed by hand: std::regex trips g++ 12's -Wmaybe-uninitialized in the sanitizer build.)
+    auto message_of = [](const std::string& line) -> std::optional<std::string> {
+        if (line.size() < 30 || line[2] != '/' || line[5] != '/' || line.compare(10, 4, " -- ") != 0 ||
+            line.compare(22, 4, " - <") != 0)
+            return std::nullopt;
+        size_t module = line.find("> - [", 26);
+        size_t end = module == std::string::npos ? module : line.find("] ", module + 5);
+        if (end == std::string::npos) return std::nullopt;
+        return line.substr(end + 2);
+    };
+    auto has_code = [](const std::string& msg) {
+        for (const char* level : {"error", "warning", "notice", "info", "config"}) {
+            const std::string tag = std::string(level) + "[XB";
+            for (size_t at = msg.find(tag); at != std::string::npos; at = msg.find(tag, at + 1)) {
+                if (at != 0 && (at < 2 || msg.compare(at - 2, 2, ": ") != 0)) continue;
+                size_t d = at + tag.size();
+                if (d + 7 <= msg.size() && std::all_of(msg.begin() + d, msg.begin() + d + 4, ::isdigit) &&
+                    msg.compare(d + 4, 3, "]: ") == 0)
+                    return true;
+            }
+        }
+        return false;
+    };
     size_t lines = 0;
     std::istringstream in(r.output);
     for (std::string line; std::getline(in, line);) {
-        std::smatch m;
-        if (!std::regex_match(line, m, logged)) continue;
+        auto msg = message_of(line);
+        if (!msg) continue;
         ++lines;
-        EXPECT_TRUE(std::regex_search(m[2].str(), coded)) << "a log line without a code: " << line;
+        EXPECT_TRUE(has_code(*msg)) << "a log line without a code: " << line;
     }
     EXPECT_GT(lines, 5u) << r.output;
     for (const char* code : {"notice[XB0010]", "notice[XB0013]", "notice[XB4060]", "notice[XB5040]", "notice[XB6050]",
