@@ -185,8 +185,12 @@ Status Session::apply(const Assessment& next, bool allow_interface_changes, Diag
     for (auto& sw : swaps) {
         changes.push_back(sw.plan->interface + ": " + std::string(sw.ri->program->program_name()) + " → " +
                           sw.plan->program + " (swapped atomically; the flow table and counters are kept)");
-        sw.ri->program = std::move(sw.program);  // the old program goes; its maps live on in the new one
+        retire(std::move(sw.ri->program));       // freed a little later: its cpumap's queues drain first
+        sw.ri->program = std::move(sw.program);  // its other maps live on in the new one
         sw.ri->plan = *sw.plan;
+        // The new program's cpumap (a new map, or none) is the one whose drops the monitor counts.
+        if (monitor_)
+            (void)monitor_->set_cpumap(sw.ri->plan.ifindex, monitor::map_id_of(sw.ri->program->map_fd("xb_cpu_map")));
     }
     for (auto& [ri, p] : plan_only) {
         if (ri->plan.flow_table.timeout != p->flow_table.timeout)

@@ -970,6 +970,7 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
         *att);
     if (!swapped) return cannot(swapped.error().message);
     std::string from(ri.program->program_name());
+    retire(std::move(ri.program));
     ri.program = std::make_unique<datapath::BypassProgram>(std::move(next).value());
     ri.degraded_from = from;
     ri.plan.program = std::string(ri.program->program_name());
@@ -984,6 +985,8 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
 }
 
 Status Session::check_health(Diagnostics& diags) {
+    // Exclusive: a degrade replaces programs the engine's threads may be using (bypass, counts).
+    std::unique_lock live(live_mu_);
     // Without the monitor only what the program's counters and maps show is seen (an emptied cpumap).
     for (auto& ri : interfaces_) {
         if (!ri.program || ri.bypass_stopped) continue;
@@ -1127,6 +1130,26 @@ std::string startup_block(const Assessment& a) {
     for (int i = 0; i < XB_CNT_MAX; ++i) names += (i ? ", " : "") + std::string(datapath::counter_name(static_cast<xb_counter>(i)));
     if (!a.plan.interfaces.empty()) out += "counters reported per interface: " + names + "\n";
     return out;
+}
+
+namespace {
+constexpr uint64_t kRetiredSeconds = 3;
+uint64_t monotonic_s() {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<uint64_t>(t.tv_sec);
+}
+}  // namespace
+
+void Session::retire(std::unique_ptr<datapath::BypassProgram> program) {
+    if (!program || program->map_fd("xb_cpu_map") < 0) return;  // nothing of it queued in the kernel
+    retired_.push_back(Retired{monotonic_s() + kRetiredSeconds, std::move(program)});
+}
+
+void Session::release_retired() {
+    std::unique_lock live(live_mu_);
+    const uint64_t now = monotonic_s();
+    std::erase_if(retired_, [now](const Retired& r) { return r.until_s <= now; });
 }
 
 }  // namespace xb::session

@@ -197,6 +197,8 @@ public:
     // Held shared by whoever reads interfaces() from another thread than the one that reloads
     // (the plugin's engine threads); apply() holds it exclusively. The methods above take it.
     std::shared_mutex& live_mutex() const { return live_mu_; }
+    // Frees the programs swapped out more than 3 s ago (the upkeep calls it, once a second).
+    void release_retired();
 
 private:
     Session() = default;
@@ -210,6 +212,15 @@ private:
     std::unique_ptr<ExpiryQueue> expiry_;  // made by start(); thread-safe of its own
     std::vector<RunningInterface> interfaces_;
     mutable std::shared_mutex live_mu_;
+    // A program swapped out (reload, degrade) with a cpumap is kept for a while: frames still queued
+    // in its cpumap are passed on by the map's kthreads, where freeing the map at once would drop
+    // them (seen: a whole 2,048-frame queue lost at a swap while other work held the CPUs).
+    struct Retired {
+        uint64_t until_s = 0;  // CLOCK_MONOTONIC seconds
+        std::unique_ptr<datapath::BypassProgram> program;
+    };
+    void retire(std::unique_ptr<datapath::BypassProgram> program);  // under live_mu_ (exclusive)
+    std::vector<Retired> retired_;                                    // under live_mu_
     datapath::AttachmentSet attachments_;  // declared last: destroyed (detached) first
 };
 

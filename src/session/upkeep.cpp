@@ -105,6 +105,7 @@ Status Upkeep::on_link_events() {
 
 Status Upkeep::tick(uint64_t now_s) {
     session_.check_suricata();
+    session_.release_retired();
     if (now_s >= next_health_s_) {
         next_health_s_ = now_s + 1;
         Diagnostics d;
