@@ -64,6 +64,19 @@ void report(Diagnostics& diags, Severity severity, std::string code, std::string
 
 bool has(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
+}  // namespace
+
+// At detach, another tool's program in our place stays attached (datapath/attach.h): XB5022.
+void log_left_theirs(const std::string& what) {
+    Logger::instance().log(Diagnostic{"XB5022", Severity::Warning, {}, "",
+                                      "not detached, not ours: " + what,
+                                      "nothing of xbypass is left there; find which tool replaced its program "
+                                      "(bpftool net show) if that was not intended"},
+                           "datapath");
+}
+
+namespace {
+
 
 }  // namespace
 
@@ -647,12 +660,14 @@ monitor::HealthSample Session::sample(const RunningInterface& ri) const {
 
 Session::~Session() {
     // Detach before the programs and maps go; what stays attached is said, with a code.
-    for (const auto& e : attachments_.rollback())
+    std::vector<std::string> theirs;
+    for (const auto& e : attachments_.rollback(&theirs))
         Logger::instance().log(Diagnostic{"XB5021", Severity::Warning, {}, "",
                                           "cannot detach: " + e.message,
                                           "remove it by hand (ip link set dev IFACE xdp off, or tc filter del dev "
                                           "IFACE ingress pref 22594 handle 0x5842 bpf)"},
                                "datapath");
+    for (auto& t : theirs) log_left_theirs(t);
     // A failed start leaves no pin behind. After a run the pins stay, so that a running Suricata and
     // the next xbypass run share the same maps (with no program attached nothing reads them).
     if (!started_)
@@ -998,7 +1013,12 @@ Status Session::check_health(Diagnostics& diags) {
                 break;
             case config::OnRuntimeError::Stop: {
                 // Bypass off everywhere: what runs no longer works as planned.
-                attachments_.rollback();
+                std::vector<std::string> theirs;
+                for (const auto& e : attachments_.rollback(&theirs))
+                    report(diags, Severity::Warning, "XB5021", "cannot detach: " + e.message,
+                           "remove it by hand (ip link set dev IFACE xdp off, or tc filter del dev IFACE ingress "
+                           "pref 22594 handle 0x5842 bpf)");
+                for (auto& t : theirs) log_left_theirs(t);
                 for (auto& other : interfaces_) other.bypass_stopped = true;
                 report(diags, Severity::Error, "XB6021",
                        ri.plan.interface + ": " + f.cause + "; on-runtime-error: stop detached every bypass program",

@@ -217,4 +217,7 @@ private:
 // program, why each faster one was not chosen, and the counters that will be reported.
 std::string startup_block(const Assessment& a);
 
+// Logs XB5022: at detach another tool's program was found in our place and left attached.
+void log_left_theirs(const std::string& what);
+
 }  // namespace xb::session
