@@ -220,6 +220,12 @@ std::string theirs_left(int ifindex, XdpMode mode, uint32_t theirs, uint32_t our
            " mode, not ours (" + std::to_string(ours) + "): " + how + "; it was left attached";
 }
 
+uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 }  // namespace
 
 Status XdpAttachment::detach(std::string* left_theirs) {
@@ -253,6 +259,67 @@ Status XdpAttachment::detach(std::string* left_theirs) {
     if (err < 0 && err != -ENODEV && err != -ENOENT)
         return errno_error(err, "cannot detach our XDP program from ifindex " + std::to_string(ifindex_));
     return {};
+}
+
+Status XdpAttachment::change_mode(int prog_fd, XdpMode to, ModeChangeTiming* timing) {
+    if (!attached_) return Error{ENOENT, "not attached"};
+    if (to == mode_) return {};
+    auto id = prog_id_of(prog_fd);
+    if (!id) return id.error();
+    if (*id != prog_id_) return Error{EINVAL, "change_mode moves our own program only"};
+    // Everything the attach needs is made before the detach: the options, the netlink fallback's dup.
+    bpf_link_create_opts lo{};
+    lo.sz = sizeof lo;
+    lo.flags = mode_flag(to);
+    UniqueFd dup(fcntl(prog_fd, F_DUPFD_CLOEXEC, 0));
+    if (!dup) return errno_error(-errno, "cannot duplicate the program fd");
+    const XdpMode from = mode_;
+
+    const uint64_t t0 = monotonic_ns();
+    int err = 0;
+    if (method_ == AttachMethod::BpfLink) {
+        // BPF_LINK_DETACH detaches now, even if another reference to the link exists (a pin).
+        err = bpf_link_detach(link_fd_.get());
+    } else {
+        bpf_xdp_attach_opts o{};
+        o.sz = sizeof o;
+        o.old_prog_fd = prog_fd_.get();
+        err = bpf_xdp_detach(ifindex_, XDP_FLAGS_REPLACE | mode_flag(from), &o);
+    }
+    const uint64_t t_detached = monotonic_ns();
+    if (err < 0) return errno_error(err, "cannot detach our XDP program from ifindex " + std::to_string(ifindex_));
+    int link = -1, r = -1;
+    if (method_ == AttachMethod::BpfLink) link = bpf_link_create(prog_fd, ifindex_, BPF_XDP, &lo);
+    else r = bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_UPDATE_IF_NOEXIST | mode_flag(to), nullptr);
+    const uint64_t t1 = monotonic_ns();
+    if (timing) *timing = {t_detached - t0, t1 - t_detached};
+    const bool ok = method_ == AttachMethod::BpfLink ? link >= 0 : r == 0;
+    const int attach_err = method_ == AttachMethod::BpfLink ? errno : -r;
+    if (ok) {
+        mode_ = to;
+        if (method_ == AttachMethod::BpfLink) link_fd_.reset(link);
+        else prog_fd_ = std::move(dup);
+        return {};
+    }
+    // Back to the old mode, so that the program still runs as before.
+    Status back;
+    if (method_ == AttachMethod::BpfLink) {
+        lo.flags = mode_flag(from);
+        int l = bpf_link_create(prog_fd, ifindex_, BPF_XDP, &lo);
+        if (l >= 0) link_fd_.reset(l);
+        else back = errno_error(-errno, "");
+    } else if (int e = bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_UPDATE_IF_NOEXIST | mode_flag(from), nullptr); e < 0) {
+        back = errno_error(e, "");
+    }
+    if (!back) {
+        attached_ = false;
+        link_fd_.reset();
+        prog_fd_.reset();
+    }
+    return Error{attach_err, xdp_attach_cause(attach_err, to) + " (" + std::string(xdp_mode_name(to)) + " XDP on ifindex " +
+                                 std::to_string(ifindex_) + ": " + std::strerror(attach_err) + "); " +
+                                 (back ? std::string(xdp_mode_name(from)) + " XDP attached again"
+                                       : std::string(xdp_mode_name(from)) + " XDP could not be attached again either")};
 }
 
 Status XdpAttachment::replace_program(int new_prog_fd) {

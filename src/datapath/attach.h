@@ -63,6 +63,16 @@ public:
     // program), theirs stays attached, this is not a failure, and `left_theirs` (if given) gets one
     // sentence saying what was left (XB5022).
     Status detach(std::string* left_theirs = nullptr);
+    // Moves our program to another mode (native -> generic degrade). The kernel refuses native and
+    // generic XDP on one device at once, so this detaches and attaches again, with everything
+    // prepared before the detach: the window without a program is one detach and one attach system
+    // call, whose durations (CLOCK_MONOTONIC) are returned in `timing` if given. If the new mode is
+    // refused, the program is attached again in the old mode.
+    struct ModeChangeTiming {
+        uint64_t detach_ns = 0, attach_ns = 0;
+        uint64_t window_ns() const { return detach_ns + attach_ns; }
+    };
+    Status change_mode(int prog_fd, XdpMode to, ModeChangeTiming* timing = nullptr);
     int ifindex() const { return ifindex_; }
     XdpMode mode() const { return mode_; }
     AttachMethod method() const { return method_; }

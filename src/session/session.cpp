@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <set>
@@ -937,28 +938,29 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
     if (f.fault != monitor::Fault::CpuRedirectFailing) {
         // Frames failing in the native driver (aborts, devmap/xskmap transmit errors): the same
         // program in generic mode, where redirects take the skb path. The kernel refuses native and
-        // generic at once, so this swap detaches first: for that moment frames reach the stack
-        // unbypassed (fail-open), nothing is lost.
+        // generic XDP on one device at once ("Native and generic XDP can't be active at the same
+        // time"), so there is no atomic swap: change_mode prepares everything first (the same program
+        // fd, hence the same maps, flow table and counters) and then detaches and attaches back to
+        // back. Frames in that window meet no program and go to the stack (fail-open, see
+        // doc/datapath.md for what was measured).
         auto* xdp = std::get_if<datapath::XdpAttachment>(att);
         if (!xdp || xdp->mode() != datapath::XdpMode::Native)
             return cannot(std::string(monitor::fault_name(f.fault)) + " in " +
                           (xdp ? "generic XDP" : "tc") + ": there is no slower program to swap to");
-        int prog_fd = ri.program->prog_fd();
-        (void)xdp->detach();
-        auto generic = datapath::XdpAttachment::attach(ri.plan.ifindex, prog_fd, datapath::XdpMode::Generic);
-        if (!generic) {
-            auto back = datapath::XdpAttachment::attach(ri.plan.ifindex, prog_fd, datapath::XdpMode::Native);
-            if (back) *xdp = std::move(back).value();
-            return cannot("generic XDP cannot be attached: " + generic.error().message +
-                          (back ? "; native XDP attached again" : "; native XDP could not be attached again either"));
-        }
-        *xdp = std::move(generic).value();
+        datapath::XdpAttachment::ModeChangeTiming t;
+        if (auto st = xdp->change_mode(ri.program->prog_fd(), datapath::XdpMode::Generic, &t); !st)
+            return cannot("generic XDP cannot be attached: " + st.error().message);
         ri.plan.datapath = plan::Datapath::XdpGeneric;
         ri.degraded_from = "xdp-native";
+        ri.degrade_window_ns = t.window_ns();
+        char us[96];
+        std::snprintf(us, sizeof us, "%.1f µs (detach %.1f, attach %.1f)", static_cast<double>(t.window_ns()) / 1000.0,
+                      static_cast<double>(t.detach_ns) / 1000.0, static_cast<double>(t.attach_ns) / 1000.0);
         report(diags, Severity::Warning, "XB6024",
                ri.plan.interface + ": " + f.cause + "; degraded " + ri.plan.program +
-                   " from native to generic XDP (same program, flow table and counters; detached and attached "
-                   "again, frames in between reached the stack unbypassed)",
+                   " from native to generic XDP (same program, flow table and counters; the kernel cannot run both "
+                   "modes at once, so for the " + us + " of one detach and one attach frames reached the stack "
+                   "unbypassed)",
                "find why the driver fails (xdp-features of the peer, its GRO or XDP program for veth); restart the "
                "run to use native XDP again");
         return {};
