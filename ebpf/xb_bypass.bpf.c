@@ -174,6 +174,7 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
         return XDP_PASS;
     }
 
+    asm volatile("" : : "r"(&key) : "memory");
     struct xb_flow_slot *slot = xb_flow_find(&key);
     __u64 now = slot ? bpf_jiffies64() : 0;
     if (slot && xb_lease_holds(cnt, now)) {

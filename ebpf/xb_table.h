@@ -39,6 +39,15 @@ static inline __u64 xb_hash_v4_tail(const struct xb_hash_key *hk)
     return xb_nh(0, 0, hk->k[4], hk->k[5]) + xb_nh(0, 0, hk->k[6], hk->k[7]) + xb_nh(0, 0, hk->k[8], hk->k[9]);
 }
 
+/* In BPF programs, a point the compiler cannot move the loads through p across: without it LLVM's
+ * BPF scheduler issues every key and hash-key load of the hash up front and, with five scratch
+ * registers, spills them to the stack to reload them at their use. User space: nothing. */
+#ifdef __bpf__
+#define XB_LOADS_AFTER(p) asm volatile("" : "+r"(p))
+#else
+#define XB_LOADS_AFTER(p) ((void)0)
+#endif
+
 /* Slot hash over every byte of the key (each direction is its own entry and hashes on its own). The
  * NH terms do not wait for each other, so this costs a few cycles where a chain of mixing rounds
  * would cost one round per word. With random offsets, which keys collide is not known outside. */
@@ -47,15 +56,23 @@ static inline __u32 xb_slot_hash(const struct xb_flow_key *k, const struct xb_ha
     /* VLAN ids are 12 bits and the protocol 8: they share one word. The family is left out: an
      * IPv4 key and an IPv6 key with the same words only share a home slot, the key compare still
      * tells them apart. */
+    __u64 h = xb_nh(k->src_addr[0], k->dst_addr[0], hk->k[0], hk->k[1]);
+    XB_LOADS_AFTER(k);
+    XB_LOADS_AFTER(hk);
     __u32 tags_proto = ((__u32)k->vlan_outer << 20) | ((__u32)(k->vlan_inner & 0x0fff) << 8) | k->proto;
-    __u64 h = xb_nh(k->src_addr[0], k->dst_addr[0], hk->k[0], hk->k[1]) +
-              xb_nh(((__u32)k->src_port << 16) | k->dst_port, tags_proto, hk->k[2], hk->k[3]);
+    h += xb_nh(((__u32)k->src_port << 16) | k->dst_port, tags_proto, hk->k[2], hk->k[3]);
+    XB_LOADS_AFTER(k);
+    XB_LOADS_AFTER(hk);
     if (k->family == XB_FAMILY_IPV4) {
         h += hk->v4_tail; /* words 1-3 of IPv4 addresses are zero: their terms are constants */
     } else {
-        h += xb_nh(k->src_addr[1], k->dst_addr[1], hk->k[4], hk->k[5]) +
-             xb_nh(k->src_addr[2], k->dst_addr[2], hk->k[6], hk->k[7]) +
-             xb_nh(k->src_addr[3], k->dst_addr[3], hk->k[8], hk->k[9]);
+        h += xb_nh(k->src_addr[1], k->dst_addr[1], hk->k[4], hk->k[5]);
+        XB_LOADS_AFTER(k);
+        XB_LOADS_AFTER(hk);
+        h += xb_nh(k->src_addr[2], k->dst_addr[2], hk->k[6], hk->k[7]);
+        XB_LOADS_AFTER(k);
+        XB_LOADS_AFTER(hk);
+        h += xb_nh(k->src_addr[3], k->dst_addr[3], hk->k[8], hk->k[9]);
     }
     /* fold the high half (where NH's products carry most of their mixing) into the low half, then
      * one multiply-xorshift round */

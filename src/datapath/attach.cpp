@@ -210,10 +210,36 @@ Status XdpAttachment::verify() const {
     return {};
 }
 
-Status XdpAttachment::detach() {
+namespace {
+
+// The sentence XB5022 carries: another tool's XDP program where ours was, left attached.
+std::string theirs_left(int ifindex, XdpMode mode, uint32_t theirs, uint32_t ours, const char* how) {
+    std::string name = prog_name_of_id(theirs);
+    return "ifindex " + std::to_string(ifindex) + " runs XDP program " + std::to_string(theirs) +
+           (name.empty() ? std::string() : " (" + name + ")") + " in " + std::string(xdp_mode_name(mode)) +
+           " mode, not ours (" + std::to_string(ours) + "): " + how + "; it was left attached";
+}
+
+uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+Status XdpAttachment::detach(std::string* left_theirs) {
     if (!attached_) return {};
     attached_ = false;
     if (method_ == AttachMethod::BpfLink) {
+        // Someone may have force-detached our link (BPF_LINK_DETACH, as coexist: replace does) and
+        // attached theirs: closing our defunct link then leaves theirs, which is said.
+        bpf_link_info info{};
+        uint32_t len = sizeof info;
+        if (left_theirs && bpf_obj_get_info_by_fd(link_fd_.get(), &info, &len) == 0 && info.xdp.ifindex == 0)
+            if (auto st = query_xdp(ifindex_); st && st->prog_id(mode_) && st->prog_id(mode_) != prog_id_)
+                *left_theirs = theirs_left(ifindex_, mode_, st->prog_id(mode_), prog_id_,
+                                           "our BPF link was detached by someone else");
         // Closing the last reference to the link detaches the program (unless the link is pinned).
         link_fd_.reset();
         return {};
@@ -223,10 +249,77 @@ Status XdpAttachment::detach() {
     o.old_prog_fd = prog_fd_.get();
     int err = bpf_xdp_detach(ifindex_, XDP_FLAGS_REPLACE | mode_flag(mode_), &o);
     prog_fd_.reset();
-    // ENOENT/ENODEV: the interface is gone; EEXIST: someone replaced us — theirs stays.
+    // ENOENT/ENODEV: the interface is gone. EEXIST: the program there is not ours (XDP_FLAGS_REPLACE
+    // compares it with our fd): someone replaced or removed ours, and what is there stays.
+    if (err == -EEXIST) {
+        if (auto st = query_xdp(ifindex_); st && left_theirs && st->prog_id(mode_) && st->prog_id(mode_) != prog_id_)
+            *left_theirs = theirs_left(ifindex_, mode_, st->prog_id(mode_), prog_id_, "another tool replaced ours");
+        return {};
+    }
     if (err < 0 && err != -ENODEV && err != -ENOENT)
         return errno_error(err, "cannot detach our XDP program from ifindex " + std::to_string(ifindex_));
     return {};
+}
+
+Status XdpAttachment::change_mode(int prog_fd, XdpMode to, ModeChangeTiming* timing) {
+    if (!attached_) return Error{ENOENT, "not attached"};
+    if (to == mode_) return {};
+    auto id = prog_id_of(prog_fd);
+    if (!id) return id.error();
+    if (*id != prog_id_) return Error{EINVAL, "change_mode moves our own program only"};
+    // Everything the attach needs is made before the detach: the options, the netlink fallback's dup.
+    bpf_link_create_opts lo{};
+    lo.sz = sizeof lo;
+    lo.flags = mode_flag(to);
+    UniqueFd dup(fcntl(prog_fd, F_DUPFD_CLOEXEC, 0));
+    if (!dup) return errno_error(-errno, "cannot duplicate the program fd");
+    const XdpMode from = mode_;
+
+    const uint64_t t0 = monotonic_ns();
+    int err = 0;
+    if (method_ == AttachMethod::BpfLink) {
+        // BPF_LINK_DETACH detaches now, even if another reference to the link exists (a pin).
+        err = bpf_link_detach(link_fd_.get());
+    } else {
+        bpf_xdp_attach_opts o{};
+        o.sz = sizeof o;
+        o.old_prog_fd = prog_fd_.get();
+        err = bpf_xdp_detach(ifindex_, XDP_FLAGS_REPLACE | mode_flag(from), &o);
+    }
+    const uint64_t t_detached = monotonic_ns();
+    if (err < 0) return errno_error(err, "cannot detach our XDP program from ifindex " + std::to_string(ifindex_));
+    int link = -1, r = -1;
+    if (method_ == AttachMethod::BpfLink) link = bpf_link_create(prog_fd, ifindex_, BPF_XDP, &lo);
+    else r = bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_UPDATE_IF_NOEXIST | mode_flag(to), nullptr);
+    const uint64_t t1 = monotonic_ns();
+    if (timing) *timing = {t_detached - t0, t1 - t_detached};
+    const bool ok = method_ == AttachMethod::BpfLink ? link >= 0 : r == 0;
+    const int attach_err = method_ == AttachMethod::BpfLink ? errno : -r;
+    if (ok) {
+        mode_ = to;
+        if (method_ == AttachMethod::BpfLink) link_fd_.reset(link);
+        else prog_fd_ = std::move(dup);
+        return {};
+    }
+    // Back to the old mode, so that the program still runs as before.
+    Status back;
+    if (method_ == AttachMethod::BpfLink) {
+        lo.flags = mode_flag(from);
+        int l = bpf_link_create(prog_fd, ifindex_, BPF_XDP, &lo);
+        if (l >= 0) link_fd_.reset(l);
+        else back = errno_error(-errno, "");
+    } else if (int e = bpf_xdp_attach(ifindex_, prog_fd, XDP_FLAGS_UPDATE_IF_NOEXIST | mode_flag(from), nullptr); e < 0) {
+        back = errno_error(e, "");
+    }
+    if (!back) {
+        attached_ = false;
+        link_fd_.reset();
+        prog_fd_.reset();
+    }
+    return Error{attach_err, xdp_attach_cause(attach_err, to) + " (" + std::string(xdp_mode_name(to)) + " XDP on ifindex " +
+                                 std::to_string(ifindex_) + ": " + std::strerror(attach_err) + "); " +
+                                 (back ? std::string(xdp_mode_name(from)) + " XDP attached again"
+                                       : std::string(xdp_mode_name(from)) + " XDP could not be attached again either")};
 }
 
 Status XdpAttachment::replace_program(int new_prog_fd) {
@@ -451,7 +544,7 @@ Status TcAttachment::replace_program(int new_prog_fd) {
     return {};
 }
 
-Status TcAttachment::detach() {
+Status TcAttachment::detach(std::string* left_theirs) {
     if (!attached_) return {};
     // verify() first: if the filter at our handle/priority now runs another program, it is not ours.
     Status ours = verify();
@@ -465,6 +558,22 @@ Status TcAttachment::detach() {
         opts.priority = priority_;
         if (int err = bpf_tc_detach(&hook, &opts); err < 0 && err != -ENOENT && err != -ENODEV)
             result = errno_error(err, "cannot remove our tc filter from ifindex " + std::to_string(ifindex_));
+    } else if (left_theirs && ours.error().code != ENOENT && ours.error().code != ENODEV) {
+        // ESTALE: a bpf filter running another program; EINVAL: a filter of another kind there.
+        std::string what = ours.error().code == ESTALE ? ours.error().message : "a tc filter of another kind holds it (" +
+                                                                                    ours.error().message + ")";
+        if (ours.error().code == ESTALE) {
+            bpf_tc_hook hook = make_hook(ifindex_, dir_);
+            bpf_tc_opts there{};
+            there.sz = sizeof there;
+            there.handle = handle_;
+            there.priority = priority_;
+            if (bpf_tc_query(&hook, &there) == 0)
+                if (std::string name = prog_name_of_id(there.prog_id); !name.empty()) what += " (" + name + ")";
+        }
+        *left_theirs = "ifindex " + std::to_string(ifindex_) + ", tc " +
+                       (dir_ == TcDirection::Ingress ? "ingress" : "egress") + " handle " + hex(handle_) + " priority " +
+                       std::to_string(priority_) + ": " + what + "; it was left attached";
     }
     // The clsact qdisc goes only if we created it and nobody else has a filter on it.
     if (created_clsact_) {

@@ -58,9 +58,21 @@ public:
 
     // The kernel reports our program id in our mode on our interface.
     Status verify() const;
-    // Idempotent; removes our program only.
-    Status detach();
-
+    // Idempotent; removes our program only. When another tool's program has taken our place (our
+    // BPF link was detached and theirs attached, or netlink's XDP_FLAGS_REPLACE finds another
+    // program), theirs stays attached, this is not a failure, and `left_theirs` (if given) gets one
+    // sentence saying what was left (XB5022).
+    Status detach(std::string* left_theirs = nullptr);
+    // Moves our program to another mode (native -> generic degrade). The kernel refuses native and
+    // generic XDP on one device at once, so this detaches and attaches again, with everything
+    // prepared before the detach: the window without a program is one detach and one attach system
+    // call, whose durations (CLOCK_MONOTONIC) are returned in `timing` if given. If the new mode is
+    // refused, the program is attached again in the old mode.
+    struct ModeChangeTiming {
+        uint64_t detach_ns = 0, attach_ns = 0;
+        uint64_t window_ns() const { return detach_ns + attach_ns; }
+    };
+    Status change_mode(int prog_fd, XdpMode to, ModeChangeTiming* timing = nullptr);
     int ifindex() const { return ifindex_; }
     XdpMode mode() const { return mode_; }
     AttachMethod method() const { return method_; }
@@ -104,7 +116,11 @@ public:
     ~TcAttachment() { (void)detach(); }
 
     Status verify() const;
-    Status detach();
+    // Removes our filter only: when the filter at our handle and priority runs another program (or
+    // is of another kind), it is another tool's and stays; `left_theirs` (if given) then gets one
+    // sentence saying so (XB5022). tc cannot delete a filter only if it still runs a given program:
+    // between the check and the delete (microseconds) a replacement would still be removed.
+    Status detach(std::string* left_theirs = nullptr);
     // Replaces our filter's program at the same handle and priority (one netlink request).
     Status replace_program(int new_prog_fd);
     bool created_clsact() const { return created_clsact_; }

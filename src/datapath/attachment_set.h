@@ -25,7 +25,9 @@ public:
     // Verifies every attachment; the first failure is returned.
     Status verify_all() const;
     // Detaches everything; what could not be detached (our program stays attached) is returned.
-    std::vector<Error> rollback();
+    // Another tool's program found in our place stays attached; one sentence per such place is
+    // appended to `left_theirs` if given (XB5022).
+    std::vector<Error> rollback(std::vector<std::string>* left_theirs = nullptr);
     // The attachment on ifindex, whatever its kind; null when there is none.
     std::variant<XdpAttachment, TcAttachment, DispatcherAttachment>* find(int ifindex) {
         for (auto& it : items_) {
@@ -38,7 +40,7 @@ public:
     // Live changes (reload): swap the program of the XDP or tc attachment on ifindex atomically
     // (ENOTSUP for a dispatcher component), or detach and forget it.
     Status replace_program(int ifindex, int new_prog_fd);
-    Status remove(int ifindex);
+    Status remove(int ifindex, std::string* left_theirs = nullptr);
     // Moves every attachment of `other` to the end of this set.
     void take(AttachmentSet&& other) {
         for (auto& i : other.items_) items_.push_back(std::move(i));

@@ -247,21 +247,38 @@ Status AttachmentSet::replace_program(int ifindex, int new_prog_fd) {
     return Error{ENOENT, "nothing of ours is attached to ifindex " + std::to_string(ifindex)};
 }
 
-Status AttachmentSet::remove(int ifindex) {
+namespace {
+
+// Detaches one attachment of any kind; the dispatcher removes our component only by its own rules.
+template <class A>
+Status detach_one(A& a, std::string* left_theirs) {
+    if constexpr (std::is_same_v<A, DispatcherAttachment>) {
+        (void)left_theirs;
+        return a.detach();
+    } else {
+        return a.detach(left_theirs);
+    }
+}
+
+}  // namespace
+
+Status AttachmentSet::remove(int ifindex, std::string* left_theirs) {
     for (auto it = items_.begin(); it != items_.end(); ++it) {
         if (std::visit([](const auto& a) { return a.ifindex(); }, *it) != ifindex) continue;
-        Status st = std::visit([](auto& a) { return a.detach(); }, *it);
+        Status st = std::visit([&](auto& a) { return detach_one(a, left_theirs); }, *it);
         items_.erase(it);
         return st;
     }
     return Error{ENOENT, "nothing of ours is attached to ifindex " + std::to_string(ifindex)};
 }
 
-std::vector<Error> AttachmentSet::rollback() {
+std::vector<Error> AttachmentSet::rollback(std::vector<std::string>* left_theirs) {
     std::vector<Error> failed;
     while (!items_.empty()) {
         std::visit([&](auto& a) {
-            if (auto st = a.detach(); !st) failed.push_back(st.error());
+            std::string left;
+            if (auto st = detach_one(a, &left); !st) failed.push_back(st.error());
+            if (!left.empty() && left_theirs) left_theirs->push_back(std::move(left));
         }, items_.back());
         items_.pop_back();
     }

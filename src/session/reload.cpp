@@ -200,7 +200,11 @@ Status Session::apply(const Assessment& next, bool allow_interface_changes, Diag
     }
     for (const auto& name : removed) {
         RunningInterface* ri = find(name);
-        if (ri->plan.datapath != plan::Datapath::None) (void)attachments_.remove(ri->plan.ifindex);
+        if (ri->plan.datapath != plan::Datapath::None) {
+            std::string theirs;
+            (void)attachments_.remove(ri->plan.ifindex, &theirs);
+            if (!theirs.empty()) log_left_theirs(theirs);
+        }
         // RunningInterface moves but does not assign (its lock): rebuild the list without it.
         std::vector<RunningInterface> kept;
         for (auto& r : interfaces_)

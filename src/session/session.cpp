@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <set>
@@ -63,6 +64,19 @@ void report(Diagnostics& diags, Severity severity, std::string code, std::string
 }
 
 bool has(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+}  // namespace
+
+// At detach, another tool's program in our place stays attached (datapath/attach.h): XB5022.
+void log_left_theirs(const std::string& what) {
+    Logger::instance().log(Diagnostic{"XB5022", Severity::Warning, {}, "",
+                                      "not detached, not ours: " + what,
+                                      "nothing of xbypass is left there; find which tool replaced its program "
+                                      "(bpftool net show) if that was not intended"},
+                           "datapath");
+}
+
+namespace {
 
 
 }  // namespace
@@ -647,12 +661,14 @@ monitor::HealthSample Session::sample(const RunningInterface& ri) const {
 
 Session::~Session() {
     // Detach before the programs and maps go; what stays attached is said, with a code.
-    for (const auto& e : attachments_.rollback())
+    std::vector<std::string> theirs;
+    for (const auto& e : attachments_.rollback(&theirs))
         Logger::instance().log(Diagnostic{"XB5021", Severity::Warning, {}, "",
                                           "cannot detach: " + e.message,
                                           "remove it by hand (ip link set dev IFACE xdp off, or tc filter del dev "
                                           "IFACE ingress pref 22594 handle 0x5842 bpf)"},
                                "datapath");
+    for (auto& t : theirs) log_left_theirs(t);
     // A failed start leaves no pin behind. After a run the pins stay, so that a running Suricata and
     // the next xbypass run share the same maps (with no program attached nothing reads them).
     if (!started_)
@@ -922,28 +938,29 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
     if (f.fault != monitor::Fault::CpuRedirectFailing) {
         // Frames failing in the native driver (aborts, devmap/xskmap transmit errors): the same
         // program in generic mode, where redirects take the skb path. The kernel refuses native and
-        // generic at once, so this swap detaches first: for that moment frames reach the stack
-        // unbypassed (fail-open), nothing is lost.
+        // generic XDP on one device at once ("Native and generic XDP can't be active at the same
+        // time"), so there is no atomic swap: change_mode prepares everything first (the same program
+        // fd, hence the same maps, flow table and counters) and then detaches and attaches back to
+        // back. Frames in that window meet no program and go to the stack (fail-open, see
+        // doc/datapath.md for what was measured).
         auto* xdp = std::get_if<datapath::XdpAttachment>(att);
         if (!xdp || xdp->mode() != datapath::XdpMode::Native)
             return cannot(std::string(monitor::fault_name(f.fault)) + " in " +
                           (xdp ? "generic XDP" : "tc") + ": there is no slower program to swap to");
-        int prog_fd = ri.program->prog_fd();
-        (void)xdp->detach();
-        auto generic = datapath::XdpAttachment::attach(ri.plan.ifindex, prog_fd, datapath::XdpMode::Generic);
-        if (!generic) {
-            auto back = datapath::XdpAttachment::attach(ri.plan.ifindex, prog_fd, datapath::XdpMode::Native);
-            if (back) *xdp = std::move(back).value();
-            return cannot("generic XDP cannot be attached: " + generic.error().message +
-                          (back ? "; native XDP attached again" : "; native XDP could not be attached again either"));
-        }
-        *xdp = std::move(generic).value();
+        datapath::XdpAttachment::ModeChangeTiming t;
+        if (auto st = xdp->change_mode(ri.program->prog_fd(), datapath::XdpMode::Generic, &t); !st)
+            return cannot("generic XDP cannot be attached: " + st.error().message);
         ri.plan.datapath = plan::Datapath::XdpGeneric;
         ri.degraded_from = "xdp-native";
+        ri.degrade_window_ns = t.window_ns();
+        char us[96];
+        std::snprintf(us, sizeof us, "%.1f µs (detach %.1f, attach %.1f)", static_cast<double>(t.window_ns()) / 1000.0,
+                      static_cast<double>(t.detach_ns) / 1000.0, static_cast<double>(t.attach_ns) / 1000.0);
         report(diags, Severity::Warning, "XB6024",
                ri.plan.interface + ": " + f.cause + "; degraded " + ri.plan.program +
-                   " from native to generic XDP (same program, flow table and counters; detached and attached "
-                   "again, frames in between reached the stack unbypassed)",
+                   " from native to generic XDP (same program, flow table and counters; the kernel cannot run both "
+                   "modes at once, so for the " + us + " of one detach and one attach frames reached the stack "
+                   "unbypassed)",
                "find why the driver fails (xdp-features of the peer, its GRO or XDP program for veth); restart the "
                "run to use native XDP again");
         return {};
@@ -1001,7 +1018,12 @@ Status Session::check_health(Diagnostics& diags) {
                 break;
             case config::OnRuntimeError::Stop: {
                 // Bypass off everywhere: what runs no longer works as planned.
-                attachments_.rollback();
+                std::vector<std::string> theirs;
+                for (const auto& e : attachments_.rollback(&theirs))
+                    report(diags, Severity::Warning, "XB5021", "cannot detach: " + e.message,
+                           "remove it by hand (ip link set dev IFACE xdp off, or tc filter del dev IFACE ingress "
+                           "pref 22594 handle 0x5842 bpf)");
+                for (auto& t : theirs) log_left_theirs(t);
                 for (auto& other : interfaces_) other.bypass_stopped = true;
                 report(diags, Severity::Error, "XB6021",
                        ri.plan.interface + ": " + f.cause + "; on-runtime-error: stop detached every bypass program",

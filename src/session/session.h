@@ -114,6 +114,7 @@ struct RunningInterface {
     bool capture_down = false;  // the capture interface is down (XB6013)
     bool bypass_stopped = false;  // on-runtime-error: stop detached the program (XB6021)
     std::string degraded_from;  // the program (XB6020) or "xdp-native" (XB6024) the run degraded from
+    uint64_t degrade_window_ns = 0;  // XB6024: from the start of the native detach to the end of the generic attach
     // The plan tried native XDP with unknown features (plan.native_untested) and the driver refused
     // it: generic XDP runs instead (plan.datapath then says xdp-generic). The kernel's answer.
     std::string native_refused;
@@ -227,5 +228,8 @@ private:
 // The startup block an operator reads: per interface the probed features, the chosen datapath and
 // program, why each faster one was not chosen, and the counters that will be reported.
 std::string startup_block(const Assessment& a);
+
+// Logs XB5022: at detach another tool's program was found in our place and left attached.
+void log_left_theirs(const std::string& what);
 
 }  // namespace xb::session

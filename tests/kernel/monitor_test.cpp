@@ -15,7 +15,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -274,9 +277,31 @@ TEST(RuntimeHealth, AFailingCpuRedirectDegradesToTheProgramWithoutItKeepingTheFl
     });
 }
 
+// rx packets and rx drops of dev in the calling thread's namespace (/proc/thread-self/net/dev).
+std::pair<uint64_t, uint64_t> rx_of(const std::string& dev) {
+    std::ifstream f("/proc/thread-self/net/dev");
+    std::string line;
+    while (std::getline(f, line)) {
+        auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string name = line.substr(0, colon);
+        name.erase(0, name.find_first_not_of(' '));
+        if (name != dev) continue;
+        std::istringstream in(line.substr(colon + 1));
+        uint64_t bytes = 0, packets = 0, errs = 0, drop = 0;
+        in >> bytes >> packets >> errs >> drop;
+        return {packets, drop};
+    }
+    ADD_FAILURE() << dev << " not in /proc/net/dev";
+    return {0, 0};
+}
+
 // Frames failing in the native driver after the program (the IPS peer's far end loses its GRO, so
 // the peer loses ndo-xmit and the devmap enqueue fails: redirect errors counted for the capture
-// interface) move the same program to generic XDP, where the redirect takes the skb path.
+// interface) move the same program to generic XDP, where the redirect takes the skb path. The kernel
+// refuses native and generic XDP at once, so the swap has a window with no program: it is measured
+// under continuous traffic of the bypassed flow, and every frame sent is found either forwarded to
+// the peer (before and after) or in the capture namespace's stack (the window): none is lost.
 TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
     XB_REQUIRE_KERNEL();
     UdpPair net;
@@ -285,6 +310,8 @@ TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
     if (!known) GTEST_SKIP() << "native XDP needs the kernel to report xdp-features (Linux 6.3+)";
     std::string sink = net.sb.add_netns("sink");
     net.sb.add_veth(net.capture, "p0", sink, "p1");
+    // p1's receive count is the forwarded frames only: p0's stack sends nothing (no IPv6 ND).
+    net.sb.exec_in(net.capture, "sysctl -qw net.ipv6.conf.p0.disable_ipv6=1");
     net.sb.link_up(sink, "p1");
     net.sb.link_up(net.capture, "p0");
     net.sb.exec_in(sink, "ethtool -K p1 gro on >/dev/null");
@@ -298,26 +325,76 @@ TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
         ASSERT_TRUE(s) << d.to_text();
         ASSERT_TRUE(s->exception_monitor_running());
         ASSERT_TRUE(s->bypass_flow("b0", bypassed_key()));
+        UniqueFd rx_window = udp_socket(kBypassedPort, "10.77.0.2");  // the window's frames end here
+        int big = 4 << 20;
+        setsockopt(rx_window.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
         uint32_t id = test::xdp_state("b0").native_prog_id;
         ASSERT_NE(id, 0u);
+        // The peer's far end loses its GRO: the devmap enqueue fails, counted for b0.
         net.sb.exec_in(sink, "ethtool -K p1 gro off >/dev/null");
-        Diagnostics hd;
         EXPECT_TRUE(eventually([&] {
             net.sb.run_in(net.sender, [&] { send_n(tx.get(), kBypassedPort, 5); });
-            EXPECT_TRUE(s->check_health(hd));
-            return hd.contains("XB6024");
-        })) << hd.to_text() << s->stats_text();
-        auto e = s->exceptions("b0");
-        ASSERT_TRUE(e);
-        // The kernel refuses the enqueue (the peer no longer has ndo-xmit): redirect errors for b0,
-        // while the program counted those frames as ips-forward.
-        EXPECT_GT((*e)[monitor::Event::RedirectError] + (*e)[monitor::Event::DevmapDrop], 0u) << s->stats_text();
+            auto e = s->exceptions("b0");
+            return e && (*e)[monitor::Event::RedirectError] + (*e)[monitor::Event::DevmapDrop] > 0;
+        })) << s->stats_text();
+        // The kernel refused the enqueue while the program counted those frames as ips-forward.
+        // GRO comes back, so that frames before and after the swap are forwarded and each one sent
+        // can be found: the run has not looked yet, and degrades on what it saw.
+        net.sb.exec_in(sink, "ethtool -K p1 gro on >/dev/null");
+        usleep(100000);
+        ASSERT_EQ(drain(rx_window.get()), 0) << "native XDP forwards the bypassed flow; none reaches the stack";
+        std::pair<uint64_t, uint64_t> p1_before{}, p1_after{};
+        net.sb.run_in(sink, [&] { p1_before = rx_of("p1"); });
+        auto b0_before = rx_of("b0");
+
+        // Continuous traffic of the bypassed flow (paced so that veth's 256-frame ring never fills)
+        // while the run degrades.
+        std::atomic<bool> stop{false};
+        std::atomic<uint64_t> sent{0};
+        std::thread sender([&] {
+            sockaddr_in dst{};
+            dst.sin_family = AF_INET;
+            dst.sin_port = htons(kBypassedPort);
+            inet_pton(AF_INET, "10.77.0.2", &dst.sin_addr);
+            while (!stop) {
+                for (int i = 0; i < 8; ++i)
+                    if (sendto(tx.get(), "payload", 7, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 7) ++sent;
+                usleep(50);
+            }
+        });
+        usleep(300000);
+        Diagnostics hd;
+        Status health = s->check_health(hd);
+        usleep(300000);
+        stop = true;
+        sender.join();
+        EXPECT_TRUE(health) << health.error().message;
+        ASSERT_TRUE(hd.contains("XB6024")) << hd.to_text() << s->stats_text();
         datapath::XdpState st = test::xdp_state("b0");
         EXPECT_EQ(st.native_prog_id, 0u);
         EXPECT_EQ(st.generic_prog_id, id) << "the same program, now generic";
         EXPECT_TRUE(s->verify());
         EXPECT_TRUE(s->interfaces()[0].program->flow_table().lookup(bypassed_key()));
-        // Generic redirects go through the skb path: no more devmap drops.
+        const uint64_t window_ns = s->interfaces()[0].degrade_window_ns;
+        EXPECT_GT(window_ns, 0u);
+
+        // Every frame sent is either forwarded to p1 or, in the window, in the capture stack.
+        usleep(200000);
+        const int in_stack = drain(rx_window.get());
+        net.sb.run_in(sink, [&] { p1_after = rx_of("p1"); });
+        auto b0_after = rx_of("b0");
+        const uint64_t forwarded = p1_after.first - p1_before.first;
+        std::printf("[ window   ] %.1f us from the start of the native detach to the end of the generic attach; %" PRIu64
+                    " frames sent, %" PRIu64 " forwarded, %d reached the stack in the window, b0 rx drops %" PRIu64 "\n",
+                    static_cast<double>(window_ns) / 1000.0, sent.load(), forwarded, in_stack,
+                    b0_after.second - b0_before.second);
+        EXPECT_GT(sent.load(), 1000u);
+        EXPECT_EQ(forwarded + static_cast<uint64_t>(in_stack), sent.load())
+            << "frames were lost around the swap: " << s->stats_text();
+        EXPECT_EQ(b0_after.second - b0_before.second, 0u);
+
+        // Generic redirects go through the skb path: no more devmap drops, even without the peer's GRO.
+        net.sb.exec_in(sink, "ethtool -K p1 gro off >/dev/null");
         auto before = s->exceptions("b0");
         auto fwd0 = s->interfaces()[0].program->read_counters();
         net.sb.run_in(net.sender, [&] { send_n(tx.get(), kBypassedPort, 20); });

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/log.h"
 #include "config/config.h"
 #include "datapath/attach.h"
 #include "harness/run_helpers.h"
@@ -421,6 +422,129 @@ TEST(RunCommand, TcDatapathLeavesOtherFiltersAlone) {
         EXPECT_EQ(*n, 1u) << "the other filter must survive our detach";
         EXPECT_NE(test::tc_filter_prog_id(if_nametoindex("v0"), 1, 1), 0u);
     });
+}
+
+// What the logger says while a scope lives (the sink is reset at its end, also on failure).
+struct LogCapture {
+    std::vector<std::string> lines;
+    LogCapture() {
+        Logger::instance().set_sink([this](LogLevel, std::string_view, std::string_view m) { lines.emplace_back(m); });
+    }
+    ~LogCapture() { Logger::instance().set_sink({}); }
+    std::string with(const std::string& what) const {
+        for (const auto& l : lines)
+            if (l.find(what) != std::string::npos) return l;
+        return {};
+    }
+    std::string all() const {
+        std::string out;
+        for (const auto& l : lines) out += l + "\n";
+        return out;
+    }
+};
+
+// Another tool replaces the run's tc filter at its own handle and priority (BPF_TC_F_REPLACE, as
+// `tc filter replace` does): stopping the session leaves the other tool's filter (and the clsact
+// qdisc the run created, which it now uses) and says so with XB5022, not XB5021.
+TEST(RunCommand, AFilterAnotherToolPutInOurPlaceSurvivesTheStopWithXB5022) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("tcrep");
+    auto other = test::load_trivial_tc("other_tc");
+    auto other_id = datapath::prog_id_of(other.get());
+    ASSERT_TRUE(other_id);
+    LogCapture log;
+    sb.run_in(ns, [&] {
+        const int ifindex = static_cast<int>(if_nametoindex("v0"));
+        {
+            Assessment a = assess(load(one_interface("v0", "      datapath: tc\n")));
+            ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+            Diagnostics d;
+            auto s = Session::start(a, d);
+            ASSERT_TRUE(s) << d.to_text();
+            uint32_t ours = test::tc_filter_prog_id(ifindex, datapath::kTcHandle, datapath::kTcPriority);
+            ASSERT_NE(ours, 0u);
+            bpf_tc_hook hook{};
+            hook.sz = sizeof hook;
+            hook.ifindex = ifindex;
+            hook.attach_point = BPF_TC_INGRESS;
+            bpf_tc_opts opts{};
+            opts.sz = sizeof opts;
+            opts.handle = datapath::kTcHandle;
+            opts.priority = datapath::kTcPriority;
+            opts.prog_fd = other.get();
+            opts.flags = BPF_TC_F_REPLACE;
+            ASSERT_EQ(bpf_tc_attach(&hook, &opts), 0);
+            ASSERT_EQ(test::tc_filter_prog_id(ifindex, datapath::kTcHandle, datapath::kTcPriority), *other_id);
+            EXPECT_FALSE(s->verify()) << "the run sees that the filter is not its own any more";
+        }  // the session stops
+        EXPECT_EQ(test::tc_filter_prog_id(ifindex, datapath::kTcHandle, datapath::kTcPriority), *other_id)
+            << "xbypass's stop removed the other tool's filter";
+        auto n = datapath::count_clsact_filters(ifindex);
+        ASSERT_TRUE(n);
+        EXPECT_EQ(*n, 1u);
+    });
+    std::string line = log.with("XB5022");
+    EXPECT_NE(line.find("not detached, not ours: ifindex "), std::string::npos) << log.all();
+    EXPECT_NE(line.find("tc ingress handle 0x5842 priority 22594: the tc filter at our handle runs program " +
+                        std::to_string(*other_id)),
+              std::string::npos)
+        << log.all();
+    EXPECT_NE(line.find("(other_tc); it was left attached"), std::string::npos) << log.all();
+    EXPECT_TRUE(log.with("XB5021").empty()) << log.all();
+    EXPECT_NE(sb.exec_in(ns, "tc qdisc show dev v0").find("clsact"), std::string::npos)
+        << "the clsact qdisc the other tool's filter sits on must stay";
+}
+
+// The same for XDP: another tool force-detaches the run's BPF link (BPF_LINK_DETACH by link id, as
+// xbypass's own coexist: replace does) and attaches its program through netlink. Closing the run's
+// defunct link leaves theirs, and XB5022 says so.
+TEST(RunCommand, AnXdpProgramAnotherToolPutInOurPlaceSurvivesTheStopWithXB5022) {
+    XB_REQUIRE_KERNEL();
+    Sandbox sb;
+    std::string ns = sb.add_veth_netns("xdprep");
+    auto other = test::load_trivial_xdp("other_xdp");
+    auto other_id = datapath::prog_id_of(other.get());
+    ASSERT_TRUE(other_id);
+    LogCapture log;
+    sb.run_in(ns, [&] {
+        const int ifindex = static_cast<int>(if_nametoindex("v0"));
+        {
+            Assessment a = assess(load(one_interface("v0", "      datapath: xdp-generic\n")));
+            ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+            Diagnostics d;
+            auto s = Session::start(a, d);
+            ASSERT_TRUE(s) << d.to_text();
+            bpf_xdp_query_opts q{};
+            q.sz = sizeof q;
+            ASSERT_EQ(bpf_xdp_query(ifindex, XDP_FLAGS_SKB_MODE, &q), 0);
+            ASSERT_NE(q.skb_prog_id, 0u);
+            // The link that holds it (the other tool finds it as `bpftool link` would).
+            uint32_t link_id = 0, next = 0;
+            while (bpf_link_get_next_id(link_id, &next) == 0) {
+                link_id = next;
+                UniqueFd l(bpf_link_get_fd_by_id(link_id));
+                bpf_link_info li{};
+                uint32_t len = sizeof li;
+                if (l && bpf_obj_get_info_by_fd(l.get(), &li, &len) == 0 && li.type == BPF_LINK_TYPE_XDP &&
+                    li.xdp.ifindex == static_cast<uint32_t>(ifindex) && li.prog_id == q.skb_prog_id) {
+                    ASSERT_EQ(bpf_link_detach(l.get()), 0);
+                    break;
+                }
+            }
+            ASSERT_EQ(test::xdp_prog_id("v0"), 0u) << "the run's link was not found and detached";
+            ASSERT_EQ(bpf_xdp_attach(ifindex, other.get(), XDP_FLAGS_SKB_MODE, nullptr), 0);
+            EXPECT_FALSE(s->verify());
+        }
+        EXPECT_EQ(test::xdp_state("v0").generic_prog_id, *other_id) << "xbypass's stop removed the other tool's program";
+        EXPECT_EQ(bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, nullptr), 0);
+    });
+    std::string line = log.with("XB5022");
+    EXPECT_NE(line.find("runs XDP program " + std::to_string(*other_id) + " (other_xdp) in generic mode, not ours"),
+              std::string::npos)
+        << log.all();
+    EXPECT_NE(line.find("our BPF link was detached by someone else; it was left attached"), std::string::npos) << log.all();
+    EXPECT_TRUE(log.with("XB5021").empty()) << log.all();
 }
 
 // Another tool's filter at xbypass's own priority and handle: `check` shows it and refuses as `run`
