@@ -246,6 +246,19 @@ echo "status: $st"
 result "xbypass status --json: paired with Suricata's pid, since when, its entries ($st)" $?
 "$xbypass" status "$ifc" --netns "$ns" | grep -q "suricata: paired with Suricata-Main (pid $(suricata_pid)), since "
 result "xbypass status: the pairing in text" $?
+# --- xbypass stats (control socket): the Suricata-mode interface with its tables --------------
+"$xbypass" stats --netns "$ns" --json > "$work/stats.json"
+python3 - "$work/stats.json" "$ifc" "$(suricata_pid)" <<'PY'
+import json,sys
+i=json.load(open(sys.argv[1]))['interfaces'].get(sys.argv[2],{})
+print('xbypass stats:', i)
+sys.exit(0 if i.get('suricata-pid')==int(sys.argv[3]) and i.get('suricata-entries-v4')==4 and
+         i.get('suricata-entries-v6')==2 and i.get('suricata-packets')==57 and i.get('hit')==57 and
+         i.get('drop')==57 and i.get('suricata-bytes',0)>0 else 1)
+PY
+result "xbypass stats --json: the Suricata-mode interface, its counters and Suricata's tables" $?
+"$xbypass" stats --netns "$ns" | grep -q "^$ifc: datapath=xdp-generic .* hit=57 .*suricata-entries-v4=4 suricata-entries-v6=2 suricata-packets=57"
+result "xbypass stats: the same in text" $?
 
 # stats lines come every stats-interval (8 s)
 wait_for 12 grep -q "suricata-entries-v4=4" "$work/xbypass.log"
