@@ -161,6 +161,20 @@ out=$("$xbypass" check -c "$work/bad.yaml" --netns "$ns" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "bad.yaml:[0-9]*:[0-9]*: error\[XB40"
 st=$?; [ $st -ne 0 ] && echo "$out" | tail -n 8
 result "refuses cpu redirect on a device that cannot (XB40xx with its line)" $st
+# the tc datapath (only an xbypass section can ask for it): Suricata's packet sockets get frames
+# before tc ingress, so nothing would be bypassed for Suricata
+cat > "$work/tc.yaml" <<EOF
+xbypass:
+  suricata-pid-file: $work/suricata.pid
+  interfaces:
+    - interface: $ifc
+      suricata-maps: yes
+      datapath: tc
+EOF
+out=$("$xbypass" check -c "$work/tc.yaml" --netns "$ns" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "tc.yaml:7:7: error\[XB4051\]"
+st=$?; [ $st -ne 0 ] && echo "$out" | tail -n 8
+result "refuses datapath tc in the Suricata mode (XB4051 with its line)" $st
 write_yaml "$work/suricata.yaml"
 out=$("$xbypass" check -c "$work/suricata.yaml" --netns "$ns" 2>&1); rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q "info\[XB1213\]" && echo "$out" | grep -q "program xdp_sur_ids" &&
