@@ -172,7 +172,7 @@ xbypass:
       datapath: tc
 EOF
 out=$("$xbypass" check -c "$work/tc.yaml" --netns "$ns" 2>&1); rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q "tc.yaml:7:7: error\[XB4051\]"
+[ $rc -eq 1 ] && echo "$out" | grep -q "tc.yaml:6:7: error\[XB4051\]"
 st=$?; [ $st -ne 0 ] && echo "$out" | tail -n 8
 result "refuses datapath tc in the Suricata mode (XB4051 with its line)" $st
 write_yaml "$work/suricata.yaml"
