@@ -5,8 +5,9 @@
 # runs on the same suricata.yaml and attaches xdp_sur_ips on both, with the other as its IPS peer.
 # A flow Suricata bypasses is forwarded in the kernel from the interface Suricata bypassed it on
 # (devmap redirect to the peer), counted in the per-CPU pairs Suricata reads; a flow it inspects is
-# forwarded by Suricata; the server and the client receive every packet of both. The reverse
-# direction, arriving on the other interface, is forwarded by Suricata (see below).
+# forwarded by Suricata; the server and the client receive every packet of both. The pair shares
+# one pair of maps, so the reverse direction, arriving on the other interface, is forwarded in the
+# kernel too.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(pwd)  # automake runs tests from the top build directory
@@ -20,6 +21,7 @@ skip() {  # under CI a skip is a failure: the install must be made reliable, not
 }
 command -v suricata >/dev/null 2>&1 && suricata -V 2>/dev/null | grep -q 'version 7\.' ||
   skip "suricata not installable"
+command -v bpftool >/dev/null 2>&1 || skip "bpftool missing"
 
 work=$(mktemp -d /tmp/xb-suricata-ips.XXXXXX)
 chmod 755 "$work"
@@ -191,16 +193,23 @@ alerts=$(grep -c '"signature_id":2002' "$work/log/eve.json")
 [ "$alerts" -eq 20 ]
 result "the inspected flow goes through Suricata: 20 alerts ($alerts)" $?
 
-# server -> client: the bypassed flow's other direction, arriving on $ifb. Suricata 7.0.10 wrote both
-# directions into $ifa's maps only, and does not write $ifb's when it sees the flow there (its XDP
-# bypass callback never registers the capturing interface; doc/suricata.md): the replies go through
-# Suricata, which forwards them. Nothing may be lost, and a hit on $ifb must be forwarded.
+# The pair shares one pair of maps, pinned under both names: Suricata writes both directions of
+# the flow into the maps of the interface it bypassed it on ($ifa), and the other direction
+# arrives on $ifb.
+map_id() { bpftool map show pinned "$1" -j | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])"; }
+[ "$(map_id "${pins[0]}")" = "$(map_id "${pins[2]}")" ] && [ "$(map_id "${pins[1]}")" = "$(map_id "${pins[3]}")" ]
+result "the IPS pair's pins are one pair of maps (flow_table_v4 and _v6 of $ifa and $ifb)" $?
+
+# server -> client: the bypassed flow's other direction, arriving on $ifb: every packet is in the
+# entry Suricata wrote for that direction, so every one is forwarded in the kernel to $ifa.
 in_ns "$sv" "$py" "$send" "$ifs" --src-mac "$mac_s" --dst-mac "$mac_c" udp 10.78.0.2 5001 10.78.0.1 4001 20
 wait_for 5 test "$(count "$work/rx-4001")" -ge 20
 rx3=$(count "$work/rx-4001"); fwd_b=$(counter "$ifb" ips-forward); hit_b=$(counter "$ifb" hit)
-echo "client received $rx3 of 20 replies; $ifb: hit=$hit_b ips-forward=$fwd_b (Suricata wrote $(counter "$ifb" suricata-entries-v4) entries there)"
-[ "$rx3" -eq 20 ] && [ "$fwd_b" -eq "$hit_b" ] && [ "$(counter "$ifb" redirect-failure)" -eq 0 ]
-result "the reverse direction: every reply reaches the client (forwarded by Suricata: it bypasses only on $ifa)" $?
+sp=$(counter "$ifb" suricata-packets)
+echo "client received $rx3 of 20 replies; $ifb: hit=$hit_b ips-forward=$fwd_b; the pair's entries hold $sp packets"
+[ "$rx3" -eq 20 ] && [ "$fwd_b" -eq 20 ] && [ "$hit_b" -eq 20 ] && [ "$sp" -eq $((fwd_a + 20)) ] &&
+  [ "$(counter "$ifa" suricata-packets)" -eq "$sp" ]
+result "the reverse direction: every reply reaches the client, all forwarded in the kernel from $ifb, counted in Suricata's entry" $?
 
 kill "$xb_pid"; wait "$xb_pid"; rc=$?; xb_pid=""
 ! in_ns "$ids" ip link show "$ifa" | grep -q xdp && ! in_ns "$ids" ip link show "$ifb" | grep -q xdp
