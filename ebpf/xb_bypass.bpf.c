@@ -22,6 +22,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
+#include "xb_actions.h"
 #include "xb_consts.h"
 #include "xb_flow.h"
 #include "xb_hash.h"
@@ -29,46 +30,16 @@
 #include "xb_parse.h"
 #include "xb_table.h"
 
-/* Set through the skeleton before load. */
-const volatile __u8 cfg_vlan_tracking = 1;
+/* Set through the skeleton before load (with cfg_vlan_tracking and the CPU list: xb_actions.h). */
 const volatile __u8 cfg_flow_percpu = 1;  /* per-CPU flow table: plain adds; shared: atomic adds */
-const volatile __u32 cfg_cpu_count = 0;   /* entries used in cfg_cpu_ids */
-const volatile __u32 cfg_cpu_ids[XB_MAX_REDIRECT_CPUS] = {};
 const volatile __u32 cfg_slot_count = XB_DEFAULT_FLOW_ENTRIES * 4; /* home slots in xb_flow_slots */
 const volatile struct xb_hash_key cfg_hash_key = {};                /* the table's (xb_table_meta) */
-
-/* The run that loaded this program vouches for its flow table until this jiffy, and renews it
- * while it lives; 0: no lease (tests, simulate). A run killed without detaching leaves its program
- * behind (a tc filter, a libxdp dispatcher component): once the lease lapses, hits are no longer
- * bypassed but handled as misses, so no flow stays hidden from the IDS. Written by user space. */
-volatile __u64 xb_lease_until = 0;
 
 /* tc_ips: the IPS peer's ifindex (XDP uses the devmap). Written by user space: 0 while the peer
  * cannot receive (down, gone, moved away), when hits go to the stack (REDIRECT_FAIL + PASS) instead
  * of being redirected into a device that would drop them. One aligned word: a reader sees the old
  * or the new value. Its own section so that the lease's .bss write does not cover it. */
 volatile __u32 xb_tc_ips_peer SEC(".data.ips_peer") = 0;
-
-static __always_inline struct xb_counters *xb_counter_block(void)
-{
-    __u32 zero = 0;
-    return bpf_map_lookup_elem(&xb_counters, &zero);
-}
-
-static __always_inline void xb_count(struct xb_counters *c, __u32 idx)
-{
-    if (c && idx < XB_CNT_MAX)
-        c->value[idx]++;
-}
-
-static __always_inline __u32 xb_status_counter(int status)
-{
-    if (status == XB_PARSE_FRAGMENT)
-        return XB_CNT_FRAGMENT;
-    if (status == XB_PARSE_NOT_IP)
-        return XB_CNT_NOT_IP;
-    return XB_CNT_PARSE_ERROR;
-}
 
 /* Equal keys, compared as five 8-byte words and one 4-byte word (both keys 8-byte aligned: the slot
  * by the array's element alignment, the packet's key by its declaration); most discriminating first,
@@ -107,16 +78,6 @@ static __always_inline struct xb_flow_slot *xb_flow_find(const struct xb_flow_ke
         if (*(volatile __u64 *)&slot->seq == seq)
             return slot;
     }
-    return 0;
-}
-
-/* Whether the owning run's lease holds at jiffy now; a lapsed one is counted. */
-static __always_inline int xb_lease_holds(struct xb_counters *cnt, __u64 now)
-{
-    __u64 until = xb_lease_until;
-    if (until == 0 || now <= until)
-        return 1;
-    xb_count(cnt, XB_CNT_ORPHANED);
     return 0;
 }
 
@@ -181,13 +142,8 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
         xb_count(cnt, XB_CNT_HIT);
         xb_touch_flow(slot, (__u64)(data_end - data), now);
         if (ips) {
-            /* XDP_PASS when the peer slot is empty: the IDS still gets the frame, nothing is lost */
-            int act = bpf_redirect_map(&xb_ips_devmap, XB_IPS_PEER_KEY, XDP_PASS);
-            if (act == XDP_REDIRECT) {
-                xb_count(cnt, XB_CNT_IPS_FORWARD);
+            if (xb_xdp_ips_forward(cnt) == XDP_REDIRECT)
                 return XDP_REDIRECT;
-            }
-            xb_count(cnt, XB_CNT_REDIRECT_FAIL);
             if (xsk)
                 return xb_to_xsk(ctx, cnt); /* the engine's only view is its socket */
             xb_count(cnt, XB_CNT_PASS);
@@ -200,19 +156,7 @@ static __always_inline int xb_xdp(struct xdp_md *ctx, const int ips, const int c
     xb_count(cnt, XB_CNT_MISS);
     if (xsk)
         return xb_to_xsk(ctx, cnt);
-    if (cpu_redirect && cfg_cpu_count > 0) {
-        __u32 idx = xb_hash_to_index(xb_flow_hash(&key), cfg_cpu_count);
-        if (idx < XB_MAX_REDIRECT_CPUS) {
-            int act = bpf_redirect_map(&xb_cpu_map, cfg_cpu_ids[idx], XDP_PASS);
-            if (act == XDP_REDIRECT) {
-                xb_count(cnt, XB_CNT_CPU_REDIRECT);
-                return XDP_REDIRECT;
-            }
-        }
-        xb_count(cnt, XB_CNT_REDIRECT_FAIL);
-    }
-    xb_count(cnt, XB_CNT_PASS);
-    return XDP_PASS;
+    return xb_xdp_miss(&key, cnt, cpu_redirect);
 }
 
 SEC("xdp")
@@ -253,19 +197,13 @@ int xdp_ips_xsk(struct xdp_md *ctx)
 
 static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)
 {
-    /* Headers may sit in paged data on real traffic: make the first bytes linear when they are not. */
-    __u32 linear = skb->data_end - skb->data;
-    if (linear < XB_TC_PULL_LEN && skb->len > linear)
-        bpf_skb_pull_data(skb, skb->len < XB_TC_PULL_LEN ? skb->len : XB_TC_PULL_LEN);
-
+    xb_tc_pull_headers(skb);
     void *data = (void *)(long)skb->data;
     void *data_end = (void *)(long)skb->data_end;
     struct xb_counters *cnt = xb_counter_block();
     struct xb_flow_key key __attribute__((aligned(8))); /* compared in 8-byte words */
 
-    /* At ingress the kernel has usually moved the outer tag out of the frame into skb->vlan_tci. */
-    int hw_vlan = skb->vlan_present ? (int)(skb->vlan_tci & 0x0fff) : -1;
-    int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, hw_vlan, &key);
+    int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, xb_tc_hw_vlan(skb), &key);
     if (status != XB_PARSE_OK) {
         xb_count(cnt, xb_status_counter(status));
         xb_count(cnt, XB_CNT_PASS);
@@ -277,22 +215,8 @@ static __always_inline int xb_tc(struct __sk_buff *skb, const int ips)
     if (slot && xb_lease_holds(cnt, now)) {
         xb_count(cnt, XB_CNT_HIT);
         xb_touch_flow(slot, skb->len, now);
-        __u32 peer = ips ? xb_tc_ips_peer : 0;
-        if (ips && peer) {
-            int act = bpf_redirect(peer, 0);
-            if (act == TC_ACT_REDIRECT) {
-                xb_count(cnt, XB_CNT_IPS_FORWARD);
-                return TC_ACT_REDIRECT;
-            }
-            xb_count(cnt, XB_CNT_REDIRECT_FAIL);
-            xb_count(cnt, XB_CNT_PASS);
-            return TC_ACT_OK;
-        }
-        if (ips) { /* the peer cannot receive: the stack (and the IDS) gets the frame */
-            xb_count(cnt, XB_CNT_REDIRECT_FAIL);
-            xb_count(cnt, XB_CNT_PASS);
-            return TC_ACT_OK;
-        }
+        if (ips)
+            return xb_tc_ips_forward(cnt, xb_tc_ips_peer); /* 0 while the peer cannot receive */
         xb_count(cnt, XB_CNT_DROP);
         return TC_ACT_SHOT;
     }

@@ -1,7 +1,7 @@
-/* Maps of the bypass programs. Types and sizes written here are defaults: the loader sets the flow
- * table's slot count, the type of its counters (per-CPU or shared), the cpumap size and the XSKMAP
- * size (one slot per receive queue) before load.
- * The loader finds maps by these names. */
+/* Maps of xbypass's own bypass programs (xb_bypass.bpf.c; the counters, the cpumap and the IPS
+ * devmap every bypass program has are in xb_actions.h). Types and sizes written here are defaults:
+ * the loader sets the flow table's slot count, the type of its counters (per-CPU or shared) and the
+ * XSKMAP size (one slot per receive queue) before load. The loader finds maps by these names. */
 #ifndef XB_MAPS_H
 #define XB_MAPS_H
 
@@ -29,30 +29,6 @@ struct {
     __type(value, struct xb_flow_stats_elem);
     __uint(max_entries, XB_DEFAULT_FLOW_ENTRIES);
 } xb_flow_stats SEC(".maps");
-
-/* One struct xb_counters per CPU: counting takes no lock and one (inlined) lookup. */
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __type(key, __u32);
-    __type(value, struct xb_counters);
-    __uint(max_entries, 1);
-} xb_counters SEC(".maps");
-
-/* Redirect CPUs for flows not (yet) bypassed: key = CPU id, value = queue size. */
-struct {
-    __uint(type, BPF_MAP_TYPE_CPUMAP);
-    __type(key, __u32);
-    __type(value, struct bpf_cpumap_val);
-    __uint(max_entries, XB_MAX_REDIRECT_CPUS);
-} xb_cpu_map SEC(".maps");
-
-/* The IPS peer, at key XB_IPS_PEER_KEY. */
-struct {
-    __uint(type, BPF_MAP_TYPE_DEVMAP);
-    __type(key, __u32);
-    __type(value, struct bpf_devmap_val);
-    __uint(max_entries, 1);
-} xb_ips_devmap SEC(".maps");
 
 /* AF_XDP sockets of the xsk variants: key = receive queue (ctx->rx_queue_index), value = socket fd
  * (user space writes fds; the kernel holds the sockets). The loader sets max_entries to the number

@@ -14,26 +14,22 @@
  * A hit is never XDP_ABORTED. Fragments, non-IP and malformed frames go to the stack, as in the
  * built-in programs. Suricata inserts both directions of a flow; a frame whose own direction is
  * missing is looked up reversed too, so a flow whose second insert failed is still bypassed.
- * The lease (xb_lease_until) is how user space stops bypassing at once when the Suricata that owns
- * the entries is gone, and when xbypass itself dies without detaching. */
+ * The lease (xb_lease_until, xb_actions.h) is how user space stops bypassing at once when the
+ * Suricata that owns the entries is gone, and when xbypass itself dies without detaching. The steps
+ * around the lookup (counting, lease, IPS forward, cpu redirect, tc preamble) are xb_actions.h's,
+ * shared with xb_bypass.bpf.c. */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
+#include "xb_actions.h"
 #include "xb_consts.h"
 #include "xb_flow.h"
-#include "xb_hash.h"
 #include "xb_parse.h"
 #include "xb_suricata.h"
 
-const volatile __u8 cfg_vlan_tracking = 1;
-const volatile __u32 cfg_cpu_count = 0;
-const volatile __u32 cfg_cpu_ids[XB_MAX_REDIRECT_CPUS] = {};
+/* Set through the skeleton before load (with cfg_vlan_tracking and the CPU list: xb_actions.h). */
 const volatile __u32 cfg_ips_peer_ifindex = 0; /* tc_sur_ips only; XDP uses the devmap */
-
-/* Hits are bypassed only until this jiffy (0: always). Written by user space: renewed while the
- * run lives and its Suricata lives; set to 1 (long past) when the Suricata is gone. */
-volatile __u64 xb_lease_until = 0;
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -48,42 +44,6 @@ struct {
     __type(value, struct xb_sur_pair);
     __uint(max_entries, XB_SUR_DEFAULT_ENTRIES);
 } flow_table_v6 SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __type(key, __u32);
-    __type(value, struct xb_counters);
-    __uint(max_entries, 1);
-} xb_counters SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_CPUMAP);
-    __type(key, __u32);
-    __type(value, struct bpf_cpumap_val);
-    __uint(max_entries, XB_MAX_REDIRECT_CPUS);
-} xb_cpu_map SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_DEVMAP);
-    __type(key, __u32);
-    __type(value, struct bpf_devmap_val);
-    __uint(max_entries, 1);
-} xb_ips_devmap SEC(".maps");
-
-static __always_inline void xb_count(struct xb_counters *c, __u32 idx)
-{
-    if (c && idx < XB_CNT_MAX)
-        c->value[idx]++;
-}
-
-static __always_inline __u32 xb_status_counter(int status)
-{
-    if (status == XB_PARSE_FRAGMENT)
-        return XB_CNT_FRAGMENT;
-    if (status == XB_PARSE_NOT_IP)
-        return XB_CNT_NOT_IP;
-    return XB_CNT_PARSE_ERROR;
-}
 
 /* This CPU's pair of the entry for key (either direction), or NULL. */
 static __always_inline struct xb_sur_pair *xb_sur_find(const struct xb_flow_key *k)
@@ -118,21 +78,11 @@ static __always_inline struct xb_sur_pair *xb_sur_find(const struct xb_flow_key 
     return bpf_map_lookup_elem(&flow_table_v6, &key6);
 }
 
-static __always_inline int xb_lease_holds(struct xb_counters *cnt)
-{
-    __u64 until = xb_lease_until;
-    if (until == 0 || bpf_jiffies64() <= until)
-        return 1;
-    xb_count(cnt, XB_CNT_ORPHANED);
-    return 0;
-}
-
 static __always_inline int xb_sur_xdp(struct xdp_md *ctx, const int ips, const int cpu_redirect)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
-    __u32 zero = 0;
-    struct xb_counters *cnt = bpf_map_lookup_elem(&xb_counters, &zero);
+    struct xb_counters *cnt = xb_counter_block();
     struct xb_flow_key key;
 
     int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, -1, &key);
@@ -142,37 +92,21 @@ static __always_inline int xb_sur_xdp(struct xdp_md *ctx, const int ips, const i
         return XDP_PASS;
     }
     struct xb_sur_pair *v = xb_sur_find(&key);
-    if (v && xb_lease_holds(cnt)) {
+    if (v && xb_lease_holds(cnt, bpf_jiffies64())) {
         xb_count(cnt, XB_CNT_HIT);
         v->packets++; /* this CPU's pair: no other writer */
         v->bytes += (__u64)(data_end - data);
         if (ips) {
-            int act = bpf_redirect_map(&xb_ips_devmap, XB_IPS_PEER_KEY, XDP_PASS);
-            if (act == XDP_REDIRECT) {
-                xb_count(cnt, XB_CNT_IPS_FORWARD);
+            if (xb_xdp_ips_forward(cnt) == XDP_REDIRECT)
                 return XDP_REDIRECT;
-            }
-            xb_count(cnt, XB_CNT_REDIRECT_FAIL);
-            xb_count(cnt, XB_CNT_PASS);
+            xb_count(cnt, XB_CNT_PASS); /* the peer's slot is empty: Suricata gets the frame */
             return XDP_PASS;
         }
         xb_count(cnt, XB_CNT_DROP);
         return XDP_DROP;
     }
     xb_count(cnt, XB_CNT_MISS);
-    if (cpu_redirect && cfg_cpu_count > 0) {
-        __u32 idx = xb_hash_to_index(xb_flow_hash(&key), cfg_cpu_count);
-        if (idx < XB_MAX_REDIRECT_CPUS) {
-            int act = bpf_redirect_map(&xb_cpu_map, cfg_cpu_ids[idx], XDP_PASS);
-            if (act == XDP_REDIRECT) {
-                xb_count(cnt, XB_CNT_CPU_REDIRECT);
-                return XDP_REDIRECT;
-            }
-        }
-        xb_count(cnt, XB_CNT_REDIRECT_FAIL);
-    }
-    xb_count(cnt, XB_CNT_PASS);
-    return XDP_PASS;
+    return xb_xdp_miss(&key, cnt, cpu_redirect);
 }
 
 SEC("xdp")
@@ -201,38 +135,25 @@ int xdp_sur_ips_cpu(struct xdp_md *ctx)
 
 static __always_inline int xb_sur_tc(struct __sk_buff *skb, const int ips)
 {
-    __u32 linear = skb->data_end - skb->data;
-    if (linear < XB_TC_PULL_LEN && skb->len > linear)
-        bpf_skb_pull_data(skb, skb->len < XB_TC_PULL_LEN ? skb->len : XB_TC_PULL_LEN);
-
+    xb_tc_pull_headers(skb);
     void *data = (void *)(long)skb->data;
     void *data_end = (void *)(long)skb->data_end;
-    __u32 zero = 0;
-    struct xb_counters *cnt = bpf_map_lookup_elem(&xb_counters, &zero);
+    struct xb_counters *cnt = xb_counter_block();
     struct xb_flow_key key;
 
-    int hw_vlan = skb->vlan_present ? (int)(skb->vlan_tci & 0x0fff) : -1;
-    int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, hw_vlan, &key);
+    int status = xb_parse_frame(data, data_end, cfg_vlan_tracking, xb_tc_hw_vlan(skb), &key);
     if (status != XB_PARSE_OK) {
         xb_count(cnt, xb_status_counter(status));
         xb_count(cnt, XB_CNT_PASS);
         return TC_ACT_OK;
     }
     struct xb_sur_pair *v = xb_sur_find(&key);
-    if (v && xb_lease_holds(cnt)) {
+    if (v && xb_lease_holds(cnt, bpf_jiffies64())) {
         xb_count(cnt, XB_CNT_HIT);
         v->packets++;
         v->bytes += skb->len;
-        if (ips) {
-            int act = bpf_redirect(cfg_ips_peer_ifindex, 0);
-            if (act == TC_ACT_REDIRECT) {
-                xb_count(cnt, XB_CNT_IPS_FORWARD);
-                return TC_ACT_REDIRECT;
-            }
-            xb_count(cnt, XB_CNT_REDIRECT_FAIL);
-            xb_count(cnt, XB_CNT_PASS);
-            return TC_ACT_OK;
-        }
+        if (ips)
+            return xb_tc_ips_forward(cnt, cfg_ips_peer_ifindex);
         xb_count(cnt, XB_CNT_DROP);
         return TC_ACT_SHOT;
     }

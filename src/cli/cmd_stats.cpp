@@ -19,11 +19,17 @@ namespace {
 constexpr std::string_view kUsage =
     "Usage: xbypass stats [--interface NAME] [--watch SECONDS] [--json] [--netns NAME]\n\n"
     "Prints the bypass counters of the running xbypass per interface (pass, drop, ips-forward,\n"
-    "cpu-redirect, ..., flow-entries), through its control socket.\n\n"
+    "cpu-redirect, ..., flow-entries; in the Suricata mode suricata-pid, suricata-entries-v4/-v6,\n"
+    "suricata-packets, suricata-bytes), through its control socket.\n\n"
     "  --interface NAME  the run on NAME, and only NAME's counters\n"
     "  --watch SECONDS   print again every SECONDS (with the change since the last print), until ^C\n"
     "  --json            one JSON object per print\n\n"
     "Exit status: 0 ok, 1 no run to ask (XB8201, XB8202) or it refused, 2 usage error.\n";
+
+// Values that are a state, not a count: --watch prints no change for them.
+bool is_gauge(const std::string& k) {
+    return k == "flow-entries" || k == "suricata-pid" || k == "suricata-entries-v4" || k == "suricata-entries-v6";
+}
 
 int run_stats(int argc, char** argv) {
     std::string iface, netns;
@@ -72,7 +78,7 @@ int run_stats(int argc, char** argv) {
                 o.field(k, n);
                 text += " " + k + "=" + std::to_string(n);
                 std::string id = name + "/" + k;
-                if (!first && k != "flow-entries") text += "(+" + std::to_string(n - std::min(n, last[id])) + ")";
+                if (!first && !is_gauge(k)) text += "(+" + std::to_string(n - std::min(n, last[id])) + ")";
                 last[id] = n;
             }
             o.end_object();

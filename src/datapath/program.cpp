@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "datapath/kernel_clock.h"
+#include "datapath/object_setup.h"
 #include "xb_table.h"
 #include "xb_bypass.skel.h"
 
@@ -28,13 +29,8 @@ constexpr uint32_t kMaxCpumapQueue = 16384;       // the kernel's cpumap qsize l
 constexpr const char* kFlowSlots = "xb_flow_slots";
 constexpr const char* kFlowStats = "xb_flow_stats";
 constexpr const char* kCounters = "xb_counters";
-constexpr const char* kCpuMap = "xb_cpu_map";
-constexpr const char* kIpsDevmap = "xb_ips_devmap";
 
-unsigned possible_cpu_count() {
-    int n = libbpf_num_possible_cpus();
-    return n > 0 ? static_cast<unsigned>(n) : 1u;
-}
+using detail::possible_cpu_count;
 
 }  // namespace
 
@@ -180,9 +176,7 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
                                           const ObjectLoader& loader) {
     if (!validate_options(options, diags)) return Error{EINVAL, "invalid bypass program options"};
     auto fail = [&](const char* code, int err, std::string what, std::string hint) -> Error {
-        Error e = Error::from_errno(err, what);
-        diags.error(code, e.message, std::move(hint));
-        return e;
+        return detail::load_error(diags, code, err, std::move(what), std::move(hint));
     };
 
     BypassProgram p;
@@ -200,20 +194,13 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
                     "check that libbpf matches the one xbypass was built with");
     bpf_object* obj = p.skel_->obj;
 
-    // Only the chosen variant is loaded; the others never reach the verifier.
-    bpf_program* prog = nullptr;
-    bpf_object__for_each_program(prog, obj) {
-        (void)bpf_program__set_autoload(prog, p.manifest_->program == bpf_program__name(prog));
-    }
+    detail::keep_only_program(obj, p.manifest_->program);
     const uint32_t slots = xb_slot_count(options.flow_table_size);
     bpf_map* flow_stats = p.skel_->maps.xb_flow_stats;
     int err = bpf_map__set_max_entries(p.skel_->maps.xb_flow_slots, xb_slot_array_entries(slots));
     if (!err) err = bpf_map__set_type(flow_stats, flow_stats_map_type(options.flow_table_percpu));
     if (!err) err = bpf_map__set_max_entries(flow_stats, options.flow_table_size);
-    if (!err && cpu) err = bpf_map__set_max_entries(p.skel_->maps.xb_cpu_map, p.possible_cpus_);
-    if (!err && !cpu) err = bpf_map__set_autocreate(p.skel_->maps.xb_cpu_map, false);
-    if (!err && !(ips && options.datapath == Hook::Xdp))
-        err = bpf_map__set_autocreate(p.skel_->maps.xb_ips_devmap, false);
+    if (!err) err = detail::prepare_action_maps(p.skel_->maps.xb_cpu_map, p.skel_->maps.xb_ips_devmap, options, p.possible_cpus_);
     // One slot per receive queue; the receivers (capture/af_xdp.h) put their sockets in.
     if (!err && xsk) err = bpf_map__set_max_entries(p.skel_->maps.xb_xsk_map, options.xsk_queues);
     if (!err && !xsk) err = bpf_map__set_autocreate(p.skel_->maps.xb_xsk_map, false);
@@ -271,27 +258,8 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
                     "and helpers (xbypass probe)");
     }
 
-    if (cpu) {
-        int fd = bpf_map__fd(p.skel_->maps.xb_cpu_map);
-        for (unsigned c : options.cpu_redirect) {
-            bpf_cpumap_val val{};
-            val.qsize = options.cpumap_queue_size;
-            if (bpf_map_update_elem(fd, &c, &val, 0) != 0)
-                return fail("XB3012", errno, "cannot add CPU " + std::to_string(c) + " to the redirect cpumap",
-                            "use online CPUs only (/sys/devices/system/cpu/online)");
-        }
-    }
-    if (ips && options.datapath == Hook::Xdp) {
-        int fd = bpf_map__fd(p.skel_->maps.xb_ips_devmap);
-        uint32_t key = XB_IPS_PEER_KEY;
-        bpf_devmap_val val{};
-        val.ifindex = static_cast<uint32_t>(options.ips_peer_ifindex);
-        if (bpf_map_update_elem(fd, &key, &val, 0) != 0)
-            return fail("XB3013", errno,
-                        "cannot add interface " + std::to_string(options.ips_peer_ifindex) +
-                            " to the IPS devmap",
-                        "the IPS peer must exist in the network namespace xbypass runs in");
-    }
+    if (auto st = detail::fill_action_maps(p.skel_->maps.xb_cpu_map, p.skel_->maps.xb_ips_devmap, options, diags); !st)
+        return st.error();
     state->slots_fd = bpf_map__fd(p.skel_->maps.xb_flow_slots);
     state->stats_fd = bpf_map__fd(flow_stats);
     p.table_ = std::move(state);
@@ -307,30 +275,13 @@ Result<BypassProgram> BypassProgram::load(const ProgramOptions& options, Diagnos
     return p;
 }
 
-int BypassProgram::prog_fd() const {
-    bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, std::string(manifest_->program).c_str());
-    return prog ? bpf_program__fd(prog) : -1;
-}
+int BypassProgram::prog_fd() const { return detail::program_fd(skel_->obj, manifest_->program); }
 
-int BypassProgram::map_fd(std::string_view name) const {
-    bpf_map* m = bpf_object__find_map_by_name(skel_->obj, std::string(name).c_str());
-    if (!m) return -1;
-    int fd = bpf_map__fd(m);
-    return fd >= 0 ? fd : -1;
-}
+int BypassProgram::map_fd(std::string_view name) const { return detail::map_fd(skel_->obj, name); }
 
 FlowTable BypassProgram::flow_table() const { return FlowTable(table_); }
 
-Result<Counters> BypassProgram::read_counters() const {
-    std::vector<struct xb_counters> per_cpu(possible_cpus_);
-    uint32_t key = 0;
-    if (bpf_map_lookup_elem(map_fd(kCounters), &key, per_cpu.data()) != 0)
-        return Error::from_errno(errno, "cannot read the bypass counters");
-    Counters c;
-    for (const auto& block : per_cpu)
-        for (size_t i = 0; i < XB_CNT_MAX; ++i) c.value[i] += block.value[i];
-    return c;
-}
+Result<Counters> BypassProgram::read_counters() const { return detail::sum_counters(map_fd(kCounters), possible_cpus_); }
 
 Status BypassProgram::reset_counters() {
     std::vector<struct xb_counters> zero(possible_cpus_);

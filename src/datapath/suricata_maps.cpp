@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "datapath/object_setup.h"
 #include "xb_suricata.skel.h"
 
 namespace xb::datapath {
@@ -25,10 +26,7 @@ constexpr const char* kV4 = XB_SUR_MAP_V4;
 constexpr const char* kV6 = XB_SUR_MAP_V6;
 constexpr const char* kCounters = "xb_counters";
 
-unsigned possible_cpu_count() {
-    int n = libbpf_num_possible_cpus();
-    return n > 0 ? static_cast<unsigned>(n) : 1u;
-}
+using detail::possible_cpu_count;
 
 // Deletes every key of a hash map (keys of key_size bytes); returns how many.
 Result<size_t> clear_map(int fd, size_t key_size) {
@@ -168,9 +166,7 @@ Result<SuricataProgram> SuricataProgram::load(const SuricataProgramOptions& opti
     common.ips_peer_ifindex = options.ips_peer_ifindex;
     if (!validate_options(common, diags)) return Error{EINVAL, "invalid bypass program options"};
     auto fail = [&](const char* code, int err, std::string what, std::string hint) -> Error {
-        Error e = Error::from_errno(err, what);
-        diags.error(code, e.message, std::move(hint));
-        return e;
+        return detail::load_error(diags, code, err, std::move(what), std::move(hint));
     };
     SuricataProgram p;
     p.possible_cpus_ = possible_cpu_count();
@@ -183,14 +179,8 @@ Result<SuricataProgram> SuricataProgram::load(const SuricataProgramOptions& opti
         return fail("XB3010", errno, "cannot open the built-in BPF object (Suricata mode)",
                     "check that libbpf matches the one xbypass was built with");
     bpf_object* obj = p.skel_->obj;
-    bpf_program* prog = nullptr;
-    bpf_object__for_each_program(prog, obj) {
-        (void)bpf_program__set_autoload(prog, p.manifest_->program == bpf_program__name(prog));
-    }
-    int err = 0;
-    if (cpu) err = bpf_map__set_max_entries(p.skel_->maps.xb_cpu_map, p.possible_cpus_);
-    else err = bpf_map__set_autocreate(p.skel_->maps.xb_cpu_map, false);
-    if (!err && !(ips && options.datapath == Hook::Xdp)) err = bpf_map__set_autocreate(p.skel_->maps.xb_ips_devmap, false);
+    detail::keep_only_program(obj, p.manifest_->program);
+    int err = detail::prepare_action_maps(p.skel_->maps.xb_cpu_map, p.skel_->maps.xb_ips_devmap, common, p.possible_cpus_);
     if (err) return fail("XB3010", -err, "cannot prepare the maps of the Suricata-mode BPF object", "");
     for (const auto& [name, fd] : options.reuse_maps) {
         bpf_map* m = bpf_object__find_map_by_name(obj, name.c_str());
@@ -219,42 +209,16 @@ Result<SuricataProgram> SuricataProgram::load(const SuricataProgramOptions& opti
         return fail("XB3011", -err, "the kernel refused to load BPF program " + std::string(p.manifest_->program),
                     "the verifier log above says why; check that the kernel supports the program's map types "
                     "and helpers (xbypass probe)");
-    if (cpu) {
-        int fd = bpf_map__fd(p.skel_->maps.xb_cpu_map);
-        for (unsigned c : options.cpu_redirect) {
-            bpf_cpumap_val val{};
-            val.qsize = options.cpumap_queue_size;
-            if (bpf_map_update_elem(fd, &c, &val, 0) != 0)
-                return fail("XB3012", errno, "cannot add CPU " + std::to_string(c) + " to the redirect cpumap",
-                            "use online CPUs only (/sys/devices/system/cpu/online)");
-        }
-    }
-    if (ips && options.datapath == Hook::Xdp) {
-        int fd = bpf_map__fd(p.skel_->maps.xb_ips_devmap);
-        uint32_t key = XB_IPS_PEER_KEY;
-        bpf_devmap_val val{};
-        val.ifindex = static_cast<uint32_t>(options.ips_peer_ifindex);
-        if (bpf_map_update_elem(fd, &key, &val, 0) != 0)
-            return fail("XB3013", errno,
-                        "cannot add interface " + std::to_string(options.ips_peer_ifindex) + " to the IPS devmap",
-                        "the IPS peer must exist in the network namespace xbypass runs in");
-    }
+    if (auto st = detail::fill_action_maps(p.skel_->maps.xb_cpu_map, p.skel_->maps.xb_ips_devmap, common, diags); !st)
+        return st.error();
     log_event(LogLevel::Info, "datapath", "XB5044", "loaded BPF program " + std::string(p.manifest_->program) +
                              " (Suricata's flow_table_v4/_v6, vlan tracking " + (options.vlan_tracking ? "on" : "off") + ")");
     return p;
 }
 
-int SuricataProgram::prog_fd() const {
-    bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, std::string(manifest_->program).c_str());
-    return prog ? bpf_program__fd(prog) : -1;
-}
+int SuricataProgram::prog_fd() const { return detail::program_fd(skel_->obj, manifest_->program); }
 
-int SuricataProgram::map_fd(std::string_view name) const {
-    bpf_map* m = bpf_object__find_map_by_name(skel_->obj, std::string(name).c_str());
-    if (!m) return -1;
-    int fd = bpf_map__fd(m);
-    return fd >= 0 ? fd : -1;
-}
+int SuricataProgram::map_fd(std::string_view name) const { return detail::map_fd(skel_->obj, name); }
 
 uint32_t SuricataProgram::map_id(std::string_view name) const {
     int fd = map_fd(name);
@@ -264,16 +228,7 @@ uint32_t SuricataProgram::map_id(std::string_view name) const {
     return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
 }
 
-Result<Counters> SuricataProgram::read_counters() const {
-    std::vector<struct xb_counters> per_cpu(possible_cpus_);
-    uint32_t key = 0;
-    if (bpf_map_lookup_elem(map_fd(kCounters), &key, per_cpu.data()) != 0)
-        return Error::from_errno(errno, "cannot read the bypass counters");
-    Counters c;
-    for (const auto& block : per_cpu)
-        for (size_t i = 0; i < XB_CNT_MAX; ++i) c.value[i] += block.value[i];
-    return c;
-}
+Result<Counters> SuricataProgram::read_counters() const { return detail::sum_counters(map_fd(kCounters), possible_cpus_); }
 
 Result<SuricataTables> SuricataProgram::tables() const {
     SuricataTables t;

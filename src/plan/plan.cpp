@@ -476,6 +476,17 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
                 where("datapath"), key_path("datapath"));
         return;
     }
+    // The Suricata mode: Suricata captures with AF_PACKET, so the same holds for it (and with
+    // copy-mode ips both the tc program and Suricata would forward a bypassed flow to the peer).
+    if (ic.suricata_maps && ic.datapath == config::Datapath::Tc) {
+        d.error("XB4051",
+                "datapath tc on " + name + " in the Suricata mode: Suricata captures with AF_PACKET, whose sockets "
+                "receive a frame before tc ingress runs, so Suricata would still receive every flow the tc program "
+                "bypasses (and with copy-mode ips forward it to the peer a second time)",
+                "use datapath: auto or xdp-generic (generic XDP runs on every device, before packet sockets)",
+                where("datapath"), key_path("datapath"));
+        return;
+    }
     const ProgramRequirements* chosen_req = nullptr;
     // With capture af-xdp only the XDP datapaths can work (datapath tc was refused above), and each is
     // judged with the xsk variant's requirements. Otherwise the datapath is chosen as without capture,
@@ -508,6 +519,9 @@ void plan_interface(const PlanInput& in, const config::InterfaceConfig& ic, Plan
         if (dp == Datapath::Tc && in.engine_capture && ic.bypass)
             c.why_not.push_back("an engine capturing through the plugin receives packets before tc ingress runs, so "
                                 "a flow bypassed at tc would still reach it (generic XDP runs on every device)");
+        else if (dp == Datapath::Tc && ic.suricata_maps)
+            c.why_not.push_back("Suricata's AF_PACKET sockets receive packets before tc ingress runs, so a flow "
+                                "bypassed at tc would still reach Suricata (generic XDP runs on every device)");
         // libxdp swaps dispatchers with XDP_FLAGS_REPLACE, which cannot change the mode.
         if (dp != Datapath::Tc && p.multiprog && foreign &&
             foreign->mode != (dp == Datapath::XdpNative ? probe::XdpAttachMode::Native : probe::XdpAttachMode::Generic))

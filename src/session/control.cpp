@@ -124,7 +124,24 @@ std::string stats_json(ControlContext& ctx, const std::string& only) {
     w.begin_object().key("interfaces").begin_object();
     std::shared_lock live(ctx.session->live_mutex());
     for (const auto& ri : ctx.session->interfaces()) {
-        if (!ri.program || (!only.empty() && ri.plan.interface != only)) continue;
+        if (!only.empty() && ri.plan.interface != only) continue;
+        if (ri.suricata) {
+            // The Suricata mode: its program's counters and what Suricata's two tables hold, under the
+            // names of the log's stats lines (doc/suricata.md).
+            auto c = ri.suricata->read_counters();
+            if (!c) continue;
+            w.key(ri.plan.interface).begin_object().field("datapath", plan::datapath_name(ri.plan.datapath));
+            for (int i = 0; i < XB_CNT_MAX; ++i) w.field(datapath::counter_name(static_cast<xb_counter>(i)), c->value[i]);
+            w.field("suricata-pid", static_cast<uint64_t>(ri.peer.pid));
+            if (auto t = ri.suricata->tables())
+                w.field("suricata-entries-v4", static_cast<uint64_t>(t->v4_entries))
+                    .field("suricata-entries-v6", static_cast<uint64_t>(t->v6_entries))
+                    .field("suricata-packets", t->packets)
+                    .field("suricata-bytes", t->bytes);
+            w.end_object();
+            continue;
+        }
+        if (!ri.program) continue;
         auto c = ri.program->read_counters();
         if (!c) continue;
         w.key(ri.plan.interface).begin_object().field("datapath", plan::datapath_name(ri.plan.datapath));

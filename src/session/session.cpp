@@ -461,10 +461,24 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags,
                 return fail("XB5008", p, "only one of " + ri.peer.pins[0] + " and " + ri.peer.pins[1] + " exists",
                             "remove it before starting: Suricata uses the pins only when both exist");
             ri.peer.adopted = o.reuse_maps.size() == 2;
+            // An IPS pair (each interface the other's peer) shares one pair of maps, pinned under both
+            // interfaces' names: Suricata writes both directions of a flow into the maps of the
+            // interface it bypassed it on, and the other direction arrives on the peer.
+            std::string shared_with;
+            if (!ri.peer.adopted && p.ips_peer_ifindex > 0)
+                for (const auto& other : s->interfaces_)
+                    if (other.suricata && other.plan.ifindex == p.ips_peer_ifindex &&
+                        other.plan.ips_peer_ifindex == p.ifindex) {
+                        for (const auto& spec : datapath::suricata_map_specs())
+                            o.reuse_maps[spec.name] = other.suricata->map_fd(spec.name);
+                        shared_with = other.plan.interface;
+                        break;
+                    }
             auto prog = datapath::SuricataProgram::load(o, diags);
             if (!prog) return fail("XB5004", p, "cannot load " + p.program + ": " + prog.error().message,
                                    "run with log-level: debug to see the verifier's log");
             ri.suricata = std::make_unique<datapath::SuricataProgram>(std::move(prog).value());
+            ri.peer.shared_with = shared_with;
             prog_fd = ri.suricata->prog_fd();
             for (const auto& spec : datapath::suricata_map_specs()) ri.peer.map_ids.push_back(ri.suricata->map_id(spec.name));
         } else if (p.custom) {
@@ -579,6 +593,7 @@ std::unique_ptr<Session> Session::start(const Assessment& a, Diagnostics& diags,
         if (ri.suricata)
             log_event(LogLevel::Notice, "suricata", "XB6033", p.interface + ": " + (ri.peer.adopted ? "adopted" : "pinned") + " Suricata's bypass maps " +
                                        ri.peer.pins[0] + " and " + ri.peer.pins[1] +
+                                       (ri.peer.shared_with.empty() ? "" : " (the maps of its IPS peer " + ri.peer.shared_with + ")") +
                                        "; start Suricata with pinned-maps: yes on this interface");
         if (ri.pins && ri.program) {
             for (const auto& spec : datapath::pinnable_maps(ri.program->options())) {

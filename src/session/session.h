@@ -85,6 +85,7 @@ struct SuricataPeer {
     std::vector<std::string> pins;      // the two pin paths
     std::vector<std::string> created;   // those this run pinned (removed if the start fails)
     bool adopted = false;               // the pins existed (an earlier run's maps): adopted
+    std::string shared_with;            // the IPS peer whose maps these are (an IPS pair shares one pair)
     pid_t pid = 0;                      // 0: none alive
     std::string name;                   // its /proc comm
     bool ever_seen = false;
