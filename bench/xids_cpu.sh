@@ -79,7 +79,7 @@ measure() {  # measure MODE PCAP: prints "cpu_per_s packets bypassed_share"
   local used final kernel packets drop redirect
   used=$(awk 'NR == FNR { a += $2; next } { b += $2 } END { printf "%d", b - a }' "$work/$mode.t0" "$work/$mode.t1")
   final=$(grep 'final:' "$work/$mode.log" | tail -1)
-  kernel=$(grep '\[stats\] kernel:' "$work/$mode.log" | tail -1)
+  kernel=$(grep '\[stats\] notice\[XB7222\]: kernel:' "$work/$mode.log" | tail -1)
   packets=$(echo "$final" | grep -o ' packets=[0-9]*' | cut -d= -f2)
   drop=$(echo "$kernel" | grep -o ' drop=[0-9]*' | cut -d= -f2)
   redirect=$(echo "$kernel" | grep -o ' xsk-redirect=[0-9]*' | cut -d= -f2)

@@ -81,7 +81,7 @@ python3 "$top/scripts/eve_summary.py" bypassed "$work/eve.json"
 
 say "result"
 final=$(grep 'final:' "$work/xids.log" | tail -1)
-kernel=$(grep '\[stats\] kernel:' "$work/xids.log" | tail -1)
+kernel=$(grep '\[stats\] notice\[XB7222\]: kernel:' "$work/xids.log" | tail -1)
 echo "  engine: ${final#*final: }"
 echo "  ${kernel#*\[stats\] }"
 alerts=$(grep -c '"event_type":"alert"' "$work/eve.json" || true)

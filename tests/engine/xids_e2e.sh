@@ -150,7 +150,7 @@ for _ in $(seq 300); do [ "$(timeout_records "$work/span-eve.json")" -ge 2 ] && 
 kill -TERM "$xp"; wait "$xp"; rc=$?
 ok=0
 final=$(grep 'final:' "$work/span.log" | tail -1)
-kernel=$(grep '\[stats\] kernel:' "$work/span.log" | tail -1)
+kernel=$(grep '\[stats\] notice\[XB7222\]: kernel:' "$work/span.log" | tail -1)
 num() { echo "$1" | grep -o " $2=[0-9]*" | head -1 | cut -d= -f2; }
 udp_sent=$(grep -o 'udp 5353 sent [0-9]*' "$work/client.log" | grep -o '[0-9]*$')
 expect "xids exits 0 (got $rc)" $([ $rc -eq 0 ]; echo $?) || ok=1

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -416,6 +418,14 @@ std::vector<uint8_t> numbered_frame(uint32_t n, size_t size) {
     return f;
 }
 
+// A "Name:   123 kB" line of /proc/self/status, in KiB (-1 when missing).
+long status_kib(const char* name) {
+    std::ifstream f("/proc/self/status");
+    for (std::string line; std::getline(f, line);)
+        if (line.rfind(name, 0) == 0) return std::atol(line.c_str() + std::strlen(name));
+    return -1;
+}
+
 // More than the old limits (64 MiB and 1,000,000 packets, once XB3115): read in the memory of one
 // record. The reading runs in a child so that its peak RSS is its own (wait4's rusage).
 TEST(Pcap, StreamsACaptureLargerThanTheOldLimitsInBoundedMemory) {
@@ -434,6 +444,10 @@ TEST(Pcap, StreamsACaptureLargerThanTheOldLimitsInBoundedMemory) {
     pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+        // The child starts with its parent's resident pages (with ASan, hundreds of MiB): measure
+        // the growth. Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS.
+        const long start_kib = status_kib("VmRSS:");
+        { std::ofstream("/proc/self/clear_refs") << "5"; }
         Diagnostics d;
         auto r = PcapReader::open(path, d);
         if (!r) ::_exit(10);
@@ -450,15 +464,29 @@ TEST(Pcap, StreamsACaptureLargerThanTheOldLimitsInBoundedMemory) {
             ++n;
         }
         if (n != kPackets || r->packets_read() != kPackets || r->offset() != size || !d.empty()) ::_exit(13);
+        // The file is about 80 MiB; reading it record by record must not grow the process by 32 MiB.
+        // Not under AddressSanitizer, whose allocator keeps freed memory in a quarantine of 256 MiB
+        // (measured: +230 MiB here); there the kernel test SimulateTest.CaptureLargerThanTheOldLimit...
+        // checks the bound on the xbypass binary with a small quarantine.
+        const long grown = status_kib("VmHWM:") - start_kib;
+#if defined(__SANITIZE_ADDRESS__)
+        constexpr bool kCheckGrowth = false;
+#else
+        constexpr bool kCheckGrowth = true;
+#endif
+        if (start_kib <= 0 || (kCheckGrowth && grown >= 32 * 1024)) {
+            std::fprintf(stderr, "RSS at start %ld KiB, peak %ld KiB\n", start_kib, start_kib + grown);
+            ::_exit(14);
+        }
         ::_exit(0);
     }
     int status = 0;
     rusage ru{};
     ASSERT_EQ(::wait4(child, &status, 0, &ru), child);
     ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 open, 11 read error, 12 wrong packet, 13 wrong count";
-    // ru_maxrss is in KiB; the file is about 80 MiB, the child (this test binary) about 10 MiB.
-    EXPECT_LT(ru.ru_maxrss, 40 * 1024) << "peak RSS " << ru.ru_maxrss << " KiB reading a " << size << "-byte capture";
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "10 open, 11 read error, 12 wrong packet, 13 wrong count, 14 grew by 32 MiB or more (peak RSS "
+        << ru.ru_maxrss << " KiB reading a " << size << "-byte capture)";
     std::filesystem::remove_all(dir);
 }
 
