@@ -10,18 +10,7 @@
 # kernel too.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=$(pwd)  # automake runs tests from the top build directory
-xbypass="$build/xbypass"
-send="$here/send_frames.py"
-[ "$(id -u)" -eq 0 ] || { echo "kernel test skipped: needs root"; exit 77; }
-skip() {  # under CI a skip is a failure: the install must be made reliable, not skipped
-  echo "kernel test skipped: $1"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-}
-command -v suricata >/dev/null 2>&1 && suricata -V 2>/dev/null | grep -q 'version 7\.' ||
-  skip "suricata not installable"
-command -v bpftool >/dev/null 2>&1 || skip "bpftool missing"
+. "$here/common.sh"
 
 work=$(mktemp -d /tmp/xb-suricata-ips.XXXXXX)
 chmod 755 "$work"
@@ -33,8 +22,6 @@ ifs=xi$$s; ifs=${ifs:0:15}   # server
 xb_pid="" rx_pids=()
 pins=()
 for i in "$ifa" "$ifb"; do pins+=(/sys/fs/bpf/suricata-$i-flow_table_v4 /sys/fs/bpf/suricata-$i-flow_table_v6); done
-suricata_pid() { cat "$work/suricata.pid" 2>/dev/null; }
-passed=0 failed=0
 cleanup() {
   local p
   p=$(suricata_pid); [ -n "$p" ] && kill -9 "$p" 2>/dev/null
@@ -51,14 +38,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-result() {  # result NAME STATUS
-  if [ "$2" -eq 0 ]; then echo "[       OK ] $1"; passed=$((passed + 1)); else echo "[  FAILED  ] $1"; failed=$((failed + 1)); fi
-}
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.1 s
-  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
 in_ns() { local n=$1; shift; nsenter --net=/run/netns/"$n" "$@"; }
 mac_of() { in_ns "$1" ip -o link show "$2" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2; }
 

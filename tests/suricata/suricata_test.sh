@@ -13,18 +13,7 @@
 # restarted: it adopts the maps.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=$(pwd)  # automake runs tests from the top build directory
-xbypass="$build/xbypass"
-send="$here/send_frames.py"
-[ "$(id -u)" -eq 0 ] || { echo "kernel test skipped: needs root"; exit 77; }
-skip() {  # under CI a skip is a failure: the install must be made reliable, not skipped
-  echo "kernel test skipped: $1"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-}
-command -v suricata >/dev/null 2>&1 && suricata -V 2>/dev/null | grep -q 'version 7\.' ||
-  skip "suricata not installable"
-command -v bpftool >/dev/null 2>&1 || skip "bpftool missing"
+. "$here/common.sh"
 
 work=$(mktemp -d /tmp/xb-suricata.XXXXXX)
 chmod 755 "$work"
@@ -33,7 +22,6 @@ ifc=xs$$a; ifc=${ifc:0:15}
 ift=xs$$b; ift=${ift:0:15}
 xb_pid="" rx_pid=""
 pins=(/sys/fs/bpf/suricata-$ifc-flow_table_v4 /sys/fs/bpf/suricata-$ifc-flow_table_v6)
-suricata_pid() { cat "$work/suricata.pid" 2>/dev/null; }
 cleanup() {
   local p
   p=$(suricata_pid); [ -n "$p" ] && kill -9 "$p" 2>/dev/null
@@ -48,16 +36,7 @@ cleanup() {
   fi
   rm -rf "$work"
 }
-passed=0 failed=0
 trap cleanup EXIT
-result() {  # result NAME STATUS
-  if [ "$2" -eq 0 ]; then echo "[       OK ] $1"; passed=$((passed + 1)); else echo "[  FAILED  ] $1"; failed=$((failed + 1)); fi
-}
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.1 s
-  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  while [ "$(date +%s%N)" -lt "$end" ]; do "$@" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
 in_ns() { nsenter --net=/run/netns/"$ns" "$@"; }
 in_peer() { nsenter --net=/run/netns/"$peer" "$@"; }
 
