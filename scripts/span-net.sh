@@ -31,7 +31,15 @@ span_net_up() {
 }
 
 span_net_down() {
-  local ns
-  for ns in "$@"; do ip netns delete "$ns" 2>/dev/null; done
+  local ns pids
+  for ns in "$@"; do
+    # What still runs in a namespace goes with it: a process started there in the background is
+    # the child of a subshell, which the caller's kill does not reach, and it would keep the
+    # deleted namespace alive.
+    pids=$(ip netns pids "$ns" 2>/dev/null)
+    # shellcheck disable=SC2086 # a list of pids
+    [ -n "$pids" ] && kill $pids 2>/dev/null
+    ip netns delete "$ns" 2>/dev/null
+  done
   return 0
 }
