@@ -75,7 +75,9 @@ private:
     xsk_ring_cons comp_{};
     xsk_ring_cons rx_{};
     bool in_map_ = false;
-    bool small_batch_ = false;        // the last receive() handed out a small batch soon after the one before
+    // Moderation state (see AfXdpOptions::batch_wait_us).
+    bool drained_ = false;            // the last receive() emptied the rx ring (fewer than asked for)
+    double rate_pps_ = 0;             // arrival rate between the last batches; 0: none known (quiet)
     std::chrono::steady_clock::time_point last_batch_{};
     uint32_t held_ = 0;               // rx descriptors handed out since the last release()
     uint32_t held_first_ = 0;         // rx ring index of the first of them
@@ -185,12 +187,22 @@ void AfXdpReceiver::kick_if_needed() {
 Result<size_t> AfXdpReceiver::receive(std::span<Packet> out, int timeout_ms) {
     if (out.empty()) return size_t{0};
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
-    if (small_batch_ && opt_.batch_wait_us && timeout_ms != 0) {
-        const uint32_t us = timeout_ms > 0 ? std::min<uint32_t>(opt_.batch_wait_us, static_cast<uint32_t>(timeout_ms) * 1000u)
-                                           : opt_.batch_wait_us;
-        timespec pause{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000L};
+    // Sleeps for about a batch's worth of arrivals at the observed rate (see batch_wait_us), once per
+    // call: after a batch that emptied the ring, or when the ring is found empty while packets are
+    // still coming (rather than sleeping in poll() and being woken by the next NAPI poll).
+    bool waited = false;
+    auto moderate = [&] {
+        waited = true;
+        const double target = static_cast<double>(std::min<size_t>(out.size(), std::max<uint32_t>(opt_.ring_size / 8, 1)));
+        double us = std::min(target / rate_pps_ * 1e6, static_cast<double>(opt_.batch_wait_us));
+        if (timeout_ms > 0) us = std::min(us, static_cast<double>(timeout_ms) * 1000.0);
+        if (us < 50) return;  // shorter sleeps save nothing over the poll they replace
+        const auto whole = static_cast<long>(us);
+        timespec pause{static_cast<time_t>(whole / 1000000), (whole % 1000000) * 1000L};
         nanosleep(&pause, nullptr);
-    }
+    };
+    const bool moderated = opt_.batch_wait_us && timeout_ms != 0;
+    if (moderated && drained_ && rate_pps_ > 0) moderate();
     uint32_t idx = 0;
     uint32_t n = 0;
     for (;;) {
@@ -199,6 +211,10 @@ Result<size_t> AfXdpReceiver::receive(std::span<Packet> out, int timeout_ms) {
         // peek continues after what earlier calls handed out: those entries stay ours until release().
         n = xsk_ring_cons__peek(&rx_, static_cast<uint32_t>(std::min<size_t>(out.size(), UINT32_MAX)), &idx);
         if (n > 0 || timeout_ms == 0) break;
+        if (moderated && !waited && rate_pps_ > 0) {
+            moderate();
+            continue;
+        }
         int wait = -1;
         if (timeout_ms > 0) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -215,8 +231,19 @@ Result<size_t> AfXdpReceiver::receive(std::span<Packet> out, int timeout_ms) {
         }
     }
     const auto batch_time = std::chrono::steady_clock::now();
-    small_batch_ = n > 0 && n < out.size() / 4 && batch_time - last_batch_ < std::chrono::milliseconds(2);
-    if (n > 0) last_batch_ = batch_time;
+    drained_ = n > 0 && n < out.size();
+    if (n > 0) {
+        // The rate over the interval since the last batch; an interval longer than the longest wait
+        // means the traffic paused, and the next receive() polls rather than guesses.
+        const double dt = std::chrono::duration<double>(batch_time - last_batch_).count();
+        if (dt > 0 && dt * 1e6 < 2.0 * std::max<uint32_t>(opt_.batch_wait_us, 1000)) {
+            const double now_pps = static_cast<double>(n) / dt;
+            rate_pps_ = rate_pps_ > 0 ? 0.5 * rate_pps_ + 0.5 * now_pps : now_pps;
+        } else {
+            rate_pps_ = 0;
+        }
+        last_batch_ = batch_time;
+    }
     if (n == 0) return size_t{0};
     if (held_ == 0) held_first_ = idx;
     const uint64_t now = realtime_ns();

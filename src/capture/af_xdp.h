@@ -29,11 +29,16 @@ struct AfXdpOptions {
     uint32_t ring_size = 2048;     // rx, fill (and completion) ring entries: a power of two
     XskBind bind = XskBind::Copy;
     bool generic = false;          // the XDP program runs in generic (skb) mode: copy mode only
-    // After a small batch that came less than 2 ms after the previous one, receive() first waits
-    // this long, so that one wakeup collects several packets: AF_XDP wakes the receiver for every
-    // NAPI poll, where TPACKET_V3 wakes it per filled block. 0: never wait (IPS, where a verdict
-    // waits for it). 1 ms holds what a 2048-entry ring takes at 2 Mpps.
-    uint32_t batch_wait_us = 1000;
+    // Interrupt moderation. AF_XDP wakes a receiver sleeping in poll() at every NAPI poll that
+    // redirected something to it (on a VM a cross-CPU wakeup costs the kernel and the receiver
+    // several microseconds each), where TPACKET_V3 wakes its reader once per filled block. So while
+    // packets keep coming, receive() does not sleep in poll() after a batch that emptied the ring:
+    // it sleeps for the time the observed arrival rate takes to bring about a batch (what the caller
+    // asks for, at most an eighth of the ring, so that a burst of 8x the rate still fits), at most
+    // batch_wait_us, and nobody has to wake it. After a quiet spell (no estimate of the rate yet) it
+    // polls, so a lone packet is delivered at once. 0: never wait (IPS, where a verdict waits for its
+    // packet). 10 ms is the af-packet block-timeout default.
+    uint32_t batch_wait_us = 10000;
 };
 
 // Opens and binds the socket, fills the fill ring and puts the socket into xb_xsk_map[queue]. The
