@@ -77,6 +77,7 @@ Inspector::Inspector(const XidsConfig& config, const std::vector<Rule>& rules, c
       interface_(std::move(interface)),
       hooks_(std::move(hooks)),
       scratch_(matcher.make_scratch()),
+      packet_stream_(matcher.open_stream()),
       tracker_(tracker_options(config), [this](Flow& f, std::string_view reason) { end_flow(f, reason); }) {}
 
 Inspector::~Inspector() { finish(); }
@@ -153,10 +154,7 @@ void Inspector::scan_payload(Flow& flow, FlowState& st, bool to_server, const Fr
     if (!scratch_) return;
     auto on_match = [&](size_t rule_index) { on_rule(flow, st, to_server, frame, d, rule_index); };
     if (per_packet) {
-        auto s = matcher_.open_stream();
-        if (!s) return;
-        matcher_.scan(*s, bytes, *scratch_, on_match);
-        matcher_.close_stream(*s, *scratch_, on_match);
+        if (packet_stream_) matcher_.scan_packet(*packet_stream_, bytes, *scratch_, on_match);
         return;
     }
     auto& stream = to_server ? st.toserver : st.toclient;

@@ -411,6 +411,42 @@ TEST(Matcher, OncePerRulePerStream) {
     }
 }
 
+// scan_packet: each packet on its own, on one stream the caller reuses. Per packet, the sids that
+// matched it; nothing carries over from one packet to the next.
+TEST(Matcher, ScanPacketTreatsEachPacketOnItsOwn) {
+    struct Case {
+        const char* name;
+        std::string options;
+        std::vector<std::string> packets;
+        std::vector<bool> expected;  // per packet
+    };
+    const Case cases[] = {
+        {"match in each packet", R"(content:"evil";)", {"evil", "evil evil", "nice"}, {true, true, false}},
+        {"no match across packets", R"(content:"evilpayload";)", {"xxevilpa", "yloadxx"}, {false, false}},
+        {"offsets restart per packet", R"(content:"abc"; depth:5;)", {"0123456789", "abc"}, {false, true}},
+        {"pcre $ at each packet's end", R"(pcre:"/done$/";)", {"done", "done later", "all done"}, {true, false, true}},
+        {"relative contents within one packet", R"(content:"ab"; content:"cd"; distance:0;)", {"ab", "cd", "abcd"},
+         {false, false, true}},
+        {"empty packet", R"(content:"x";)", {"", "x"}, {false, true}},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        auto rules = rules_of(rule(1, c.options));
+        auto m = Matcher::compile(rules);
+        ASSERT_TRUE(m.ok());
+        auto scratch = m->make_scratch();
+        auto stream = m->open_stream();
+        ASSERT_TRUE(scratch && stream);
+        for (size_t i = 0; i < c.packets.size(); ++i) {
+            int count = 0;
+            const auto& d = c.packets[i];
+            m->scan_packet(*stream, {reinterpret_cast<const uint8_t*>(d.data()), d.size()}, *scratch,
+                           [&](size_t) { ++count; });
+            EXPECT_EQ(count, c.expected[i] ? 1 : 0) << "packet " << i;
+        }
+    }
+}
+
 TEST(Matcher, SharedPatternsAndHeaderOnlyRules) {
     auto rules = rules_of(rule(1, R"(content:"abc";)") + rule(2, R"(content:"abc";)") + rule(3, "") +
                           rule(4, R"(content:"abc"; nocase;)") + rule(5, R"(content:"abc"; content:"abc"; distance:0;)"));

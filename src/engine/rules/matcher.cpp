@@ -249,6 +249,18 @@ void Matcher::scan(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
                    scratch.scratch_, &Matcher::on_hs_match, &ctx);
 }
 
+void Matcher::scan_packet(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
+                          const std::function<void(size_t)>& on_match) const {
+    if (!s.stream_ || s.closed_) return;
+    Context ctx{this, s.state_.get(), &on_match};
+    if (!data.empty())
+        hs_scan_stream(s.stream_, reinterpret_cast<const char*>(data.data()), static_cast<unsigned>(data.size()), 0,
+                       scratch.scratch_, &Matcher::on_hs_match, &ctx);
+    // What matches only at the end of the data (pcre `$`) is reported here, as hs_close_stream does.
+    hs_reset_stream(s.stream_, 0, scratch.scratch_, &Matcher::on_hs_match, &ctx);
+    s.state_->rules.clear();
+}
+
 void Matcher::close_stream(Stream& s, Scratch& scratch, const std::function<void(size_t)>& on_match) const {
     if (!s.stream_ || s.closed_) return;
     Context ctx{this, s.state_.get(), &on_match};

@@ -67,6 +67,12 @@ public:
     // Ends the stream: reports what matches only at its end (pcre `$`), then frees its state.
     // Further scans of the stream do nothing.
     void close_stream(Stream& s, Scratch& scratch, const std::function<void(size_t)>& on_match) const;
+    // One packet scanned on its own (UDP, ICMP: Suricata matches their contents per packet): as
+    // open_stream + scan + close_stream, but on a stream the caller keeps for it, which is reset
+    // afterwards rather than freed, so that a packet costs no allocation. `s` must come from
+    // open_stream() and is used only this way.
+    void scan_packet(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
+                     const std::function<void(size_t)>& on_match) const;
 
     // Rules with neither content nor pcre: the engine evaluates them per flow.
     const std::vector<size_t>& rules_without_content() const { return without_content_; }
