@@ -546,10 +546,15 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
         return ns;
     };
     const auto t0 = Clock::now();
-    const uint64_t c0 = total(), s0 = gen.sent(), cpu0 = path_cpu();
+    auto receivers_cpu = [&] {
+        uint64_t ns = 0;
+        for (auto& t : drains) ns += thread_cpu_ns(t);
+        return ns;
+    };
+    const uint64_t c0 = total(), s0 = gen.sent(), cpu0 = path_cpu(), gen0 = gen.cpu_ns(), rx0 = receivers_cpu();
     std::this_thread::sleep_for(std::chrono::milliseconds(window_ms));
     const auto t1 = Clock::now();
-    const uint64_t c1 = total(), s1 = gen.sent(), cpu1 = path_cpu();
+    const uint64_t c1 = total(), s1 = gen.sent(), cpu1 = path_cpu(), gen1 = gen.cpu_ns(), rx1 = receivers_cpu();
     gen.stop();
     const double run_secs = std::chrono::duration<double>(Clock::now() - start).count();
     stop = true;
@@ -568,8 +573,12 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
     out.ring_drop_pps = static_cast<double>(cap->ring_drops()) / run_secs;
     out.counters = cap->datapath_counters();
     if (g_verbose)
-        std::fprintf(stderr, "  run: %.0f pps of %.0f offered, ring drops %.0f/s %s\n", out.pps, out.offered_pps,
-                     out.ring_drop_pps, out.counters.c_str());
+        std::fprintf(stderr, "  run: %.0f pps of %.0f offered, ring drops %.0f/s %s\n"
+                             "  cpu per frame sent: generator (+ softirqs) %.0f ns, kernel threads %.0f ns; receivers %.0f ns per packet delivered\n",
+                     out.pps, out.offered_pps, out.ring_drop_pps, out.counters.c_str(),
+                     out.sent ? static_cast<double>(gen1 - gen0) / static_cast<double>(out.sent) : 0.0,
+                     out.sent ? static_cast<double>(out.cpu_ns - (gen1 - gen0) - (rx1 - rx0)) / static_cast<double>(out.sent) : 0.0,
+                     out.delivered ? static_cast<double>(rx1 - rx0) / static_cast<double>(out.delivered) : 0.0);
     return true;
 }
 

@@ -59,7 +59,8 @@ sed -i "s|  - xids.rules|  - xids.rules.on|" "$work/on.yaml"
 thread_ns() {
   local t
   for t in /proc/"$1"/task/*; do
-    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(cut -d' ' -f1 "$t/schedstat" 2>/dev/null)"
+    # schedstat: CPU time (ns), wait time, times scheduled in (each wakeup of a sleeping thread is one)
+    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(cut -d' ' -f1,3 "$t/schedstat" 2>/dev/null)"
   done
 }
 
@@ -73,8 +74,10 @@ measure() {  # measure MODE PCAP: prints "cpu_per_s packets bypassed_share"
   sleep 0.3
   thread_ns "$xp" >"$work/$mode.t1"
   kill -TERM "$xp"; wait "$xp"; xp=
-  # Per thread name: milliseconds used during the replay (threads begun meanwhile count from 0).
-  awk 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 } END { for (k in b) printf "%s=%.1fms ", k, (b[k] - a[k]) / 1e6 }' \
+  # Per thread name: milliseconds used and times scheduled in during the replay (threads begun
+  # meanwhile count from 0).
+  awk 'NR == FNR { a[$1] += $2; w[$1] += $3; next } { b[$1] += $2; x[$1] += $3 }
+       END { for (k in b) printf "%s=%.1fms/%d ", k, (b[k] - a[k]) / 1e6, x[k] - w[k] }' \
       "$work/$mode.t0" "$work/$mode.t1" >"$work/$mode.threads"
   local used final kernel packets drop redirect
   used=$(awk 'NR == FNR { a += $2; next } { b += $2 } END { printf "%d", b - a }' "$work/$mode.t0" "$work/$mode.t1")
@@ -92,7 +95,7 @@ summary=()
 for mix in $mixes; do
   python3 "$top/bench/xids_cpu_frames.py" "$work/$mix.pcap" "$mix" $((pps * seconds)) || exit 1
   echo "mix $mix: $((pps * seconds)) frames replayed at $pps packets/s, stream depth $depth"
-  echo "round  mode  cpu-s/s    packets-inspected  kernel-bypassed-share  cut      threads (ms during the replay)"
+  echo "round  mode  cpu-s/s    packets-inspected  kernel-bypassed-share  cut      threads (ms/times scheduled in during the replay)"
   cuts=() ons=() offs=() shares=()
   for r in $(seq "$rounds"); do
     read -r on_cpu on_pkts on_share < <(measure on "$work/$mix.pcap")
