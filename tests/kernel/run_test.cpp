@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -443,25 +444,71 @@ struct LogCapture {
     }
 };
 
+// Another tool's program takes the place of the run's on v0 of a veth namespace while the run lives;
+// stopping the run must leave that program attached and say so with XB5022, not XB5021 (nothing of
+// ours was left to detach). Each test brings the other tool's program, how it takes our place and
+// what it checks after the stop.
+class RunCommandOurPlaceTaken : public ::testing::Test {
+protected:
+    void SetUp() override {
+        XB_REQUIRE_KERNEL();
+        sb_ = std::make_unique<Sandbox>();
+    }
+
+    // A veth namespace named after tag, and the other tool's program (its id in other_id_).
+    void prepare(std::string_view tag, UniqueFd other) {
+        ns_ = sb_->add_veth_netns(tag);
+        other_ = std::move(other);
+        auto id = datapath::prog_id_of(other_.get());
+        ASSERT_TRUE(id);
+        other_id_ = *id;
+    }
+
+    // In the namespace, with the log captured: a run on v0 with `datapath` starts, take_our_place(ifindex)
+    // puts other_ where the run's program is, the run must see it is not its own any more, the run stops
+    // and after_stop(ifindex) checks what is left. A fatal failure in take_our_place skips the rest: with
+    // our place not taken, what follows would only report failures that follow from that one.
+    void run_and_stop(const std::string& datapath, const std::function<void(int)>& take_our_place,
+                      const std::function<void(int)>& after_stop) {
+        log_.emplace();
+        sb_->run_in(ns_, [&] {
+            const int ifindex = static_cast<int>(if_nametoindex("v0"));
+            {
+                Assessment a = assess(load(one_interface("v0", "      datapath: " + datapath + "\n")));
+                ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
+                Diagnostics d;
+                auto s = Session::start(a, d);
+                ASSERT_TRUE(s) << d.to_text();
+                take_our_place(ifindex);
+                if (HasFatalFailure()) return;
+                EXPECT_FALSE(s->verify()) << "the run sees that its program is not its own any more";
+            }  // the session stops
+            after_stop(ifindex);
+        });
+    }
+
+    // The stop's XB5022 line holds each of parts, and the stop logged no XB5021.
+    void expect_xb5022_with(std::initializer_list<std::string> parts) const {
+        std::string line = log_->with("XB5022");
+        for (const auto& part : parts) EXPECT_NE(line.find(part), std::string::npos) << part << "\n" << log_->all();
+        EXPECT_TRUE(log_->with("XB5021").empty()) << log_->all();
+    }
+
+    std::unique_ptr<Sandbox> sb_;
+    std::string ns_;
+    UniqueFd other_;
+    uint32_t other_id_ = 0;
+    std::optional<LogCapture> log_;
+};
+
 // Another tool replaces the run's tc filter at its own handle and priority (BPF_TC_F_REPLACE, as
 // `tc filter replace` does): stopping the session leaves the other tool's filter (and the clsact
 // qdisc the run created, which it now uses) and says so with XB5022, not XB5021.
-TEST(RunCommand, AFilterAnotherToolPutInOurPlaceSurvivesTheStopWithXB5022) {
-    XB_REQUIRE_KERNEL();
-    Sandbox sb;
-    std::string ns = sb.add_veth_netns("tcrep");
-    auto other = test::load_trivial_tc("other_tc");
-    auto other_id = datapath::prog_id_of(other.get());
-    ASSERT_TRUE(other_id);
-    LogCapture log;
-    sb.run_in(ns, [&] {
-        const int ifindex = static_cast<int>(if_nametoindex("v0"));
-        {
-            Assessment a = assess(load(one_interface("v0", "      datapath: tc\n")));
-            ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
-            Diagnostics d;
-            auto s = Session::start(a, d);
-            ASSERT_TRUE(s) << d.to_text();
+TEST_F(RunCommandOurPlaceTaken, AFilterAnotherToolPutInOurPlaceSurvivesTheStopWithXB5022) {
+    ASSERT_NO_FATAL_FAILURE(prepare("tcrep", test::load_trivial_tc("other_tc")));
+    run_and_stop(
+        "tc",
+        [&](int ifindex) {
             uint32_t ours = test::tc_filter_prog_id(ifindex, datapath::kTcHandle, datapath::kTcPriority);
             ASSERT_NE(ours, 0u);
             bpf_tc_hook hook{};
@@ -472,49 +519,34 @@ TEST(RunCommand, AFilterAnotherToolPutInOurPlaceSurvivesTheStopWithXB5022) {
             opts.sz = sizeof opts;
             opts.handle = datapath::kTcHandle;
             opts.priority = datapath::kTcPriority;
-            opts.prog_fd = other.get();
+            opts.prog_fd = other_.get();
             opts.flags = BPF_TC_F_REPLACE;
             ASSERT_EQ(bpf_tc_attach(&hook, &opts), 0);
-            ASSERT_EQ(test::tc_filter_prog_id(ifindex, datapath::kTcHandle, datapath::kTcPriority), *other_id);
-            EXPECT_FALSE(s->verify()) << "the run sees that the filter is not its own any more";
-        }  // the session stops
-        EXPECT_EQ(test::tc_filter_prog_id(ifindex, datapath::kTcHandle, datapath::kTcPriority), *other_id)
-            << "xbypass's stop removed the other tool's filter";
-        auto n = datapath::count_clsact_filters(ifindex);
-        ASSERT_TRUE(n);
-        EXPECT_EQ(*n, 1u);
-    });
-    std::string line = log.with("XB5022");
-    EXPECT_NE(line.find("not detached, not ours: ifindex "), std::string::npos) << log.all();
-    EXPECT_NE(line.find("tc ingress handle 0x5842 priority 22594: the tc filter at our handle runs program " +
-                        std::to_string(*other_id)),
-              std::string::npos)
-        << log.all();
-    EXPECT_NE(line.find("(other_tc); it was left attached"), std::string::npos) << log.all();
-    EXPECT_TRUE(log.with("XB5021").empty()) << log.all();
-    EXPECT_NE(sb.exec_in(ns, "tc qdisc show dev v0").find("clsact"), std::string::npos)
+            ASSERT_EQ(test::tc_filter_prog_id(ifindex, datapath::kTcHandle, datapath::kTcPriority), other_id_);
+        },
+        [&](int ifindex) {
+            EXPECT_EQ(test::tc_filter_prog_id(ifindex, datapath::kTcHandle, datapath::kTcPriority), other_id_)
+                << "xbypass's stop removed the other tool's filter";
+            auto n = datapath::count_clsact_filters(ifindex);
+            ASSERT_TRUE(n);
+            EXPECT_EQ(*n, 1u);
+        });
+    expect_xb5022_with({"not detached, not ours: ifindex ",
+                        "tc ingress handle 0x5842 priority 22594: the tc filter at our handle runs program " +
+                            std::to_string(other_id_),
+                        "(other_tc); it was left attached"});
+    EXPECT_NE(sb_->exec_in(ns_, "tc qdisc show dev v0").find("clsact"), std::string::npos)
         << "the clsact qdisc the other tool's filter sits on must stay";
 }
 
 // The same for XDP: another tool force-detaches the run's BPF link (BPF_LINK_DETACH by link id, as
 // xbypass's own coexist: replace does) and attaches its program through netlink. Closing the run's
 // defunct link leaves theirs, and XB5022 says so.
-TEST(RunCommand, AnXdpProgramAnotherToolPutInOurPlaceSurvivesTheStopWithXB5022) {
-    XB_REQUIRE_KERNEL();
-    Sandbox sb;
-    std::string ns = sb.add_veth_netns("xdprep");
-    auto other = test::load_trivial_xdp("other_xdp");
-    auto other_id = datapath::prog_id_of(other.get());
-    ASSERT_TRUE(other_id);
-    LogCapture log;
-    sb.run_in(ns, [&] {
-        const int ifindex = static_cast<int>(if_nametoindex("v0"));
-        {
-            Assessment a = assess(load(one_interface("v0", "      datapath: xdp-generic\n")));
-            ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
-            Diagnostics d;
-            auto s = Session::start(a, d);
-            ASSERT_TRUE(s) << d.to_text();
+TEST_F(RunCommandOurPlaceTaken, AnXdpProgramAnotherToolPutInOurPlaceSurvivesTheStopWithXB5022) {
+    ASSERT_NO_FATAL_FAILURE(prepare("xdprep", test::load_trivial_xdp("other_xdp")));
+    run_and_stop(
+        "xdp-generic",
+        [&](int ifindex) {
             bpf_xdp_query_opts q{};
             q.sz = sizeof q;
             ASSERT_EQ(bpf_xdp_query(ifindex, XDP_FLAGS_SKB_MODE, &q), 0);
@@ -533,18 +565,15 @@ TEST(RunCommand, AnXdpProgramAnotherToolPutInOurPlaceSurvivesTheStopWithXB5022) 
                 }
             }
             ASSERT_EQ(test::xdp_prog_id("v0"), 0u) << "the run's link was not found and detached";
-            ASSERT_EQ(bpf_xdp_attach(ifindex, other.get(), XDP_FLAGS_SKB_MODE, nullptr), 0);
-            EXPECT_FALSE(s->verify());
-        }
-        EXPECT_EQ(test::xdp_state("v0").generic_prog_id, *other_id) << "xbypass's stop removed the other tool's program";
-        EXPECT_EQ(bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, nullptr), 0);
-    });
-    std::string line = log.with("XB5022");
-    EXPECT_NE(line.find("runs XDP program " + std::to_string(*other_id) + " (other_xdp) in generic mode, not ours"),
-              std::string::npos)
-        << log.all();
-    EXPECT_NE(line.find("our BPF link was detached by someone else; it was left attached"), std::string::npos) << log.all();
-    EXPECT_TRUE(log.with("XB5021").empty()) << log.all();
+            ASSERT_EQ(bpf_xdp_attach(ifindex, other_.get(), XDP_FLAGS_SKB_MODE, nullptr), 0);
+        },
+        [&](int ifindex) {
+            EXPECT_EQ(test::xdp_state("v0").generic_prog_id, other_id_)
+                << "xbypass's stop removed the other tool's program";
+            EXPECT_EQ(bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, nullptr), 0);
+        });
+    expect_xb5022_with({"runs XDP program " + std::to_string(other_id_) + " (other_xdp) in generic mode, not ours",
+                        "our BPF link was detached by someone else; it was left attached"});
 }
 
 // Another tool's filter at xbypass's own priority and handle: `check` shows it and refuses as `run`

@@ -22,22 +22,7 @@ ifs=xi$$s; ifs=${ifs:0:15}   # server
 xb_pid="" rx_pids=()
 pins=()
 for i in "$ifa" "$ifb"; do pins+=(/sys/fs/bpf/suricata-$i-flow_table_v4 /sys/fs/bpf/suricata-$i-flow_table_v6); done
-cleanup() {
-  local p
-  p=$(suricata_pid); [ -n "$p" ] && kill -9 "$p" 2>/dev/null
-  [ -n "$xb_pid" ] && kill "$xb_pid" 2>/dev/null && wait "$xb_pid" 2>/dev/null
-  for p in "${rx_pids[@]}"; do kill "$p" 2>/dev/null; done
-  ip netns delete "$cl" 2>/dev/null
-  ip netns delete "$ids" 2>/dev/null
-  ip netns delete "$sv" 2>/dev/null
-  rm -f "${pins[@]}"
-  if [ "$failed" -gt 0 ]; then
-    echo "--- xbypass log"; tail -n 40 "$work/xbypass.log" 2>/dev/null
-    echo "--- suricata log"; tail -n 20 "$work/log/suricata.log" 2>/dev/null
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'cleanup "$cl" "$ids" "$sv" -- "${rx_pids[@]}"' EXIT
 in_ns() { local n=$1; shift; nsenter --net=/run/netns/"$n" "$@"; }
 mac_of() { in_ns "$1" ip -o link show "$2" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2; }
 

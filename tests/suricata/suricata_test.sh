@@ -22,21 +22,7 @@ ifc=xs$$a; ifc=${ifc:0:15}
 ift=xs$$b; ift=${ift:0:15}
 xb_pid="" rx_pid=""
 pins=(/sys/fs/bpf/suricata-$ifc-flow_table_v4 /sys/fs/bpf/suricata-$ifc-flow_table_v6)
-cleanup() {
-  local p
-  p=$(suricata_pid); [ -n "$p" ] && kill -9 "$p" 2>/dev/null
-  [ -n "$xb_pid" ] && kill "$xb_pid" 2>/dev/null && wait "$xb_pid" 2>/dev/null
-  [ -n "$rx_pid" ] && kill "$rx_pid" 2>/dev/null
-  ip netns delete "$ns" 2>/dev/null
-  ip netns delete "$peer" 2>/dev/null
-  rm -f "${pins[@]}"
-  if [ "$failed" -gt 0 ]; then
-    echo "--- xbypass log"; tail -n 40 "$work/xbypass.log" 2>/dev/null
-    echo "--- suricata log"; tail -n 20 "$work/log/suricata.log" 2>/dev/null
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'cleanup "$ns" "$peer" -- $rx_pid' EXIT  # (unquoted: no receiver yet, no argument)
 in_ns() { nsenter --net=/run/netns/"$ns" "$@"; }
 in_peer() { nsenter --net=/run/netns/"$peer" "$@"; }
 
