@@ -553,6 +553,64 @@ TEST_F(XskTest, FramesTheSocketCannotTakeAreCountedAsDropped) {
     });
 }
 
+// Moderation (AfXdpOptions::batch_wait_us): bursts of datagrams sent one system call each reach
+// the socket one NAPI poll each. A receiver woken by every poll would take them in batches of one
+// or a few; a moderated one sleeps through a burst and takes it whole. The drain loop asks for 256
+// at a time. Robust to a slow machine: a sender stalled past the moderation's horizon costs two
+// small batches per stall, which leaves the average far above the bound.
+TEST_F(XskTest, ModerationTakesASteadyStreamInFewBatches) {
+    Pair p = make_pair(*sandbox_, "moder");
+    std::optional<BypassProgram> prog;
+    std::optional<XdpAttachment> att;
+    std::unique_ptr<Receiver> rx;
+    sandbox_->run_in(p.b, [&] {
+        ProgramOptions o;
+        o.xsk_queues = 1;
+        prog.emplace(must_load(o));
+        auto a = XdpAttachment::attach(p.b0, prog->prog_fd(), XdpMode::Native);
+        ASSERT_TRUE(a.ok()) << a.error().message;
+        att.emplace(std::move(a).value());
+        AfXdpOptions ao;
+        ao.ifname = "b0";
+        ao.xsk_map_fd = prog->map_fd("xb_xsk_map");
+        ao.frame_count = 8192;
+        ao.ring_size = 4096;
+        rx = must_open(ao);
+    });
+    ASSERT_TRUE(rx && att);
+    constexpr int kBursts = 80, kPerBurst = 50;
+    std::atomic<uint64_t> got{0};
+    std::atomic<bool> stop{false};
+    std::thread receiver([&] {
+        std::vector<Packet> batch(256);
+        while (!stop.load()) {
+            auto n = rx->receive(batch, 50);
+            if (!n.ok()) break;
+            for (size_t i = 0; i < *n; ++i) got += udp_dport(batch[i]) == 9005;
+            rx->release();
+        }
+    });
+    sandbox_->run_in(p.a, [&] {
+        for (int b = 0; b < kBursts; ++b) {
+            send_udp("10.9.0.1", 7005, "10.9.0.2", 9005, kPerBurst);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    });
+    for (int i = 0; i < 500 && got.load() < kBursts * kPerBurst; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    stop = true;
+    receiver.join();
+    EXPECT_EQ(got.load(), static_cast<uint64_t>(kBursts * kPerBurst));
+    auto st = rx->stats();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->dropped, 0u);
+    ASSERT_GT(st->batches, 0u);
+    EXPECT_GE(st->received / st->batches, 8u) << st->received << " packets in " << st->batches << " batches";
+    sandbox_->run_in(p.b, [&] {
+        rx.reset();
+        att.reset();
+    });
+}
+
 // veth puts a frame on the receive queue numbered like the sender's transmit queue, which the
 // sender picks by the socket's random flow hash: each flow keeps to one queue, which one is chance.
 // Deterministic: every frame reaches exactly one of the two receivers, each receiver sees only its
