@@ -160,8 +160,10 @@ result "the inspected flow goes through Suricata: 20 alerts ($alerts)" $?
 # The pair shares one pair of maps, pinned under both names: Suricata writes both directions of
 # the flow into the maps of the interface it bypassed it on ($ifa), and the other direction
 # arrives on $ifb.
-map_id() { bpftool map show pinned "$1" -j | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])"; }
-[ "$(map_id "${pins[0]}")" = "$(map_id "${pins[2]}")" ] && [ "$(map_id "${pins[1]}")" = "$(map_id "${pins[3]}")" ]
+map_id() { bpftool map show pinned "$1" -j 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])" 2>/dev/null; }
+v4a=$(map_id "${pins[0]}") v6a=$(map_id "${pins[1]}") v4b=$(map_id "${pins[2]}") v6b=$(map_id "${pins[3]}")
+# Ids that could not be read (no pin) must not compare equal as two empty strings.
+[ -n "$v4a" ] && [ -n "$v6a" ] && [ "$v4a" = "$v4b" ] && [ "$v6a" = "$v6b" ] && [ "$v4a" != "$v6a" ]
 result "the IPS pair's pins are one pair of maps (flow_table_v4 and _v6 of $ifa and $ifb)" $?
 
 # server -> client: the bypassed flow's other direction, arriving on $ifb: every packet is in the
