@@ -177,6 +177,39 @@ Pair make_pair(test::Sandbox& sb, const std::string& tag, unsigned rx_queues = 1
     return p;
 }
 
+// The capture side most tests share: in b's namespace, the bypass program with one XSKMAP slot
+// attached native to b0, and a receiver on queue 0 with the given UMEM frames and ring entries.
+struct XskRig {
+    std::optional<BypassProgram> prog;
+    std::optional<XdpAttachment> att;
+    std::unique_ptr<Receiver> rx;
+};
+XskRig open_rig(test::Sandbox& sb, const Pair& p, uint32_t frame_count, uint32_t ring_size) {
+    XskRig r;
+    sb.run_in(p.b, [&] {
+        ProgramOptions o;
+        o.xsk_queues = 1;
+        r.prog.emplace(must_load(o));
+        auto a = XdpAttachment::attach(p.b0, r.prog->prog_fd(), XdpMode::Native);
+        ASSERT_TRUE(a.ok()) << a.error().message;
+        r.att.emplace(std::move(a).value());
+        AfXdpOptions ao;
+        ao.ifname = "b0";
+        ao.xsk_map_fd = r.prog->map_fd("xb_xsk_map");
+        ao.frame_count = frame_count;
+        ao.ring_size = ring_size;
+        r.rx = must_open(ao);
+    });
+    return r;
+}
+// Closes the receiver before detaching, in b's namespace.
+void close_rig(test::Sandbox& sb, const Pair& p, XskRig& r) {
+    sb.run_in(p.b, [&] {
+        r.rx.reset();
+        r.att.reset();
+    });
+}
+
 class XskTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -461,24 +494,9 @@ TEST_F(XskTest, EmptySlotSendsFramesToTheStack) {
 // receive() without release() in between continues after the last packet it returned.
 TEST_F(XskTest, FramesAreRecycledAndReceiveContinuesWithoutRelease) {
     Pair p = make_pair(*sandbox_, "recyc");
-    std::optional<BypassProgram> prog;
-    std::optional<XdpAttachment> att;
-    std::unique_ptr<Receiver> rx;
-    sandbox_->run_in(p.b, [&] {
-        ProgramOptions o;
-        o.xsk_queues = 1;
-        prog.emplace(must_load(o));
-        auto a = XdpAttachment::attach(p.b0, prog->prog_fd(), XdpMode::Native);
-        ASSERT_TRUE(a.ok()) << a.error().message;
-        att.emplace(std::move(a).value());
-        AfXdpOptions ao;
-        ao.ifname = "b0";
-        ao.xsk_map_fd = prog->map_fd("xb_xsk_map");
-        ao.frame_count = 32;
-        ao.ring_size = 16;
-        rx = must_open(ao);
-    });
-    ASSERT_TRUE(rx && att);
+    XskRig r = open_rig(*sandbox_, p, 32, 16);
+    ASSERT_TRUE(r.rx && r.att);
+    auto& rx = r.rx;
     uint64_t got = 0;
     for (int round = 0; round < 10; ++round) {
         sandbox_->run_in(p.a, [&] { send_udp("10.9.0.1", 7003, "10.9.0.2", 9003, 12); });
@@ -509,10 +527,7 @@ TEST_F(XskTest, FramesAreRecycledAndReceiveContinuesWithoutRelease) {
     ASSERT_TRUE(st.ok());
     EXPECT_EQ(st->dropped, 0u);
     EXPECT_GE(st->received, 120u);
-    sandbox_->run_in(p.b, [&] {
-        rx.reset();
-        att.reset();
-    });
+    close_rig(*sandbox_, p, r);
 }
 
 // A receiver that does not keep up: what the kernel could not place is counted as dropped, once
@@ -520,24 +535,10 @@ TEST_F(XskTest, FramesAreRecycledAndReceiveContinuesWithoutRelease) {
 // rx_fill_ring_empty_descs: the sum would count it twice).
 TEST_F(XskTest, FramesTheSocketCannotTakeAreCountedAsDropped) {
     Pair p = make_pair(*sandbox_, "drop");
-    std::optional<BypassProgram> prog;
-    std::optional<XdpAttachment> att;
-    std::unique_ptr<Receiver> rx;
-    sandbox_->run_in(p.b, [&] {
-        ProgramOptions o;
-        o.xsk_queues = 1;
-        prog.emplace(must_load(o));
-        auto a = XdpAttachment::attach(p.b0, prog->prog_fd(), XdpMode::Native);
-        ASSERT_TRUE(a.ok()) << a.error().message;
-        att.emplace(std::move(a).value());
-        AfXdpOptions ao;
-        ao.ifname = "b0";
-        ao.xsk_map_fd = prog->map_fd("xb_xsk_map");
-        ao.frame_count = 16;
-        ao.ring_size = 16;
-        rx = must_open(ao);
-    });
-    ASSERT_TRUE(rx && att);
+    XskRig r = open_rig(*sandbox_, p, 16, 16);
+    ASSERT_TRUE(r.rx && r.att);
+    auto& prog = r.prog;
+    auto& rx = r.rx;
     sandbox_->run_in(p.a, [&] { send_udp("10.9.0.1", 7004, "10.9.0.2", 9004, 50); });
     ASSERT_EQ(wait_counter(*prog, XB_CNT_XSK_REDIRECT, 50), counter(*prog, XB_CNT_XSK_REDIRECT));
     Tally t;
@@ -547,10 +548,7 @@ TEST_F(XskTest, FramesTheSocketCannotTakeAreCountedAsDropped) {
     ASSERT_TRUE(st.ok());
     EXPECT_EQ(st->received, t.total);
     EXPECT_EQ(st->dropped, counter(*prog, XB_CNT_XSK_REDIRECT) - t.total);
-    sandbox_->run_in(p.b, [&] {
-        rx.reset();
-        att.reset();
-    });
+    close_rig(*sandbox_, p, r);
 }
 
 // Moderation (AfXdpOptions::batch_wait_us): bursts of datagrams sent one system call each reach
@@ -560,24 +558,9 @@ TEST_F(XskTest, FramesTheSocketCannotTakeAreCountedAsDropped) {
 // small batches per stall, which leaves the average far above the bound.
 TEST_F(XskTest, ModerationTakesASteadyStreamInFewBatches) {
     Pair p = make_pair(*sandbox_, "moder");
-    std::optional<BypassProgram> prog;
-    std::optional<XdpAttachment> att;
-    std::unique_ptr<Receiver> rx;
-    sandbox_->run_in(p.b, [&] {
-        ProgramOptions o;
-        o.xsk_queues = 1;
-        prog.emplace(must_load(o));
-        auto a = XdpAttachment::attach(p.b0, prog->prog_fd(), XdpMode::Native);
-        ASSERT_TRUE(a.ok()) << a.error().message;
-        att.emplace(std::move(a).value());
-        AfXdpOptions ao;
-        ao.ifname = "b0";
-        ao.xsk_map_fd = prog->map_fd("xb_xsk_map");
-        ao.frame_count = 8192;
-        ao.ring_size = 4096;
-        rx = must_open(ao);
-    });
-    ASSERT_TRUE(rx && att);
+    XskRig r = open_rig(*sandbox_, p, 8192, 4096);
+    ASSERT_TRUE(r.rx && r.att);
+    auto& rx = r.rx;
     constexpr int kBursts = 80, kPerBurst = 50;
     std::atomic<uint64_t> got{0};
     std::atomic<bool> stop{false};
@@ -605,10 +588,7 @@ TEST_F(XskTest, ModerationTakesASteadyStreamInFewBatches) {
     EXPECT_EQ(st->dropped, 0u);
     ASSERT_GT(st->batches, 0u);
     EXPECT_GE(st->received / st->batches, 8u) << st->received << " packets in " << st->batches << " batches";
-    sandbox_->run_in(p.b, [&] {
-        rx.reset();
-        att.reset();
-    });
+    close_rig(*sandbox_, p, r);
 }
 
 // veth puts a frame on the receive queue numbered like the sender's transmit queue, which the
