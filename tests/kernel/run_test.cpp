@@ -1135,8 +1135,13 @@ TEST(RunCommand, AnInterfaceDeletedUnderTheRunIsXB5020SayingItIsGone) {
         std::string ns = sb.add_veth_netns("gone");
         TempFile conf("xbypass:\n  stats-interval: 1\n  interfaces:\n    - interface: v0\n      datapath: " +
                       std::string(datapath) + "\n");
-        auto r = test::run_command("sh -c '(sleep 1.5; ip -n " + ns + " link del v0) & exec timeout 30 " + xbypass() +
-                                   " run --netns " + ns + " -c " + conf.path + " --duration 20'");
+        // The link goes once the run has attached and verified it (XB5040), however slow the machine:
+        // a fixed delay deleted it mid-start in the TCG VM, and the start then failed instead.
+        TempFile log("");
+        auto r = test::run_command("sh -c 'timeout 60 " + xbypass() + " run --netns " + ns + " -c " + conf.path +
+                                   " --duration 40 > " + log.path + " 2>&1 & p=$!; i=0; while [ $i -lt 600 ] && ! grep -q XB5040 " +
+                                   log.path + "; do sleep 0.05; i=$((i+1)); done; ip -n " + ns +
+                                   " link del v0; wait $p; rc=$?; cat " + log.path + "; exit $rc'");
         EXPECT_EQ(r.status, 1) << datapath << "\n" << r.output;
         EXPECT_NE(r.output.find("error[XB5020]: the datapath is no longer as planned: "), std::string::npos)
             << datapath << "\n" << r.output;
