@@ -20,7 +20,9 @@
 // With --threaded-napi, v1's NAPI poll runs in its kernel thread pinned to CPU 1 instead: then CPU 0
 // only generates, and CPU 1 carries the whole receive path (kernel and user space) of one receiver.
 // Usage: capture_bench [--rounds N] [--window-ms N] [--flows N] [--xsk-ring N] [--threaded-napi]
-//        [--verbose] (root).
+//        [--work-ns N] [--only PREFIX] [--verbose] (root).
+// --work-ns: every receiver (libpcap's too) spends N ns of CPU on each packet, as an engine's
+// inspection would; then the receivers are the limit, and what more threads deliver shows.
 // --xsk-ring: ring entries of a second AF_XDP case (default 16384; the first uses the defaults).
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -67,6 +69,7 @@ namespace {
 
 std::string g_tx_ns, g_rx_ns;  // set once created; removed by cleanup()
 bool g_verbose = false;        // --verbose: per-run details on stderr
+uint64_t g_work_ns = 0;        // --work-ns N: CPU each receiver spends per packet, as an engine's inspection would
 
 int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 
@@ -305,7 +308,7 @@ public:
     ~PcapCapture() override { bench::pcap_close(h_); }
     uint64_t ring_drops() override { return bench::pcap_drops(h_); }
     void drain(size_t, const std::atomic<bool>& stop, std::atomic<uint64_t>& count) override {
-        bench::pcap_drain(h_, stop, count);
+        bench::pcap_drain(h_, stop, count, g_work_ns);
     }
 
 private:
@@ -352,6 +355,7 @@ void drain_receiver(capture::Receiver& rx, const std::atomic<bool>& stop, std::a
             if (r.error().code == EINTR) continue;
             break;
         }
+        for (size_t i = 0; i < *r; ++i) bench::busy_on_packet(batch[i].data, batch[i].caplen, g_work_ns);
         n += *r;
         rx.release();
         count.store(n, std::memory_order_relaxed);
@@ -624,6 +628,7 @@ int main(int argc, char** argv) {
         else if (std::strcmp(argv[i], "--window-ms") == 0) window_ms = std::max(100, std::atoi(argv[i + 1]));
         else if (std::strcmp(argv[i], "--xsk-ring") == 0) big_ring = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
         else if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+        else if (std::strcmp(argv[i], "--work-ns") == 0) g_work_ns = std::strtoull(argv[i + 1], nullptr, 10);
         else if (std::strcmp(argv[i], "--flows") == 0) flows = static_cast<unsigned>(std::clamp(std::atoi(argv[i + 1]), 1, 1000));
     }
     libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
@@ -674,6 +679,7 @@ int main(int argc, char** argv) {
                 "batch 64 on CPU 0, receivers from CPU 1; %d rounds of %d ms (settle %d ms); v1 NAPI: %s\n",
                 flows, frame.size(), rounds, window_ms, settle_ms,
                 threaded_napi ? ("thread " + g_napi_thread + " on CPU 1").c_str() : "softirq of the generator (CPU 0)");
+    if (g_work_ns) std::printf("receivers spend %llu ns of CPU on each packet (--work-ns)\n", (unsigned long long)g_work_ns);
     std::printf("load average before: %s", loadavg().c_str());
     {
         std::vector<double> alone;

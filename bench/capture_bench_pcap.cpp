@@ -19,13 +19,16 @@ PcapHandle* pcap_open(const std::string& ifname, int timeout_ms, std::string& er
     return new PcapHandle{p};
 }
 
-void pcap_drain(PcapHandle* h, const std::atomic<bool>& stop, std::atomic<uint64_t>& count) {
+void pcap_drain(PcapHandle* h, const std::atomic<bool>& stop, std::atomic<uint64_t>& count, uint64_t work_ns) {
     uint64_t n = 0;
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
     while (!stop.load(std::memory_order_relaxed)) {
         int rc = pcap_next_ex(h->p, &hdr, &data);
-        if (rc == 1) count.store(++n, std::memory_order_relaxed);
+        if (rc == 1) {
+            busy_on_packet(data, hdr->caplen, work_ns);
+            count.store(++n, std::memory_order_relaxed);
+        }
         else if (rc < 0) break;
     }
 }
