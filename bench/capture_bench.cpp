@@ -107,6 +107,9 @@ bool setup_namespaces(std::string& err) {
     const std::vector<std::pair<std::string, bool>> steps = {
         {"ip netns add " + p + "tx", false},
         {"ip netns add " + p + "rx", false},
+        // No IPv6: router solicitations and MLD reports would reach the captures as misses.
+        {"ip netns exec " + p + "tx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1", false},
+        {"ip netns exec " + p + "rx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1", false},
         {"ip -n " + p + "tx link add v0 address 02:00:00:00:00:01 numtxqueues 1 numrxqueues 1 type veth peer name v1 "
          "address 02:00:00:00:00:02 numtxqueues 1 numrxqueues 1 netns " + p + "rx", false},
         {"ip -n " + p + "tx link set lo up", false},
