@@ -291,9 +291,19 @@ Result<ReceiverStats> AfXdpReceiver::stats() {
 
 }  // namespace
 
-Result<std::unique_ptr<Receiver>> open_af_xdp(const AfXdpOptions& options) {
+Result<std::unique_ptr<Receiver>> open_af_xdp(const AfXdpOptions& options, std::string* zerocopy_refused) {
+    if (zerocopy_refused) zerocopy_refused->clear();
     auto r = std::make_unique<AfXdpReceiver>(options);
-    if (auto st = r->open(); !st) return st.error();  // the destructor undoes what open() did
+    if (auto st = r->open(); !st) {
+        if (options.bind != XskBind::ZeroCopy || !zerocopy_refused) return st.error();
+        // The failed attempt is undone (socket, UMEM, slot) before the queue is bound again.
+        r.reset();
+        AfXdpOptions copy = options;
+        copy.bind = XskBind::Copy;
+        r = std::make_unique<AfXdpReceiver>(copy);
+        if (auto again = r->open(); !again) return again.error();
+        *zerocopy_refused = st.error().message;
+    }
     return std::unique_ptr<Receiver>(std::move(r));
 }
 

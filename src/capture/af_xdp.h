@@ -45,6 +45,11 @@ struct AfXdpOptions {
 // slot must be empty (a second receiver for the same queue is refused). Closing the receiver deletes
 // the slot, then closes the socket (the kernel also drops a closed socket from every map slot that
 // still holds it).
-Result<std::unique_ptr<Receiver>> open_af_xdp(const AfXdpOptions& options);
+//
+// zerocopy_refused: with XskBind::ZeroCopy, a driver that refuses the zero-copy bind (it can report
+// xsk-zerocopy and still refuse a queue setup, a UMEM size, a frame size) gets a receiver in copy
+// mode instead, and the reason is written here; left empty when zero-copy worked. nullptr: refused
+// zero-copy is an error.
+Result<std::unique_ptr<Receiver>> open_af_xdp(const AfXdpOptions& options, std::string* zerocopy_refused = nullptr);
 
 }  // namespace xb::capture

@@ -38,6 +38,7 @@ struct Interface {
     std::atomic<uint64_t> bypass_accepted{0}, bypass_refused{0};
     std::atomic<uint64_t> captured{0};         // packets handed to the engine, over every handle
     std::atomic<uint64_t> capture_dropped{0};  // ring-full drops published by the handles
+    std::atomic<bool> zerocopy_refused{false};  // an AF_XDP zero-copy bind failed: the handles use copy mode
 };
 
 }  // namespace xb::plugin

@@ -304,7 +304,7 @@ void close_capture(xb_capture* c) {
     delete c;
 }
 
-Result<std::unique_ptr<capture::Receiver>> open_receiver(const xb_plugin& p, const plugin::Interface& i, uint32_t thread) {
+Result<std::unique_ptr<capture::Receiver>> open_receiver(const xb_plugin& p, plugin::Interface& i, uint32_t thread) {
     const auto& cp = i.plan.capture;
     if (cp.method == plan::Capture::AfXdp) {
         std::shared_lock live(p.started.session->live_mutex());
@@ -321,7 +321,17 @@ Result<std::unique_ptr<capture::Receiver>> open_receiver(const xb_plugin& p, con
         o.bind = cp.zerocopy ? capture::XskBind::ZeroCopy : capture::XskBind::Copy;
         o.generic = i.plan.datapath == plan::Datapath::XdpGeneric;
         if (!i.plan.ips_peer.empty()) o.batch_wait_us = 0;  // a verdict waits for its packet
-        return capture::open_af_xdp(o);
+        // A driver can report xsk-zerocopy and still refuse this bind: copy mode works wherever the
+        // program runs natively, so capture goes on in it rather than not at all, and says so.
+        std::string refused;
+        auto rx = capture::open_af_xdp(o, &refused);
+        if (rx && !refused.empty()) {
+            log_event(LogLevel::Warning, "capture", "XB7012",
+                      i.name + ": capture thread " + std::to_string(thread) + ": " + refused +
+                          "; capturing in AF_XDP copy mode instead");
+            i.zerocopy_refused = true;
+        }
+        return rx;
     }
     capture::AfPacketOptions o;
     o.ifindex = i.plan.ifindex;
@@ -525,7 +535,8 @@ int xb_interface_get(const xb_plugin* p, uint32_t index, struct xb_interface_inf
         full.program = i.program.c_str();
         full.capture = i.capture.c_str();
         full.threads = i.threads;
-        full.zerocopy = p->capture && i.plan.capture.method == plan::Capture::AfXdp && i.plan.capture.zerocopy;
+        full.zerocopy = p->capture && i.plan.capture.method == plan::Capture::AfXdp && i.plan.capture.zerocopy &&
+                        !i.zerocopy_refused;
         full.can_bypass = i.can_bypass;
         full.ips_peer = i.ips_peer.c_str();
         return write_result(full, out, "out");

@@ -184,7 +184,9 @@ struct XskRig {
     std::optional<XdpAttachment> att;
     std::unique_ptr<Receiver> rx;
 };
-XskRig open_rig(test::Sandbox& sb, const Pair& p, uint32_t frame_count, uint32_t ring_size) {
+// zerocopy_refused: ask for zero-copy, falling back to copy mode (open_af_xdp's out parameter).
+XskRig open_rig(test::Sandbox& sb, const Pair& p, uint32_t frame_count, uint32_t ring_size,
+                std::string* zerocopy_refused = nullptr) {
     XskRig r;
     sb.run_in(p.b, [&] {
         ProgramOptions o;
@@ -198,7 +200,14 @@ XskRig open_rig(test::Sandbox& sb, const Pair& p, uint32_t frame_count, uint32_t
         ao.xsk_map_fd = r.prog->map_fd("xb_xsk_map");
         ao.frame_count = frame_count;
         ao.ring_size = ring_size;
-        r.rx = must_open(ao);
+        if (!zerocopy_refused) {
+            r.rx = must_open(ao);
+            return;
+        }
+        ao.bind = XskBind::ZeroCopy;
+        auto rx = open_af_xdp(ao, zerocopy_refused);
+        ASSERT_TRUE(rx.ok()) << rx.error().message;
+        r.rx = std::move(rx).value();
     });
     return r;
 }
@@ -548,6 +557,23 @@ TEST_F(XskTest, FramesTheSocketCannotTakeAreCountedAsDropped) {
     ASSERT_TRUE(st.ok());
     EXPECT_EQ(st->received, t.total);
     EXPECT_EQ(st->dropped, counter(*prog, XB_CNT_XSK_REDIRECT) - t.total);
+    close_rig(*sandbox_, p, r);
+}
+
+// A driver that refuses zero-copy (veth has none) gets a receiver in copy mode when the caller
+// allows the fallback, with the kernel's reason; it receives every frame. Without the fallback the
+// same bind is an error (BadOptionsAreRefusedWithTheInterfaceAndQueue).
+TEST_F(XskTest, RefusedZeroCopyFallsBackToCopyModeAndSaysWhy) {
+    Pair p = make_pair(*sandbox_, "zcfb");
+    std::string refused = "not written";
+    XskRig r = open_rig(*sandbox_, p, 64, 32, &refused);
+    ASSERT_TRUE(r.rx && r.att);
+    EXPECT_NE(refused.find("zero-copy"), std::string::npos) << refused;
+    EXPECT_NE(refused.find("interface b0 queue 0"), std::string::npos) << refused;
+    sandbox_->run_in(p.a, [&] { send_udp("10.9.0.1", 7006, "10.9.0.2", 9006, 20); });
+    Tally t;
+    drain(*r.rx, t, static_cast<uint32_t>(p.b0), 0, [](const Tally& t) { return t.by_dport.count(9006) && t.by_dport.at(9006) >= 20; });
+    EXPECT_EQ(t.by_dport[9006], 20u);
     close_rig(*sandbox_, p, r);
 }
 
