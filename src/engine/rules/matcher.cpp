@@ -252,11 +252,9 @@ void Matcher::scan(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
 void Matcher::scan_packet(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
                           const std::function<void(size_t)>& on_match) const {
     if (!s.stream_ || s.closed_) return;
-    Context ctx{this, s.state_.get(), &on_match};
-    if (!data.empty())
-        hs_scan_stream(s.stream_, reinterpret_cast<const char*>(data.data()), static_cast<unsigned>(data.size()), 0,
-                       scratch.scratch_, &Matcher::on_hs_match, &ctx);
+    scan(s, data, scratch, on_match);
     // What matches only at the end of the data (pcre `$`) is reported here, as hs_close_stream does.
+    Context ctx{this, s.state_.get(), &on_match};
     hs_reset_stream(s.stream_, 0, scratch.scratch_, &Matcher::on_hs_match, &ctx);
     s.state_->rules.clear();
 }
