@@ -547,21 +547,24 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
     const auto start = Clock::now();
     gen.start();
     std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+    // CPU of the whole path, by part, each read once: the generator (with v1's softirq), the kernel
+    // threads, the receivers.
+    struct PathCpu {
+        uint64_t gen = 0, kernel = 0, rx = 0;
+        uint64_t total() const { return gen + kernel + rx; }
+    };
     auto path_cpu = [&] {
-        uint64_t ns = gen.cpu_ns() + kernel_threads_cpu_ns();
-        for (auto& t : drains) ns += thread_cpu_ns(t);
-        return ns;
+        PathCpu c{gen.cpu_ns(), kernel_threads_cpu_ns(), 0};
+        for (auto& t : drains) c.rx += thread_cpu_ns(t);
+        return c;
     };
     const auto t0 = Clock::now();
-    auto receivers_cpu = [&] {
-        uint64_t ns = 0;
-        for (auto& t : drains) ns += thread_cpu_ns(t);
-        return ns;
-    };
-    const uint64_t c0 = total(), s0 = gen.sent(), cpu0 = path_cpu(), gen0 = gen.cpu_ns(), rx0 = receivers_cpu();
+    const uint64_t c0 = total(), s0 = gen.sent();
+    const PathCpu cpu0 = path_cpu();
     std::this_thread::sleep_for(std::chrono::milliseconds(window_ms));
     const auto t1 = Clock::now();
-    const uint64_t c1 = total(), s1 = gen.sent(), cpu1 = path_cpu(), gen1 = gen.cpu_ns(), rx1 = receivers_cpu();
+    const uint64_t c1 = total(), s1 = gen.sent();
+    const PathCpu cpu1 = path_cpu();
     gen.stop();
     const double run_secs = std::chrono::duration<double>(Clock::now() - start).count();
     stop = true;
@@ -573,7 +576,7 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
     const double secs = std::chrono::duration<double>(t1 - t0).count();
     out.delivered = c1 - c0;
     out.sent = s1 - s0;
-    out.cpu_ns = cpu1 - cpu0;
+    out.cpu_ns = cpu1.total() - cpu0.total();
     out.pps = static_cast<double>(c1 - c0) / secs;
     out.offered_pps = static_cast<double>(s1 - s0) / secs;
     out.bypass_drops = cap->bypass_drops();
@@ -583,9 +586,9 @@ bool run_once(const Opener& open, Generator& gen, int settle_ms, int window_ms, 
         std::fprintf(stderr, "  run: %.0f pps of %.0f offered, ring drops %.0f/s %s\n"
                              "  cpu per frame sent: generator (+ softirqs) %.0f ns, kernel threads %.0f ns; receivers %.0f ns per packet delivered\n",
                      out.pps, out.offered_pps, out.ring_drop_pps, out.counters.c_str(),
-                     out.sent ? static_cast<double>(gen1 - gen0) / static_cast<double>(out.sent) : 0.0,
-                     out.sent ? static_cast<double>(out.cpu_ns - (gen1 - gen0) - (rx1 - rx0)) / static_cast<double>(out.sent) : 0.0,
-                     out.delivered ? static_cast<double>(rx1 - rx0) / static_cast<double>(out.delivered) : 0.0);
+                     out.sent ? static_cast<double>(cpu1.gen - cpu0.gen) / static_cast<double>(out.sent) : 0.0,
+                     out.sent ? static_cast<double>(cpu1.kernel - cpu0.kernel) / static_cast<double>(out.sent) : 0.0,
+                     out.delivered ? static_cast<double>(cpu1.rx - cpu0.rx) / static_cast<double>(out.delivered) : 0.0);
     return true;
 }
 
