@@ -113,24 +113,8 @@ FlowTableState::~FlowTableState() {
 Result<KernelClockSample> FlowTable::clock_sample() const {
     auto now = st_->clock();
     if (!now) return now;
-    if (st_->ns_per_jiffy.load() == 0) {
-        uint64_t hz = now->hz;
-        if (hz == 0) {
-            // No kernel config to read CONFIG_HZ from: count jiffies over 120 ms and take the nearest
-            // HZ the kernel can be built with.
-            ::usleep(120000);
-            auto later = st_->clock();
-            if (!later) return later;
-            double measured = static_cast<double>(later->jiffies - now->jiffies) * 1e9 /
-                              static_cast<double>(std::max<uint64_t>(later->monotonic_ns - now->monotonic_ns, 1));
-            hz = 100;
-            for (uint64_t choice : {100ull, 250ull, 300ull, 1000ull})
-                if (std::abs(measured - static_cast<double>(choice)) < std::abs(measured - static_cast<double>(hz)))
-                    hz = choice;
-            now = later;
-        }
-        st_->ns_per_jiffy.store(1000000000ull / hz);
-    }
+    if (now->hz == 0) return Error{EINVAL, "the kernel's clock rate (HZ) is unknown"};
+    st_->ns_per_jiffy.store(1000000000ull / now->hz);
     return now;
 }
 
@@ -293,16 +277,20 @@ FlowKey FlowTable::erase_flow(uint32_t p, bool free_id) {
 std::optional<uint32_t> FlowTable::victim_near(uint32_t home, uint32_t exclude_flow, uint32_t span) const {
     auto now = jiffies_now();
     uint32_t now32 = now ? static_cast<uint32_t>(*now) : 0;
+    // Signed ages: a stamp can be later than now32 (packets stamp the kernel's jiffies, now32 is
+    // extrapolated from a sample, and a VM's jiffies jump when it catches up lost ticks). That is a
+    // negative age and the youngest, not a wrapped 49-day one, so the order stays the stamps' order.
+    auto age_of = [now32](uint32_t stamp) { return static_cast<int32_t>(now32 - stamp); };
     std::optional<uint32_t> best;
-    uint32_t best_age = 0;
+    int32_t best_age = 0;
     const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
     span = std::min(span, end);
     for (uint32_t i = 0; i < span; ++i) {
         uint32_t p = (home + i) % end;
         const xb_flow_slot& s = st_->slots[p];
         if (!occupied(s) || s.stats_index / 2 == exclude_flow) continue;
-        uint32_t age = now32 - load_last_seen(s);
-        if (auto q = other_slot(p)) age = std::min(age, now32 - load_last_seen(st_->slots[*q]));
+        int32_t age = age_of(load_last_seen(s));
+        if (auto q = other_slot(p)) age = std::min(age, age_of(load_last_seen(st_->slots[*q])));
         if (!best || age > best_age) best = p, best_age = age;
     }
     return best;
@@ -657,6 +645,12 @@ Result<FlowTable::Occupancy> FlowTable::occupancy() const {
 FlowTableCounts FlowTable::counts() const {
     std::lock_guard<std::mutex> lock(st_->write_mutex);
     return st_->counts;
+}
+
+void FlowTable::replace_clock(std::function<Result<KernelClockSample>()> clock) {
+    std::lock_guard<std::mutex> lock(st_->write_mutex);
+    st_->clock = std::move(clock);
+    st_->cached_clock = {};
 }
 
 std::vector<FlowKey> FlowTable::take_evicted() {

@@ -48,7 +48,7 @@ struct FlowTableCounts {
     uint64_t removed = 0;   // flows removed by remove()
 };
 
-// The kernel's jiffies now, its HZ (0 when the kernel config is not readable), and
+// The kernel's jiffies now, its HZ (measured when the kernel config is not readable), and
 // CLOCK_MONOTONIC_COARSE at the same moment.
 struct KernelClockSample {
     uint64_t jiffies = 0;
@@ -144,6 +144,9 @@ public:
 
     // The kernel's jiffy `seconds` from now (the clock the BPF programs read).
     Result<uint64_t> jiffies_from_now(uint64_t seconds) const;
+    // Replaces the kernel clock the table samples (tests: one that runs behind the kernel's
+    // jiffies, as the extrapolation does in a VM whose jiffies jump to catch up lost ticks).
+    void replace_clock(std::function<Result<KernelClockSample>()> clock);
 
 private:
     // All of these expect write_mutex held.

@@ -6,6 +6,10 @@
 // last-seen times converted from jiffies.
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +21,7 @@
 #include <vector>
 
 #include "datapath/flow.h"
+#include "datapath/kernel_clock.h"
 #include "datapath/program.h"
 #include "harness/sandbox.h"
 #include "kernel/bpf_packet_builder.h"
@@ -239,6 +244,68 @@ TEST_F(FlowTableTest, WithLruTheFlowSeenLongestAgoGivesWayInBothDirectionsAndIsC
     auto o = table.occupancy();
     ASSERT_TRUE(o.ok());
     EXPECT_EQ(o->flows, 16u) << "no half flows";
+}
+
+// The table's clock is the kernel's jiffies extrapolated from a sample; in a VM whose jiffies jump
+// to catch up lost ticks it runs behind them, so packets are stamped later than "now". Those flows
+// are the youngest (a negative age), not 49 days old: with a clock 1000 jiffies behind, the idle
+// flow still gives way and none of the active ones does.
+TEST_F(FlowTableTest, WithLruAClockBehindThePacketsStampsStillEvictsTheIdleFlow) {
+    auto prog = load_tiny(true);
+    auto table = prog.flow_table();
+    auto kernel = KernelClock::load();
+    ASSERT_TRUE(kernel.ok()) << kernel.error().message;
+    table.replace_clock([kernel = *kernel]() {
+        auto s = kernel->sample();
+        if (s) s->jiffies -= 1000;
+        return s;
+    });
+    for (uint16_t p = 3000; p < 3008; ++p) ASSERT_TRUE(table.insert(tcp_key(p)).ok()) << p;
+    for (uint16_t p = 3000; p < 3008; ++p) {
+        if (p == 3003) continue;
+        ASSERT_EQ(verdict(prog, p), XDP_DROP) << p;
+        ASSERT_EQ(reverse_verdict(prog, p), XDP_DROP) << p;
+    }
+    ASSERT_TRUE(table.insert(tcp_key(3100)).ok());
+    EXPECT_FALSE(table.lookup(tcp_key(3003)).has_value()) << "the idle flow must give way";
+    for (uint16_t p = 3000; p < 3008; ++p) {
+        if (p == 3003) continue;
+        EXPECT_TRUE(table.lookup(tcp_key(p)).has_value()) << p << ": a flow whose packets came after now gave way";
+    }
+    auto gone = table.take_evicted();
+    ASSERT_EQ(gone.size(), 1u);
+    EXPECT_TRUE(flow_key_equal(gone[0], tcp_key(3003)));
+}
+
+// Without a readable kernel config (containers, minimal images) libbpf cannot fill CONFIG_HZ and the
+// clock counts it: the same HZ as from the config. The child hides the config files in a mount
+// namespace of its own (bind-mounting an empty file over them) and reports by its exit code.
+TEST_F(FlowTableTest, WithoutAKernelConfigTheClockMeasuresTheSameHz) {
+    auto clock = KernelClock::load();
+    ASSERT_TRUE(clock.ok()) << clock.error().message;
+    auto s = (*clock)->sample();
+    ASSERT_TRUE(s.ok());
+    ASSERT_NE(s->hz, 0u);
+    const uint64_t want = s->hz;
+    utsname u{};
+    ::uname(&u);
+    const std::string boot_config = std::string("/boot/config-") + u.release;
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(10);
+        for (const std::string& f : {std::string("/proc/config.gz"), boot_config})
+            if (::access(f.c_str(), F_OK) == 0 && ::mount("/dev/null", f.c_str(), nullptr, MS_BIND, nullptr) != 0) ::_exit(11);
+        auto hidden = KernelClock::load();
+        if (!hidden.ok()) ::_exit(12);
+        auto h = (*hidden)->sample();
+        if (!h.ok()) ::_exit(13);
+        ::_exit(h->hz == want ? 0 : 20);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10-13: setup or load failed; 20: measured HZ differs from " << want;
 }
 
 TEST_F(FlowTableTest, AOneWayActiveFlowIsNotExpiredAndAnIdleOneLeavesWithItsFinalCounts) {
