@@ -75,6 +75,9 @@ struct CaptureConfig {
     CaptureMethod method = CaptureMethod::Auto;
     uint32_t ring_size = 2048;     // frames per ring (AF_PACKET: per thread; AF_XDP: rx and fill rings)
     uint32_t block_size = 262144;  // AF_PACKET TPACKET_V3 block size in bytes (Suricata's block-size key; libpcap's default size)
+    // The longest packets wait for the engine, in ms (Suricata's block-timeout): a partly filled
+    // AF_PACKET block is handed over after it; an AF_XDP receiver sleeps at most this long for a batch.
+    uint32_t block_timeout_ms = 10;
     uint16_t cluster_id = 99;      // AF_PACKET fanout group id (Suricata's cluster-id)
     std::string cluster_type = "cluster_flow";  // cluster_flow | cluster_cpu | cluster_qm | cluster_rollover ...
 };

@@ -43,15 +43,16 @@ const std::vector<std::string_view> kGlobalKeys = {"log-level", "log-file", "sta
 const std::vector<std::string_view> kInterfaceKeys = {
     "interface",    "bypass",   "datapath",        "on-unsupported", "on-runtime-error", "cpu-redirect", "flow-table", "vlan-tracking",
     "ips-peer",     "custom-program", "coexist",   "pinned-maps",    "pinned-maps-name", "threads",
-    "capture",      "ring-size", "block-size",     "cluster-id",     "cluster-type", "suricata-maps"};
+    "capture",      "ring-size", "block-size",     "block-timeout",  "cluster-id",     "cluster-type", "suricata-maps"};
 const std::vector<std::string_view> kFlowTableKeys = {"size", "timeout", "percpu", "lru"};
 
 // af-packet keys xbypass maps, and the other keys Suricata (6.x/7.x) knows in that section.
 const std::vector<std::string_view> kAfPacketMapped = {
     "interface", "xdp-mode", "xdp-filter-file", "xdp-cpu-redirect", "bypass", "pinned-maps", "pinned-maps-name",
-    "use-percpu-hash", "copy-mode", "copy-iface", "threads", "cluster-type", "cluster-id", "ring-size", "block-size"};
+    "use-percpu-hash", "copy-mode", "copy-iface", "threads", "cluster-type", "cluster-id", "ring-size", "block-size",
+    "block-timeout"};
 const std::vector<std::string_view> kAfPacketSuricataOnly = {
-    "defrag", "use-mmap", "mmap-locked", "tpacket-v3", "block-timeout",
+    "defrag", "use-mmap", "mmap-locked", "tpacket-v3",
     "use-emergency-flush", "buffer-size", "disable-promisc", "checksum-checks", "bpf-filter", "rollover",
     "ebpf-lb-file", "ebpf-filter-file", "mtu", "disable-hwtimestamp", "v-tap"};
 
@@ -137,6 +138,22 @@ std::optional<uint32_t> read_block_size(Reader& r, const YamlNode& v, const std:
     return static_cast<uint32_t>(*n);
 }
 
+// block-timeout: milliseconds, as Suricata's af-packet key (its default 10).
+std::optional<uint32_t> read_block_timeout(Reader& r, const YamlNode& v, const std::string& path) {
+    auto n = r.number(v, path, 0, std::numeric_limits<uint64_t>::max());
+    if (!n) return std::nullopt;
+    if (*n < 1 || *n > 1000) {
+        r.diags().error("XB1138",
+                        "'" + path + "' is " + std::to_string(*n) +
+                            " ms, outside 1..1000: it is how long a partly filled AF_PACKET block, or an AF_XDP "
+                            "receiver waiting for a batch, holds packets back from the engine; 0 would leave the "
+                            "timeout to the kernel's guess and above a second an alert or a bypass waits that long",
+                        "use milliseconds in 1..1000 (default 10, Suricata's)", v.loc, path);
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(*n);
+}
+
 std::optional<uint16_t> read_cluster_id(Reader& r, const YamlNode& v, const std::string& path) {
     auto n = r.number(v, path, 0, std::numeric_limits<uint64_t>::max());
     if (!n) return std::nullopt;
@@ -186,6 +203,8 @@ bool read_capture_key(Reader& r, std::string_view key, const YamlNode& keynode, 
         if (auto n = read_ring_size(r, v, path)) c.ring_size = *n, mark();
     } else if (key == "block-size") {
         if (auto n = read_block_size(r, v, path)) c.block_size = *n, mark();
+    } else if (key == "block-timeout") {
+        if (auto n = read_block_timeout(r, v, path)) c.block_timeout_ms = *n, mark();
     } else if (key == "cluster-id") {
         if (auto n = read_cluster_id(r, v, path)) c.cluster_id = *n, mark();
     } else if (key == "cluster-type") {
@@ -454,6 +473,7 @@ void apply_af_packet_default(AfPacketEntry& e, const AfPacketEntry& def) {
     inherit("threads", [&] { c.threads = d.threads; });
     inherit("ring-size", [&] { c.capture.ring_size = d.capture.ring_size; });
     inherit("block-size", [&] { c.capture.block_size = d.capture.block_size; });
+    inherit("block-timeout", [&] { c.capture.block_timeout_ms = d.capture.block_timeout_ms; });
     inherit("cluster-id", [&] { c.capture.cluster_id = d.capture.cluster_id; });
     inherit("cluster-type", [&] { c.capture.cluster_type = d.capture.cluster_type; });
     if (!e.copy_mode && def.copy_mode) e.copy_mode = def.copy_mode, e.copy_mode_origin = def.copy_mode_origin;

@@ -186,6 +186,7 @@ CapturePlan capture_defaults(const config::InterfaceConfig& ic, const probe::Int
     c.rx_queues = dev.rx_queues;
     c.ring_size = ic.capture.ring_size;
     c.block_size = ic.capture.block_size;
+    c.block_timeout_ms = ic.capture.block_timeout_ms;
     c.cluster_id = ic.capture.cluster_id;
     c.cluster_type = ic.capture.cluster_type;
     return c;
@@ -758,11 +759,14 @@ std::string plan_to_text(const Plan& plan, const PlanInput& in) {
             if (c.method == Capture::AfXdp) {
                 out += " on queue" + std::string(c.threads == 1 ? " 0" : "s 0-" + std::to_string(c.threads - 1)) +
                        " (receive queues: " + q + "), " + (c.zerocopy ? "zero-copy" : "copy mode") + ", rings of " +
-                       std::to_string(c.ring_size) + " frames";
+                       std::to_string(c.ring_size) + " frames, " +
+                       (p.ips_peer.empty() ? "block-timeout " + std::to_string(c.block_timeout_ms) + " ms"
+                                           : std::string("no batching (ips)"));
             } else {
                 out += " (receive queues: " + q + "), fanout group " + std::to_string(c.cluster_id) + " " +
                        c.cluster_type + ", rings of " + std::to_string(c.ring_size) + " frames in blocks of " +
-                       std::to_string(c.block_size) + " bytes";
+                       std::to_string(c.block_size) + " bytes, block-timeout " + std::to_string(c.block_timeout_ms) +
+                       " ms";
             }
             out += "\n";
             if (!c.why_not_af_xdp.empty()) out += "    af-xdp: not possible: " + join(c.why_not_af_xdp, "; ") + "\n";
@@ -802,7 +806,8 @@ std::string plan_to_json(const Plan& plan, const PlanInput& in) {
             w.key("capture").begin_object().field("method", capture_name(c.method));
             w.field("requested", config::capture_method_name(c.requested)).field("threads", c.threads);
             w.field("rx_queues", c.rx_queues).field("zerocopy", c.zerocopy).field("ring_size", c.ring_size);
-            w.field("block_size", c.block_size).field("cluster_id", static_cast<uint32_t>(c.cluster_id));
+            w.field("block_size", c.block_size).field("block_timeout_ms", c.block_timeout_ms);
+            w.field("cluster_id", static_cast<uint32_t>(c.cluster_id));
             w.field("cluster_type", c.cluster_type);
             w.key("why_not_af_xdp").begin_array();
             for (const auto& r : c.why_not_af_xdp) w.value(r);

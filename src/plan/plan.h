@@ -86,6 +86,7 @@ struct CapturePlan {
     bool zerocopy = false;         // AF_XDP bound in zero-copy mode (the device reports xsk-zerocopy)
     uint32_t ring_size = 2048;
     uint32_t block_size = 262144;  // AF_PACKET
+    uint32_t block_timeout_ms = 10;  // both methods (config::CaptureConfig::block_timeout_ms)
     uint16_t cluster_id = 99;      // AF_PACKET fanout group
     std::string cluster_type = "cluster_flow";
     std::vector<std::string> why_not_af_xdp;  // empty when AF_XDP was chosen

@@ -320,6 +320,7 @@ Result<std::unique_ptr<capture::Receiver>> open_receiver(const xb_plugin& p, plu
         o.frame_count = std::max<uint32_t>(cp.ring_size * 2, 64);
         o.bind = cp.zerocopy ? capture::XskBind::ZeroCopy : capture::XskBind::Copy;
         o.generic = i.plan.datapath == plan::Datapath::XdpGeneric;
+        o.batch_wait_us = cp.block_timeout_ms * 1000;
         if (!i.plan.ips_peer.empty()) o.batch_wait_us = 0;  // a verdict waits for its packet
         // A driver can report xsk-zerocopy and still refuse this bind: copy mode works wherever the
         // program runs natively, so capture goes on in it rather than not at all, and says so.
@@ -336,6 +337,7 @@ Result<std::unique_ptr<capture::Receiver>> open_receiver(const xb_plugin& p, plu
     capture::AfPacketOptions o;
     o.ifindex = i.plan.ifindex;
     o.block_size = cp.block_size;
+    o.block_timeout_ms = cp.block_timeout_ms;
     o.frame_count = cp.ring_size;
     o.fanout_group = cp.cluster_id;
     auto type = capture::fanout_from_cluster_type(cp.cluster_type);

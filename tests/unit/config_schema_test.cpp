@@ -180,6 +180,7 @@ TEST(Model, AfPacketMapsOntoTheModelWithDefaults) {
         "    cluster-type: cluster_qm\n"
         "    ring-size: 4096\n"
         "    block-size: 65536\n"
+        "    block-timeout: 40\n"
         "    tpacket-v3: yes\n");
     ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
     EXPECT_EQ(l.config.source, ConfigSource::AfPacket);
@@ -218,6 +219,9 @@ TEST(Model, AfPacketMapsOntoTheModelWithDefaults) {
     EXPECT_EQ(a.capture.ring_size, 4096u);
     EXPECT_EQ(a.origin_of("ring-size")->key_path, "af-packet[2].ring-size");
     EXPECT_EQ(a.capture.block_size, 65536u);
+    EXPECT_EQ(a.capture.block_timeout_ms, 40u);
+    EXPECT_EQ(b.capture.block_timeout_ms, 40u);
+    EXPECT_EQ(a.origin_of("block-timeout")->key_path, "af-packet[2].block-timeout");
     // cluster-id 98 is taken by eth1, so eth0 (without one) gets 99 and nothing collides.
     EXPECT_EQ(b.capture.cluster_id, 98u);
     EXPECT_EQ(a.capture.cluster_id, 99u);
@@ -279,6 +283,7 @@ TEST(Capture, KeysReadWithTheirOrigins) {
         "      capture: AF-XDP\n"
         "      ring-size: 64\n"
         "      block-size: 4194304\n"
+        "      block-timeout: 1\n"
         "      cluster-id: 0\n"
         "      cluster-type: Cluster_Round_Robin\n"
         "      threads: 4\n"
@@ -286,6 +291,7 @@ TEST(Capture, KeysReadWithTheirOrigins) {
         "      capture: af-packet\n"
         "      ring-size: 65536\n"
         "      block-size: 4096\n"
+        "      block-timeout: 1000\n"
         "      cluster-id: 65535\n"
         "    - interface: eth2\n");
     ASSERT_TRUE(l.accepted()) << l.diagnostics.to_text();
@@ -294,23 +300,26 @@ TEST(Capture, KeysReadWithTheirOrigins) {
     EXPECT_EQ(a.capture.method, CaptureMethod::AfXdp);
     EXPECT_EQ(a.capture.ring_size, 64u);
     EXPECT_EQ(a.capture.block_size, 4194304u);
+    EXPECT_EQ(a.capture.block_timeout_ms, 1u);
     EXPECT_EQ(a.capture.cluster_id, 0u);
     EXPECT_EQ(a.capture.cluster_type, "cluster_round_robin");
     EXPECT_EQ(a.threads, 4u);
     ASSERT_TRUE(a.origin_of("capture"));
     EXPECT_EQ(a.origin_of("capture")->key_path, "xbypass.interfaces[0].capture");
     EXPECT_EQ(a.origin_of("capture")->location.line, 4u);
-    EXPECT_EQ(a.origin_of("cluster-type")->location.line, 8u);
+    EXPECT_EQ(a.origin_of("cluster-type")->location.line, 9u);
     const auto& b = l.config.interfaces.at(1);
     EXPECT_EQ(b.capture.method, CaptureMethod::AfPacket);
     EXPECT_EQ(b.capture.ring_size, 65536u);
     EXPECT_EQ(b.capture.block_size, 4096u);
+    EXPECT_EQ(b.capture.block_timeout_ms, 1000u);
     EXPECT_EQ(b.capture.cluster_id, 65535u);
     EXPECT_EQ(b.capture.cluster_type, "cluster_flow");
     const auto& c = l.config.interfaces.at(2);
     EXPECT_EQ(c.capture.method, CaptureMethod::Auto);
     EXPECT_EQ(c.capture.ring_size, 2048u);
     EXPECT_EQ(c.capture.block_size, 262144u);
+    EXPECT_EQ(c.capture.block_timeout_ms, 10u);  // Suricata's default
     EXPECT_EQ(c.capture.cluster_id, 99u);  // the first default id
     EXPECT_EQ(c.origin_of("capture"), nullptr);
 }
@@ -356,6 +365,12 @@ TEST(Capture, StaticRefusals) {
         {"block_not_power_of_two", "block-size: 12288", "XB1133", 4, 19, "xbypass.interfaces[0].block-size",
          "not a power of two"},
         {"block_too_large", "block-size: 8388608", "XB1134", 4, 19, "xbypass.interfaces[0].block-size", "above 4 MiB"},
+        {"block_timeout_zero", "block-timeout: 0", "XB1138", 4, 22, "xbypass.interfaces[0].block-timeout",
+         "outside 1..1000"},
+        {"block_timeout_too_long", "block-timeout: 1001", "XB1138", 4, 22, "xbypass.interfaces[0].block-timeout",
+         "waits that long"},
+        {"block_timeout_with_unit", "block-timeout: 10ms", "XB1108", 4, 22, "xbypass.interfaces[0].block-timeout",
+         "whole number"},
         {"cluster_id_too_large", "cluster-id: 65536", "XB1135", 4, 19, "xbypass.interfaces[0].cluster-id",
          "16 bits"},
         {"cluster_id_negative", "cluster-id: -1", "XB1109", 4, 19, "xbypass.interfaces[0].cluster-id", "outside"},
@@ -546,7 +561,7 @@ TEST(AfXdp, Refusals) {
 
 TEST(Model, SchemaKeysListEverything) {
     auto keys = xbypass_schema_keys();
-    EXPECT_EQ(keys.size(), 7u + 20u + 4u);  // globals, interface keys, flow-table keys
+    EXPECT_EQ(keys.size(), 7u + 21u + 4u);  // globals, interface keys, flow-table keys
     EXPECT_NE(std::find(keys.begin(), keys.end(), "interfaces[].flow-table.lru"), keys.end());
     EXPECT_NE(std::find(keys.begin(), keys.end(), "eve-log"), keys.end());
 }

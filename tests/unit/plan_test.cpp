@@ -825,6 +825,7 @@ TEST(Capture, RingAndFanoutCopiedFromTheConfig) {
     iface(in).capture.block_size = 65536;
     iface(in).capture.cluster_id = 42;
     iface(in).capture.cluster_type = "cluster_qm";
+    iface(in).capture.block_timeout_ms = 25;
     Plan plan = make_plan(in);
     ASSERT_TRUE(plan.accepted()) << plan.diagnostics.to_text();
     const CapturePlan& c = plan.interfaces[0].capture;
@@ -832,15 +833,16 @@ TEST(Capture, RingAndFanoutCopiedFromTheConfig) {
     EXPECT_EQ(c.block_size, 65536u);
     EXPECT_EQ(c.cluster_id, 42u);
     EXPECT_EQ(c.cluster_type, "cluster_qm");
+    EXPECT_EQ(c.block_timeout_ms, 25u);
     EXPECT_EQ(c.rx_queues, 2u);
     std::string text = plan_to_text(plan, in);
     EXPECT_NE(text.find("  capture: af-packet (requested af-packet), 2 threads (receive queues: 2), fanout group 42 "
-                        "cluster_qm, rings of 4096 frames in blocks of 65536 bytes\n"),
+                        "cluster_qm, rings of 4096 frames in blocks of 65536 bytes, block-timeout 25 ms\n"),
               std::string::npos)
         << text;
     std::string json = plan_to_json(plan, in);
     EXPECT_NE(json.find(R"("capture":{"method":"af-packet","requested":"af-packet","threads":2,"rx_queues":2,)"
-                        R"("zerocopy":false,"ring_size":4096,"block_size":65536,"cluster_id":42,)"
+                        R"("zerocopy":false,"ring_size":4096,"block_size":65536,"block_timeout_ms":25,"cluster_id":42,)"
                         R"("cluster_type":"cluster_qm","why_not_af_xdp":[]})"),
               std::string::npos)
         << json;
@@ -867,7 +869,7 @@ TEST(Capture, TextOfAnAfXdpPlan) {
     std::string text = plan_to_text(plan, in);
     EXPECT_NE(text.find("  chosen: xdp-native, program xdp_ids_xsk\n"), std::string::npos) << text;
     EXPECT_NE(text.find("  capture: af-xdp (requested auto), 4 threads on queues 0-3 (receive queues: 4), zero-copy, "
-                        "rings of 2048 frames\n"),
+                        "rings of 2048 frames, block-timeout 10 ms\n"),
               std::string::npos)
         << text;
     std::string json = plan_to_json(plan, in);
