@@ -17,8 +17,10 @@
 # DEPTH sets stream.reassembly.depth in both modes: the default file's 1mb means "off" stops
 # scanning the transfer after its first megabyte (what an engine without bypass does), 0 means it
 # scans every byte (what the bypass rule then saves).
-#   bench/xids_cpu.sh [BUILD_DIR] [ROUNDS] [SECONDS] [MIXES] [PPS] [DEPTH]
-#       (root; MIXES "bulk mixed", PPS 100000, DEPTH 1mb)
+# BLOCK_TIMEOUT, when given, sets the interface's block-timeout (ms) in both modes: how long the
+# AF_XDP receiver may sleep for a batch (default 10), which is what the engine's wakeups follow.
+#   bench/xids_cpu.sh [BUILD_DIR] [ROUNDS] [SECONDS] [MIXES] [PPS] [DEPTH] [BLOCK_TIMEOUT]
+#       (root; MIXES "bulk mixed", PPS 100000, DEPTH 1mb, BLOCK_TIMEOUT the file's)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build/dev}
@@ -27,6 +29,7 @@ seconds=${3:-5}
 mixes=${4:-bulk mixed}
 pps=${5:-100000}
 depth=${6:-1mb}
+block_timeout=${7:-}
 [ "$(id -u)" -eq 0 ] || { echo "xids_cpu: run as root"; exit 1; }
 command -v tcpreplay >/dev/null || { echo "xids_cpu: tcpreplay is missing (scripts/deps.sh installs it)"; exit 1; }
 export LD_LIBRARY_PATH="$build/.libs"
@@ -47,6 +50,7 @@ ip -n "$inject" link set in0 up && ip -n "$sensor" link set qs-sensor up || exit
 for mode in on off; do
   sed -e "s|^default-log-dir: .*|default-log-dir: $work|" -e "s|^default-rule-path: .*|default-rule-path: $work|" \
       -e "s|^  interval: 8|  interval: 1|" -e "s|^    depth: 1mb|    depth: $depth|" "$top/conf/xids.yaml" > "$work/$mode.yaml"
+  [ -n "$block_timeout" ] && sed -i "s|^      capture: auto|      capture: auto\n      block-timeout: $block_timeout|" "$work/$mode.yaml"
   cp "$top/conf/rules/xids.rules" "$work/xids.rules.$mode"
 done
 sed -i 's/ bypass;)/)/' "$work/xids.rules.off"
@@ -94,7 +98,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR
 summary=()
 for mix in $mixes; do
   python3 "$top/bench/xids_cpu_frames.py" "$work/$mix.pcap" "$mix" $((pps * seconds)) || exit 1
-  echo "mix $mix: $((pps * seconds)) frames replayed at $pps packets/s, stream depth $depth"
+  echo "mix $mix: $((pps * seconds)) frames replayed at $pps packets/s, stream depth $depth, block-timeout ${block_timeout:-10 (default)} ms"
   echo "round  mode  cpu-s/s    packets-inspected  kernel-bypassed-share  cut      threads (ms/times scheduled in during the replay)"
   cuts=() ons=() offs=() shares=()
   for r in $(seq "$rounds"); do
