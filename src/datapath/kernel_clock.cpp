@@ -36,8 +36,9 @@ Result<std::shared_ptr<KernelClock>> KernelClock::load() {
 
 // HZ from the kernel config, or counted: jiffies over 200 ms, rounded to the nearest HZ a kernel
 // can be built with (100, 250, 300, 1000 are 20, 50, 60, 200 jiffies then; a lagging VM tick
-// loses a few, not half). Each end is a sample taken within 1 ms of CLOCK_MONOTONIC_COARSE read
-// before it, so a preempted sample does not stretch the interval (up to 10 tries, then the last).
+// loses a few, not half). Samples pair jiffies with CLOCK_MONOTONIC_COARSE, which also moves in
+// ticks; an end is retaken (up to 10 times, then the last kept) when that clock moved on while the
+// sample ran, i.e. a tick or a preemption fell between the two reads and would skew the pairing.
 Status KernelClock::measure_hz() {
     auto tight_sample = [this]() -> Result<KernelClockSample> {
         Result<KernelClockSample> s = Error{EAGAIN, "no clock sample"};
