@@ -9,7 +9,7 @@ bool TcpStream::over_bounds() const {
 }
 
 // bytes start exactly at next_off_.
-void TcpStream::deliver_at_next(std::span<const uint8_t> bytes, const Deliver& deliver) {
+void TcpStream::deliver_at_next(std::span<const uint8_t> bytes, Deliver deliver) {
     if (depth_reached_) return;
     size_t n = bytes.size();
     if (options_.depth != 0) {
@@ -32,7 +32,7 @@ void TcpStream::deliver_at_next(std::span<const uint8_t> bytes, const Deliver& d
 }
 
 // Delivers the held segments that are now in order.
-void TcpStream::drain(const Deliver& deliver) {
+void TcpStream::drain(Deliver deliver) {
     while (!held_.empty() && !depth_reached_) {
         auto it = held_.begin();
         if (it->first > next_off_) return;
@@ -78,7 +78,7 @@ void TcpStream::hold(uint64_t offset, std::span<const uint8_t> bytes) {
     }
 }
 
-void TcpStream::add(uint32_t seq, std::span<const uint8_t> payload, bool syn, bool fin, const Deliver& deliver) {
+void TcpStream::add(uint32_t seq, std::span<const uint8_t> payload, bool syn, bool fin, Deliver deliver) {
     if (syn) {
         seq += 1;  // the SYN takes one sequence number; data (TCP Fast Open) follows it
         if (!started_) {

@@ -11,10 +11,11 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <span>
 #include <vector>
+
+#include "common/function_ref.h"
 
 namespace xb::engine {
 
@@ -25,14 +26,15 @@ public:
         size_t max_ooo_segments = 256;
         uint64_t depth = 1 << 20;  // stream.depth; 0 = unlimited
     };
-    using Deliver = std::function<void(std::span<const uint8_t>)>;
+    // Called during add() only.
+    using Deliver = FunctionRef<void(std::span<const uint8_t>)>;
 
     TcpStream() = default;
     explicit TcpStream(const Options& options) : options_(options) {}
 
     // Adds a segment; calls deliver with the newly in-order bytes, possibly several times (held
     // segments that became in order).
-    void add(uint32_t seq, std::span<const uint8_t> payload, bool syn, bool fin, const Deliver& deliver);
+    void add(uint32_t seq, std::span<const uint8_t> payload, bool syn, bool fin, Deliver deliver);
 
     uint64_t delivered() const { return delivered_; }           // bytes passed to deliver
     uint64_t gaps() const { return gaps_; }                     // gaps declared
@@ -44,8 +46,8 @@ public:
     size_t held_segments() const { return held_.size(); }
 
 private:
-    void deliver_at_next(std::span<const uint8_t> bytes, const Deliver& deliver);
-    void drain(const Deliver& deliver);
+    void deliver_at_next(std::span<const uint8_t> bytes, Deliver deliver);
+    void drain(Deliver deliver);
     void hold(uint64_t offset, std::span<const uint8_t> bytes);
     bool over_bounds() const;
 

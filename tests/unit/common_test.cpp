@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "common/diagnostic.h"
 #include "common/file_lock.h"
+#include "common/function_ref.h"
 #include "common/input_file.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -288,3 +290,34 @@ TEST(Strings, PrintableEscapesControlBytesAndUtf8LengthCountsCharacters) {
 
 }  // namespace
 }  // namespace xb
+
+// FunctionRef calls what it refers to, whatever kind of callable, and copies nothing: state the
+// callable changes is the caller's own.
+namespace {
+int call_twice(xb::FunctionRef<int(int)> f, int x) { return f(f(x)); }
+int plus_one(int x) { return x + 1; }
+}  // namespace
+
+TEST(FunctionRef, CallsTheCallableItRefersTo) {
+    int calls = 0;
+    auto counting = [&calls](int x) {
+        ++calls;
+        return x * 2;
+    };
+    EXPECT_EQ(call_twice(counting, 3), 12);
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(call_twice([](int x) { return x - 1; }, 3), 1);  // a temporary lives through the call
+    EXPECT_EQ(call_twice(plus_one, 3), 5);                      // a function
+    std::function<int(int)> fn = [](int x) { return x * x; };
+    EXPECT_EQ(call_twice(fn, 3), 81);
+    const auto constant = [](int) { return 7; };
+    EXPECT_EQ(call_twice(constant, 0), 7);
+    // A callable with state larger than std::function keeps inline, referred to, not copied.
+    struct Big {
+        long pad[8] = {};
+        int n = 0;
+        int operator()(int x) { return x + ++n; }
+    } big;
+    EXPECT_EQ(call_twice(big, 0), 3);  // 0 + 1, then 1 + 2
+    EXPECT_EQ(big.n, 2);
+}

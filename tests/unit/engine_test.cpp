@@ -395,14 +395,15 @@ TEST(FlowTracker, FullEvictsTheOldest) {
 struct Collector {
     std::string out;
     int calls = 0;
-    TcpStream::Deliver fn() {
-        return [this](std::span<const uint8_t> b) { out.append(b.begin(), b.end()); ++calls; };
+    void operator()(std::span<const uint8_t> b) {
+        out.append(b.begin(), b.end());
+        ++calls;
     }
 };
 
 void seg(TcpStream& s, Collector& c, uint32_t seq, std::string_view data, bool syn = false, bool fin = false) {
     Bytes b = text(data);
-    s.add(seq, b, syn, fin, c.fn());
+    s.add(seq, b, syn, fin, c);
 }
 
 TEST(TcpStream, InOrderFromSyn) {
