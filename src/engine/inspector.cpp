@@ -77,7 +77,6 @@ Inspector::Inspector(const XidsConfig& config, const std::vector<Rule>& rules, c
       interface_(std::move(interface)),
       hooks_(std::move(hooks)),
       scratch_(matcher.make_scratch()),
-      packet_stream_(matcher.open_stream()),
       tracker_(tracker_options(config), [this](Flow& f, std::string_view reason) { end_flow(f, reason); }) {}
 
 Inspector::~Inspector() { finish(); }
@@ -154,7 +153,7 @@ void Inspector::scan_payload(Flow& flow, FlowState& st, bool to_server, const Fr
     if (!scratch_) return;
     auto on_match = [&](size_t rule_index) { on_rule(flow, st, to_server, frame, d, rule_index); };
     if (per_packet) {
-        if (packet_stream_) matcher_.scan_packet(*packet_stream_, bytes, *scratch_, on_match);
+        matcher_.scan_packet(d.proto, bytes, *scratch_, on_match);
         return;
     }
     auto& stream = to_server ? st.toserver : st.toclient;
@@ -293,8 +292,9 @@ void Inspector::end_flow(Flow& flow, std::string_view reason, const KernelCounts
         eve_->flow(r);
     }
     if (st) {
-        if (st->toserver && scratch_) matcher_.close_stream(*st->toserver, *scratch_, [](size_t) {});
-        if (st->toclient && scratch_) matcher_.close_stream(*st->toclient, *scratch_, [](size_t) {});
+        auto ignore = [](size_t) {};
+        if (st->toserver && scratch_) matcher_.close_stream(*st->toserver, *scratch_, ignore);
+        if (st->toclient && scratch_) matcher_.close_stream(*st->toclient, *scratch_, ignore);
         delete st;
         flow.user = nullptr;
     }

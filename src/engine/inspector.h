@@ -100,7 +100,6 @@ private:
     std::string interface_;
     InspectorHooks hooks_;
     std::unique_ptr<Matcher::Scratch> scratch_;
-    std::unique_ptr<Matcher::Stream> packet_stream_;  // reused by every per-packet scan (scan_packet)
     FlowTracker tracker_;
     InspectorCounters counters_;
     std::unordered_map<uint64_t, Flow*> bypassed_;  // by flow id: flows whose kernel counts are polled

@@ -2,6 +2,7 @@
 // compiled from what parsed and fed the input itself in two halves. Any crash, leak or UBSan report
 // fails; so does a left-out rule without an error, a diagnostic without a code or location, or a
 // compile failure of rules the parser accepted.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -44,5 +45,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     m->scan(*stream, {data, size / 2}, *scratch, cb);
     m->scan(*stream, {data + size / 2, size - size / 2}, *scratch, cb);
     m->close_stream(*stream, *scratch, cb);
+    // The same bytes as packets of each protocol class, on their own: once per rule per packet.
+    for (uint8_t proto : {6, 17, 1, 47}) {
+        std::fill(hits.begin(), hits.end(), 0);
+        m->scan_packet(proto, {data, size}, *scratch, cb);
+    }
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -411,8 +412,8 @@ TEST(Matcher, OncePerRulePerStream) {
     }
 }
 
-// scan_packet: each packet on its own, on one stream the caller reuses. Per packet, the sids that
-// matched it; nothing carries over from one packet to the next.
+// scan_packet: each packet on its own (a UDP rule, UDP packets). Per packet, the sids that matched
+// it; nothing carries over from one packet to the next.
 TEST(Matcher, ScanPacketTreatsEachPacketOnItsOwn) {
     struct Case {
         const char* name;
@@ -424,27 +425,87 @@ TEST(Matcher, ScanPacketTreatsEachPacketOnItsOwn) {
         {"match in each packet", R"(content:"evil";)", {"evil", "evil evil", "nice"}, {true, true, false}},
         {"no match across packets", R"(content:"evilpayload";)", {"xxevilpa", "yloadxx"}, {false, false}},
         {"offsets restart per packet", R"(content:"abc"; depth:5;)", {"0123456789", "abc"}, {false, true}},
+        {"offset and depth together", R"(content:"abc"; offset:2; depth:5;)", {"abc", "..abc", "......abc"},
+         {false, true, false}},
         {"pcre $ at each packet's end", R"(pcre:"/done$/";)", {"done", "done later", "all done"}, {true, false, true}},
         {"relative contents within one packet", R"(content:"ab"; content:"cd"; distance:0;)", {"ab", "cd", "abcd"},
          {false, false, true}},
+        {"within counts from the previous match", R"(content:"ab"; content:"cd"; within:4;)", {"ab...cd", "abcd.."},
+         {false, true}},
         {"empty packet", R"(content:"x";)", {"", "x"}, {false, true}},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);
-        auto rules = rules_of(rule(1, c.options));
+        auto rules = parse("alert udp any any -> any any (msg:\"r\"; sid:1; " + c.options + ")\n").rules;
+        ASSERT_EQ(rules.size(), 1u);
         auto m = Matcher::compile(rules);
         ASSERT_TRUE(m.ok());
         auto scratch = m->make_scratch();
-        auto stream = m->open_stream();
-        ASSERT_TRUE(scratch && stream);
+        ASSERT_TRUE(scratch);
         for (size_t i = 0; i < c.packets.size(); ++i) {
             int count = 0;
             const auto& d = c.packets[i];
-            m->scan_packet(*stream, {reinterpret_cast<const uint8_t*>(d.data()), d.size()}, *scratch,
+            m->scan_packet(IPPROTO_UDP, {reinterpret_cast<const uint8_t*>(d.data()), d.size()}, *scratch,
                            [&](size_t) { ++count; });
             EXPECT_EQ(count, c.expected[i] ? 1 : 0) << "packet " << i;
         }
     }
+}
+
+// The databases follow the rules' protocols: a packet is scanned only for the rules whose protocol
+// admits it (`ip` admits every one), a TCP stream only for tcp and ip rules.
+TEST(Matcher, PatternsAreGroupedByTheRulesProtocol) {
+    auto rules = parse(
+                     "alert tcp any any -> any any (msg:\"t\"; content:\"tcponly\"; sid:1;)\n"
+                     "alert udp any any -> any any (msg:\"u\"; content:\"udponly\"; sid:2;)\n"
+                     "alert icmp any any -> any any (msg:\"i\"; content:\"icmponly\"; sid:3;)\n"
+                     "alert ip any any -> any any (msg:\"a\"; content:\"anyproto\"; sid:4;)\n"
+                     "alert udp any any -> any any (msg:\"s\"; content:\"anyproto\"; sid:5;)\n")
+                     .rules;
+    ASSERT_EQ(rules.size(), 5u);
+    auto m = Matcher::compile(rules);
+    ASSERT_TRUE(m.ok());
+    auto scratch = m->make_scratch();
+    ASSERT_TRUE(scratch);
+    const std::string all = "tcponly udponly icmponly anyproto";
+    std::span<const uint8_t> bytes{reinterpret_cast<const uint8_t*>(all.data()), all.size()};
+    struct Case {
+        uint8_t proto;
+        size_t patterns;
+        std::vector<uint32_t> sids;
+    };
+    const Case cases[] = {
+        {IPPROTO_TCP, 2, {1, 4}},      // a TCP fragment
+        {IPPROTO_UDP, 2, {2, 4, 5}},   // "anyproto" is one pattern of two rules
+        {IPPROTO_ICMP, 2, {3, 4}},
+        {IPPROTO_ICMPV6, 2, {3, 4}},
+        {IPPROTO_GRE, 1, {4}},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(static_cast<int>(c.proto));
+        EXPECT_EQ(m->packet_pattern_count(c.proto), c.patterns);
+        std::vector<uint32_t> sids;
+        m->scan_packet(c.proto, bytes, *scratch, [&](size_t i) { sids.push_back(rules[i].sid); });
+        std::sort(sids.begin(), sids.end());
+        EXPECT_EQ(sids, c.sids);
+    }
+    auto stream = m->open_stream();
+    ASSERT_TRUE(stream);
+    std::vector<uint32_t> sids;
+    auto cb = [&](size_t i) { sids.push_back(rules[i].sid); };
+    m->scan(*stream, bytes, *scratch, cb);
+    m->close_stream(*stream, *scratch, cb);
+    std::sort(sids.begin(), sids.end());
+    EXPECT_EQ(sids, (std::vector<uint32_t>{1, 4}));
+
+    // Without a rule for a protocol, its packets are not scanned at all.
+    auto tcp_only = parse("alert tcp any any -> any any (msg:\"t\"; content:\"x\"; sid:1;)\n").rules;
+    auto t = Matcher::compile(tcp_only);
+    ASSERT_TRUE(t.ok());
+    EXPECT_EQ(t->packet_pattern_count(IPPROTO_UDP), 0u);
+    auto ts = t->make_scratch();
+    ASSERT_TRUE(ts);
+    t->scan_packet(IPPROTO_UDP, bytes, *ts, [](size_t) { FAIL(); });
 }
 
 TEST(Matcher, SharedPatternsAndHeaderOnlyRules) {

@@ -1,6 +1,7 @@
 #include "engine/rules/matcher.h"
 
 #include <hs/hs.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <array>
@@ -61,23 +62,36 @@ std::string literal_expression(const std::vector<uint8_t>& bytes) {
 
 }  // namespace
 
-struct Matcher::Stream::State {
+struct Matcher::State {
     std::unordered_map<uint32_t, Progress> rules;
 };
 
 struct Matcher::Context {
     const Matcher* matcher;
-    Stream::State* state;
-    const std::function<void(size_t)>* on_match;
+    Class cls;  // of the database scanned
+    State* state;
+    OnMatch on_match;
 };
 
 void Matcher::DbDeleter::operator()(hs_database* db) const { hs_free_database(db); }
+
+Matcher::Scratch::Scratch() : packet_state_(std::make_unique<State>()) {}
 
 Matcher::Scratch::~Scratch() {
     if (scratch_) hs_free_scratch(scratch_);
 }
 
 Matcher::Stream::Stream() : state_(std::make_unique<State>()) {}
+
+Matcher::Class Matcher::class_of(uint8_t ip_proto) {
+    switch (ip_proto) {
+        case IPPROTO_TCP: return kTcp;
+        case IPPROTO_UDP: return kUdp;
+        case IPPROTO_ICMP:
+        case IPPROTO_ICMPV6: return kIcmp;
+        default: return kOther;
+    }
+}
 
 Matcher::Stream::~Stream() {
     if (stream_ && !closed_) hs_close_stream(stream_, nullptr, nullptr, nullptr);
@@ -114,6 +128,12 @@ Result<Matcher> Matcher::compile(const std::vector<Rule>& rules) {
     for (size_t ri = 0; ri < rules.size(); ++ri) {
         const Rule& r = rules[ri];
         RulePlan& plan = m.plans_[ri];
+        switch (r.proto) {
+            case RuleProto::Tcp: plan.classes = 1u << kTcp; break;
+            case RuleProto::Udp: plan.classes = 1u << kUdp; break;
+            case RuleProto::Icmp: plan.classes = 1u << kIcmp; break;
+            case RuleProto::Ip: plan.classes = (1u << kClasses) - 1; break;
+        }
         plan.items = static_cast<uint32_t>(r.contents.size() + r.pcres.size());
         if (plan.items == 0) {
             m.without_content_.push_back(ri);
@@ -155,54 +175,79 @@ Result<Matcher> Matcher::compile(const std::vector<Rule>& rules) {
     }
     if (patterns.empty()) return m;
 
-    std::vector<const char*> exprs;
-    std::vector<unsigned> flags, ids;
-    std::vector<const hs_expr_ext_t*> exts;
-    for (size_t i = 0; i < patterns.size(); ++i) {
-        exprs.push_back(patterns[i].expression.c_str());
-        flags.push_back(patterns[i].flags | (patterns[i].single ? HS_FLAG_SINGLEMATCH : 0u));
-        ids.push_back(static_cast<unsigned>(i));
-        exts.push_back(&patterns[i].ext);
-    }
-    hs_database_t* db = nullptr;
-    hs_compile_error_t* err = nullptr;
-    if (hs_compile_ext_multi(exprs.data(), flags.data(), ids.data(), exts.data(), static_cast<unsigned>(exprs.size()),
-                             HS_MODE_STREAM, nullptr, &db, &err) != HS_SUCCESS) {
-        std::string why = err && err->message ? err->message : "unknown error";
-        std::string where;
-        if (err && err->expression >= 0 && static_cast<size_t>(err->expression) < patterns.size()) {
-            const Use& u = patterns[err->expression].uses.front();
-            where = "rule sid " + std::to_string(rules[u.rule].sid) + ": ";
+    // The classes each pattern's rules admit: a pattern goes into the databases of those only.
+    std::vector<uint8_t> admits(patterns.size());
+    for (size_t i = 0; i < patterns.size(); ++i)
+        for (const Use& u : patterns[i].uses) admits[i] |= m.plans_[u.rule].classes;
+    // One database of the patterns admitted by class `c`, in `mode`; nullptr when there are none.
+    auto build = [&](int c, unsigned mode, size_t& count) -> Result<Database> {
+        std::vector<const char*> exprs;
+        std::vector<unsigned> flags, ids;
+        std::vector<const hs_expr_ext_t*> exts;
+        for (size_t i = 0; i < patterns.size(); ++i) {
+            if (!(admits[i] & (1u << c))) continue;
+            exprs.push_back(patterns[i].expression.c_str());
+            flags.push_back(patterns[i].flags | (patterns[i].single ? HS_FLAG_SINGLEMATCH : 0u));
+            ids.push_back(static_cast<unsigned>(i));  // the global pattern index: handle() takes it
+            exts.push_back(&patterns[i].ext);
         }
-        hs_free_compile_error(err);
-        return Error{EINVAL, where + "Hyperscan cannot compile the rules' patterns: " + why};
+        count = exprs.size();
+        if (exprs.empty()) return Database{};
+        hs_database_t* db = nullptr;
+        hs_compile_error_t* err = nullptr;
+        if (hs_compile_ext_multi(exprs.data(), flags.data(), ids.data(), exts.data(), static_cast<unsigned>(exprs.size()),
+                                 mode, nullptr, &db, &err) != HS_SUCCESS) {
+            std::string why = err && err->message ? err->message : "unknown error";
+            std::string where;
+            if (err && err->expression >= 0 && static_cast<size_t>(err->expression) < ids.size()) {
+                const Use& u = patterns[ids[err->expression]].uses.front();
+                where = "rule sid " + std::to_string(rules[u.rule].sid) + ": ";
+            }
+            hs_free_compile_error(err);
+            return Error{EINVAL, where + "Hyperscan cannot compile the rules' patterns: " + why};
+        }
+        return Database(db);
+    };
+    size_t stream_patterns = 0;
+    auto stream_db = build(kTcp, HS_MODE_STREAM, stream_patterns);
+    if (!stream_db.ok()) return stream_db.error();
+    m.stream_db_ = std::move(*stream_db);
+    for (int c = 0; c < kClasses; ++c) {
+        auto db = build(c, HS_MODE_BLOCK, m.packet_patterns_[c]);
+        if (!db.ok()) return db.error();
+        m.packet_db_[c] = std::move(*db);
     }
-    m.db_.reset(db);
     return m;
 }
 
 std::unique_ptr<Matcher::Scratch> Matcher::make_scratch() const {
     std::unique_ptr<Scratch> s(new Scratch());
-    if (db_ && hs_alloc_scratch(db_.get(), &s->scratch_) != HS_SUCCESS) return nullptr;
+    // One scratch serves every database: each call grows it to fit that one too.
+    if (stream_db_ && hs_alloc_scratch(stream_db_.get(), &s->scratch_) != HS_SUCCESS) return nullptr;
+    for (const Database& db : packet_db_)
+        if (db && hs_alloc_scratch(db.get(), &s->scratch_) != HS_SUCCESS) return nullptr;
     return s;
 }
 
 std::unique_ptr<Matcher::Stream> Matcher::open_stream() const {
     std::unique_ptr<Stream> s(new Stream());
-    if (db_ && hs_open_stream(db_.get(), 0, &s->stream_) != HS_SUCCESS) return nullptr;
+    if (stream_db_ && hs_open_stream(stream_db_.get(), 0, &s->stream_) != HS_SUCCESS) return nullptr;
     return s;
 }
 
+size_t Matcher::packet_pattern_count(uint8_t ip_proto) const { return packet_patterns_[class_of(ip_proto)]; }
+
 int Matcher::on_hs_match(unsigned id, unsigned long long, unsigned long long to, unsigned, void* ctx) {
     auto* c = static_cast<Context*>(ctx);
-    c->matcher->handle(id, to, *c->state, *c->on_match);
+    c->matcher->handle(id, to, c->cls, *c->state, c->on_match);
     return 0;
 }
 
-void Matcher::handle(uint32_t pattern, uint64_t end, Stream::State& st, const std::function<void(size_t)>& cb) const {
+void Matcher::handle(uint32_t pattern, uint64_t end, Class cls, State& st, OnMatch cb) const {
     for (uint32_t u = use_begin_[pattern]; u < use_begin_[pattern + 1]; ++u) {
         const Use& use = uses_[u];
         const RulePlan& plan = plans_[use.rule];
+        if (!(plan.classes & (1u << cls))) continue;
         auto [it, fresh] = st.rules.try_emplace(use.rule);
         Progress& p = it->second;
         if (p.fired) continue;
@@ -241,27 +286,28 @@ void Matcher::handle(uint32_t pattern, uint64_t end, Stream::State& st, const st
     }
 }
 
-void Matcher::scan(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
-                   const std::function<void(size_t)>& on_match) const {
+void Matcher::scan(Stream& s, std::span<const uint8_t> data, Scratch& scratch, OnMatch on_match) const {
     if (!s.stream_ || s.closed_ || data.empty()) return;
-    Context ctx{this, s.state_.get(), &on_match};
+    Context ctx{this, kTcp, s.state_.get(), on_match};
     hs_scan_stream(s.stream_, reinterpret_cast<const char*>(data.data()), static_cast<unsigned>(data.size()), 0,
                    scratch.scratch_, &Matcher::on_hs_match, &ctx);
 }
 
-void Matcher::scan_packet(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
-                          const std::function<void(size_t)>& on_match) const {
-    if (!s.stream_ || s.closed_) return;
-    scan(s, data, scratch, on_match);
-    // What matches only at the end of the data (pcre `$`) is reported here, as hs_close_stream does.
-    Context ctx{this, s.state_.get(), &on_match};
-    hs_reset_stream(s.stream_, 0, scratch.scratch_, &Matcher::on_hs_match, &ctx);
-    s.state_->rules.clear();
+void Matcher::scan_packet(uint8_t ip_proto, std::span<const uint8_t> data, Scratch& scratch, OnMatch on_match) const {
+    Class cls = class_of(ip_proto);
+    const Database& db = packet_db_[cls];
+    if (!db) return;  // no rule of this protocol has a content or pcre
+    // An empty packet is scanned too, as close_stream would report at its end (pcre `^$`).
+    Context ctx{this, cls, scratch.packet_state_.get(), on_match};
+    static const char kNothing = 0;
+    hs_scan(db.get(), data.empty() ? &kNothing : reinterpret_cast<const char*>(data.data()),
+            static_cast<unsigned>(data.size()), 0, scratch.scratch_, &Matcher::on_hs_match, &ctx);
+    scratch.packet_state_->rules.clear();
 }
 
-void Matcher::close_stream(Stream& s, Scratch& scratch, const std::function<void(size_t)>& on_match) const {
+void Matcher::close_stream(Stream& s, Scratch& scratch, OnMatch on_match) const {
     if (!s.stream_ || s.closed_) return;
-    Context ctx{this, s.state_.get(), &on_match};
+    Context ctx{this, kTcp, s.state_.get(), on_match};
     hs_close_stream(s.stream_, scratch.scratch_, &Matcher::on_hs_match, &ctx);
     s.closed_ = true;
     s.stream_ = nullptr;

@@ -1,16 +1,21 @@
-// The rules' contents and pcres in one Hyperscan streaming database (prefilter), then verified
-// per stream against the rules' modifiers: depth/offset are compiled into the patterns
-// (hs_expr_ext min/max offset), distance/within are checked against the recorded end positions of
-// the previous content. Streams follow one flow direction; offsets count from its first byte.
+// The rules' contents and pcres compiled with Hyperscan (prefilter), then verified per stream or
+// packet against the rules' modifiers: depth/offset are compiled into the patterns (hs_expr_ext
+// min/max offset), distance/within are checked against the recorded end positions of the previous
+// content. A TCP stream follows one flow direction, offsets counting from its first byte, in one
+// streaming database of the rules that can match TCP. A packet scanned on its own (UDP, ICMP, other
+// protocols, TCP fragments) goes through a block-mode database of the rules that can match its
+// protocol only, as Suricata groups its signatures by protocol: a packet no rule's protocol
+// admits is not scanned at all, and a block scan keeps no stream state to reset.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <optional>
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "common/function_ref.h"
 #include "common/result.h"
 #include "engine/rules/rule.h"
 
@@ -21,9 +26,15 @@ struct hs_stream;
 namespace xb::engine {
 
 class Matcher {
+    struct State;  // the verification state of the rules over one stream or packet
+
 public:
-    // All contents and pcres of all rules into one streaming database. Identical patterns are
-    // compiled once. An error names the rule (sid) whose pattern Hyperscan refused.
+    // Called with a rule's index, during the scan that matched it only.
+    using OnMatch = FunctionRef<void(size_t rule_index)>;
+
+    // All contents and pcres of all rules into Hyperscan databases: one streaming database (TCP)
+    // and a block-mode one per protocol class (TCP, UDP, ICMP, other). Identical patterns are
+    // compiled once per database. An error names the rule (sid) whose pattern Hyperscan refused.
     static Result<Matcher> compile(const std::vector<Rule>& rules);
 
     // Per thread; reusable by every stream of this matcher.
@@ -35,8 +46,9 @@ public:
 
     private:
         friend class Matcher;
-        Scratch() = default;
+        Scratch();
         hs_scratch* scratch_ = nullptr;
+        std::unique_ptr<State> packet_state_;  // scan_packet's, cleared after each packet
     };
     // nullptr only when Hyperscan cannot allocate it.
     std::unique_ptr<Scratch> make_scratch() const;
@@ -50,7 +62,6 @@ public:
 
     private:
         friend class Matcher;
-        struct State;
         Stream();
         hs_stream* stream_ = nullptr;
         bool closed_ = false;
@@ -62,17 +73,16 @@ public:
     // Feeds the next in-order bytes of one direction; calls on_match(rule_index) at most once per
     // rule per stream, once every content and pcre of that rule has matched with its modifiers
     // verified. Matches spanning two calls are found. on_match must not scan the same stream.
-    void scan(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
-              const std::function<void(size_t rule_index)>& on_match) const;
+    void scan(Stream& s, std::span<const uint8_t> data, Scratch& scratch, OnMatch on_match) const;
     // Ends the stream: reports what matches only at its end (pcre `$`), then frees its state.
     // Further scans of the stream do nothing.
-    void close_stream(Stream& s, Scratch& scratch, const std::function<void(size_t)>& on_match) const;
-    // One packet scanned on its own (UDP, ICMP: Suricata matches their contents per packet): as
-    // open_stream + scan + close_stream, but on a stream the caller keeps for it, which is reset
-    // afterwards rather than freed, so that a packet costs no allocation. `s` must come from
-    // open_stream() and is used only this way.
-    void scan_packet(Stream& s, std::span<const uint8_t> data, Scratch& scratch,
-                     const std::function<void(size_t)>& on_match) const;
+    void close_stream(Stream& s, Scratch& scratch, OnMatch on_match) const;
+    // One packet of IP protocol `ip_proto` scanned on its own (UDP, ICMP: Suricata matches their
+    // contents per packet), offsets from its first byte, against the rules whose protocol admits
+    // it: what open_stream + scan + close_stream would report for those rules, without allocating.
+    void scan_packet(uint8_t ip_proto, std::span<const uint8_t> data, Scratch& scratch, OnMatch on_match) const;
+    // Patterns in the block database that scan_packet uses for `ip_proto` (0: nothing to scan).
+    size_t packet_pattern_count(uint8_t ip_proto) const;
 
     // Rules with neither content nor pcre: the engine evaluates them per flow.
     const std::vector<size_t>& rules_without_content() const { return without_content_; }
@@ -96,6 +106,8 @@ private:
         std::vector<ContentPlan> contents;
         uint32_t items = 0;  // contents + pcres
         bool simple = false; // one item whose every match is valid: fires on the first
+        uint8_t classes = 0; // bit per Class its protocol admits: a pattern shared with a rule of
+                             // another protocol is in a database this rule must not answer from
     };
     struct Use {
         uint32_t rule;
@@ -104,11 +116,17 @@ private:
     struct DbDeleter {
         void operator()(hs_database* db) const;
     };
+    using Database = std::unique_ptr<hs_database, DbDeleter>;
+    // Protocol classes of the block databases: a rule's protocol admits one or (ip) all of them.
+    enum Class : uint8_t { kTcp, kUdp, kIcmp, kOther, kClasses };
+    static Class class_of(uint8_t ip_proto);
     struct Context;
     static int on_hs_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void* ctx);
-    void handle(uint32_t pattern, uint64_t end, Stream::State& st, const std::function<void(size_t)>& cb) const;
+    void handle(uint32_t pattern, uint64_t end, Class cls, State& st, OnMatch cb) const;
 
-    std::unique_ptr<hs_database, DbDeleter> db_;
+    Database stream_db_;             // TCP streams: patterns of the rules that can match TCP
+    Database packet_db_[kClasses];   // per-packet scans, by protocol class
+    size_t packet_patterns_[kClasses]{};
     std::vector<RulePlan> plans_;
     std::vector<uint32_t> use_begin_;  // pattern p's uses: uses_[use_begin_[p] .. use_begin_[p + 1])
     std::vector<Use> uses_;
