@@ -90,6 +90,13 @@ void FlowTracker::place(Entry& e) {
     e.pos = l.insert(l.end(), &e);
 }
 
+void FlowTracker::move_to_back(Entry& e, Slot slot) {
+    // splice relinks the node: no allocation per packet, and e.pos stays valid.
+    List& to = lists_[e.cls][slot];
+    to.splice(to.end(), lists_[e.cls][e.slot], e.pos);
+    e.slot = slot;
+}
+
 void FlowTracker::remove(Entry& e) {
     lists_[e.cls][e.slot].erase(e.pos);
     flows_.erase(e.key);  // destroys e
@@ -122,7 +129,8 @@ std::pair<Flow*, bool> FlowTracker::update(const Decoded& p, uint64_t ts_ns) {
     auto it = flows_.find(key);
     Entry* e;
     bool to_server;
-    if (it == flows_.end()) {
+    bool fresh = it == flows_.end();
+    if (fresh) {
         if (flows_.size() >= options_.max_flows) evict_oldest();
         auto owned = std::make_unique<Entry>();
         e = owned.get();
@@ -151,7 +159,6 @@ std::pair<Flow*, bool> FlowTracker::update(const Decoded& p, uint64_t ts_ns) {
         Flow& f = e->flow;
         to_server = f.src == p.src && f.sport == p.sport;
         if (f.src == f.dst && f.sport == f.dport) to_server = true;  // a flow to itself
-        lists_[e->cls][e->slot].erase(e->pos);
     }
 
     Flow& f = e->flow;
@@ -163,8 +170,13 @@ std::pair<Flow*, bool> FlowTracker::update(const Decoded& p, uint64_t ts_ns) {
         if (p.tcp_flags & kTcpFin) (to_server ? f.fin_toserver : f.fin_toclient) = true;
         if ((p.tcp_flags & kTcpRst) || (f.fin_toserver && f.fin_toclient)) f.state = Flow::State::Closed;
     }
-    e->slot = slot_of(f);
-    place(*e);
+    Slot slot = slot_of(f);
+    if (fresh) {
+        e->slot = slot;
+        place(*e);
+    } else {
+        move_to_back(*e, slot);
+    }
     return {&f, to_server};
 }
 
@@ -194,10 +206,7 @@ void FlowTracker::set_bypassed(Flow& flow, std::string reason) {
     flow.bypassed = true;
     auto it = flows_.find(key_of(flow));
     if (it == flows_.end() || &it->second->flow != &flow) return;
-    Entry& e = *it->second;
-    lists_[e.cls][e.slot].erase(e.pos);
-    e.slot = kBypassed;
-    place(e);
+    move_to_back(*it->second, kBypassed);
 }
 
 void FlowTracker::expire(uint64_t now_ns, const EndFn& on_end) {

@@ -112,7 +112,8 @@ private:
     static Slot slot_of(const Flow& f);
     static Key key_of(const Flow& f);
     uint64_t timeout_ns(int cls, int slot) const;
-    void place(Entry& e);  // (re)inserts e at the back of its list
+    void place(Entry& e);                    // inserts a new e at the back of its list
+    void move_to_back(Entry& e, Slot slot);  // moves e to the back of list `slot` of its class
     void remove(Entry& e);
     void evict_oldest();
 
