@@ -7,8 +7,10 @@
 #
 # "on" is conf/xids.yaml with the example rules (sid 1000001 bypasses the TCP flow at its marker);
 # "off" is the same engine and rules with every bypass trigger removed (no `bypass` keyword, stream
-# bypass off, TLS track-only). Two mixes: "bulk" (95% of the packets in the bypassed TCP flow) and
-# "mixed" (50%; the rest UDP datagrams that nothing bypasses).
+# bypass off, TLS track-only). Three mixes: "bulk" (95% of the packets in the bypassed TCP flow, the
+# rest UDP datagrams that nothing bypasses), "mixed" (50%, the rest those datagrams) and "twin" (50%,
+# the rest a second TCP transfer like the first that nothing bypasses: the packets left to the engine
+# then cost what the bypassed ones did, so the cut shows the bypass's own overhead).
 #
 # Prints per round the engine's CPU seconds per second of traffic (the scheduler's own accounting,
 # /proc/PID/task/*/schedstat, per thread name too), the packets it inspected, the share of the
@@ -20,13 +22,13 @@
 # BLOCK_TIMEOUT, when given, sets the interface's block-timeout (ms) in both modes: how long the
 # AF_XDP receiver may sleep for a batch (default 10), which is what the engine's wakeups follow.
 #   bench/xids_cpu.sh [BUILD_DIR] [ROUNDS] [SECONDS] [MIXES] [PPS] [DEPTH] [BLOCK_TIMEOUT]
-#       (root; MIXES "bulk mixed", PPS 100000, DEPTH 1mb, BLOCK_TIMEOUT the file's)
+#       (root; MIXES "bulk mixed twin", PPS 100000, DEPTH 1mb, BLOCK_TIMEOUT the file's)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build/dev}
 rounds=${2:-3}
 seconds=${3:-5}
-mixes=${4:-bulk mixed}
+mixes=${4:-bulk mixed twin}
 pps=${5:-100000}
 depth=${6:-1mb}
 block_timeout=${7:-}

@@ -8,8 +8,11 @@ one apart (tcpreplay paces by --pps, not by these):
   - TCP 5555: handshake, "HELLO XIDS-MARKER" (conf/rules/xids.rules' sid 1000001 bypasses the flow),
     then a bulk transfer of 1400-byte segments, an ACK back for every second one;
   - UDP 5353 from 64 source ports: 100-byte datagrams no rule matches and nothing bypasses
-    (xids.udp-bypass-after: 0).
-MIX says how the packets are shared between the two: "bulk" 95% TCP, "mixed" 50%.
+    (xids.udp-bypass-after: 0);
+  - TCP 5556: a second transfer like the first, whose greeting has no marker: nothing bypasses it.
+MIX says what shares the packets with the bypassed transfer: "bulk" the datagrams, 5% of the
+packets; "mixed" the datagrams, 50%; "twin" the second transfer, 50% (the packets left to the
+engine are then the same kind as the bypassed ones).
 """
 import os
 import struct
@@ -22,35 +25,55 @@ from xids_frames import eth, ipv4, tcp, udp  # noqa: E402
 SYN, ACK, PSH = 0x02, 0x10, 0x08
 
 
-def frames(mix, count):
-    tcp_share = {"bulk": 0.95, "mixed": 0.50}[mix]
-    c_seq, s_seq = 1000, 5000
-    out = [
-        eth(ipv4(6, tcp(40000, 5555, c_seq, 0, SYN))),
-        eth(ipv4(6, tcp(5555, 40000, s_seq, c_seq + 1, SYN | ACK), reverse=True), reverse=True),
-        eth(ipv4(6, tcp(40000, 5555, c_seq + 1, s_seq + 1, ACK))),
-    ]
+def transfer(port, greeting):
+    """A TCP transfer to `port`: the handshake, `greeting`, then 1400-byte segments, an ACK back for
+    every second one. Yields frames for as long as it is asked."""
+    c_seq, s_seq, cport = 1000, 5000, 40000 + port % 1000
+    yield eth(ipv4(6, tcp(cport, port, c_seq, 0, SYN)))
+    yield eth(ipv4(6, tcp(port, cport, s_seq, c_seq + 1, SYN | ACK), reverse=True), reverse=True)
+    yield eth(ipv4(6, tcp(cport, port, c_seq + 1, s_seq + 1, ACK)))
     c_seq += 1
     s_seq += 1
-    hello = b"HELLO XIDS-MARKER then the bulk of the transfer\n"
-    out.append(eth(ipv4(6, tcp(40000, 5555, c_seq, s_seq, PSH | ACK, hello))))
-    c_seq += len(hello)
+    yield eth(ipv4(6, tcp(cport, port, c_seq, s_seq, PSH | ACK, greeting)))
+    c_seq += len(greeting)
     chunk = b"B" * 1400
-    datagram = b"plain datagram ".ljust(100, b".")
-    tcp_sent = udp_sent = segments = 0
-    while len(out) < count:
-        # Keep the TCP share of the packets written so far at tcp_share.
-        if tcp_sent <= tcp_share * (tcp_sent + udp_sent):
-            if segments % 3 == 2:
-                out.append(eth(ipv4(6, tcp(5555, 40000, s_seq, c_seq, ACK), reverse=True), reverse=True))
-            else:
-                out.append(eth(ipv4(6, tcp(40000, 5555, c_seq & 0xFFFFFFFF, s_seq, ACK, chunk))))
-                c_seq += len(chunk)
-            segments += 1
-            tcp_sent += 1
+    segments = 0
+    while True:
+        if segments % 3 == 2:
+            yield eth(ipv4(6, tcp(port, cport, s_seq, c_seq, ACK), reverse=True), reverse=True)
         else:
-            out.append(eth(ipv4(17, udp(41000 + udp_sent % 64, 5353, datagram))))
-            udp_sent += 1
+            yield eth(ipv4(6, tcp(cport, port, c_seq & 0xFFFFFFFF, s_seq, ACK, chunk)))
+            c_seq += len(chunk)
+        segments += 1
+
+
+def datagrams():
+    """UDP to 5353 from 64 source ports: 100-byte datagrams no rule matches."""
+    datagram = b"plain datagram ".ljust(100, b".")
+    sent = 0
+    while True:
+        yield eth(ipv4(17, udp(41000 + sent % 64, 5353, datagram)))
+        sent += 1
+
+
+def frames(mix, count):
+    share, other = {
+        "bulk": (0.95, datagrams()),
+        "mixed": (0.50, datagrams()),
+        # The same kind of packets on both sides: a second transfer whose greeting has no marker.
+        "twin": (0.50, transfer(5556, b"HELLO, the other transfer, nothing to bypass\n")),
+    }[mix]
+    bypassed = transfer(5555, b"HELLO XIDS-MARKER then the bulk of the transfer\n")
+    out = []
+    sent = rest = 0
+    while len(out) < count:
+        # Keep the bypassed transfer's share of the packets written so far at `share`.
+        if sent <= share * (sent + rest):
+            out.append(next(bypassed))
+            sent += 1
+        else:
+            out.append(next(other))
+            rest += 1
     return out
 
 
@@ -63,6 +86,6 @@ def write_pcap(path, items):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[2] not in ("bulk", "mixed"):
+    if len(sys.argv) != 4 or sys.argv[2] not in ("bulk", "mixed", "twin"):
         sys.exit(__doc__)
     write_pcap(sys.argv[1], frames(sys.argv[2], int(sys.argv[3])))
