@@ -940,6 +940,61 @@ Status Session::check_links(Diagnostics& diags) {
     return on_link_events(now, diags);
 }
 
+namespace {
+
+// Options for a program of another shape (no cpu redirect, or tc) that runs on `p`'s flow table
+// and counters: its options with those maps reused.
+datapath::ProgramOptions sharing_maps_of(const datapath::BypassProgram& p, datapath::ProgramOptions o) {
+    o.reuse_maps.clear();
+    for (const auto& spec : datapath::pinnable_maps(o)) {
+        int fd = p.map_fd(spec.name);
+        if (fd >= 0) o.reuse_maps[spec.name] = fd;
+    }
+    return o;
+}
+
+// What the running program was told after its load, told to `next` too: the lease, a peer that
+// went down.
+void carry_run_state(const datapath::BypassProgram& from, datapath::BypassProgram& next, bool peer_down) {
+    if (auto until = from.lease_until(); until && *until) (void)next.set_lease_until(*until);
+    if (peer_down) (void)next.set_ips_peer(0);
+}
+
+// The same program's tc variant at tc ingress of the interface, on the same maps, while native XDP
+// gives way to generic: frames meet tc ingress when no XDP program runs, so the bypassed flows stay
+// bypassed in the window between the detach and the attach. Empty, with `why`, when it cannot be.
+struct WindowCover {
+    std::optional<datapath::BypassProgram> program;
+    std::optional<datapath::TcAttachment> filter;
+};
+WindowCover cover_window(const datapath::BypassProgram& running, int ifindex, int peer_ifindex, bool peer_down,
+                         std::string& why) {
+    WindowCover c;
+    datapath::ProgramOptions o = running.options();
+    o.datapath = datapath::Hook::Tc;
+    if (o.ips_peer_ifindex > 0) o.ips_peer_ifindex = peer_ifindex;  // it may have come back renumbered
+    o.cpu_redirect.clear();  // tc has no cpumap or AF_XDP socket to hand misses to: they go to the stack
+    o.xsk_queues = 0;
+    o = sharing_maps_of(running, std::move(o));
+    Diagnostics load_diags;
+    auto p = datapath::BypassProgram::load(o, load_diags);
+    if (!p) {
+        why = "its tc program could not be loaded: " + p.error().message;
+        return c;
+    }
+    carry_run_state(running, *p, peer_down);
+    auto filter = datapath::TcAttachment::attach(ifindex, p->prog_fd(), datapath::TcDirection::Ingress);
+    if (!filter) {
+        why = "its tc filter could not be attached: " + filter.error().message;
+        return c;
+    }
+    c.program = std::move(p).value();
+    c.filter = std::move(filter).value();
+    return c;
+}
+
+}  // namespace
+
 Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnostics& diags) {
     auto cannot = [&](const std::string& why) {
         report(diags, Severity::Warning, "XB6023",
@@ -962,20 +1017,34 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
         if (!xdp || xdp->mode() != datapath::XdpMode::Native)
             return cannot(std::string(monitor::fault_name(f.fault)) + " in " +
                           (xdp ? "generic XDP" : "tc") + ": there is no slower program to swap to");
+        std::string uncovered;
+        WindowCover cover = cover_window(*ri.program, ri.plan.ifindex, ri.plan.ips_peer_ifindex, ri.peer_down, uncovered);
         datapath::XdpAttachment::ModeChangeTiming t;
-        if (auto st = xdp->change_mode(ri.program->prog_fd(), datapath::XdpMode::Generic, &t); !st)
-            return cannot("generic XDP cannot be attached: " + st.error().message);
+        Status changed = xdp->change_mode(ri.program->prog_fd(), datapath::XdpMode::Generic, &t);
+        // Generic XDP runs before tc ingress: from here the cover sees only what XDP passed.
+        std::string cover_left;
+        if (cover.filter) (void)cover.filter->detach(&cover_left);
+        if (!cover_left.empty())
+            report(diags, Severity::Warning, "XB5022", ri.plan.interface + ": " + cover_left,
+                   "another tool replaced the tc filter that covered the degrade; remove it by hand if it is not wanted");
+        if (!changed) return cannot("generic XDP cannot be attached: " + changed.error().message);
         ri.plan.datapath = plan::Datapath::XdpGeneric;
         ri.degraded_from = "xdp-native";
         ri.degrade_window_ns = t.window_ns();
+        ri.degrade_window_covered = cover.filter.has_value();
         char us[96];
         std::snprintf(us, sizeof us, "%.1f µs (detach %.1f, attach %.1f)", static_cast<double>(t.window_ns()) / 1000.0,
                       static_cast<double>(t.detach_ns) / 1000.0, static_cast<double>(t.attach_ns) / 1000.0);
+        const std::string window =
+            cover.filter ? "; the kernel cannot run both modes at once: for the " + std::string(us) +
+                               " of one detach and one attach the same program ran at tc ingress, so the bypassed "
+                               "flows stayed bypassed while other frames reached the stack, not the capture"
+                         : "; the kernel cannot run both modes at once, so for the " + std::string(us) +
+                               " of one detach and one attach frames reached the stack unbypassed (no tc cover: " +
+                               uncovered + ")";
         report(diags, Severity::Warning, "XB6024",
                ri.plan.interface + ": " + f.cause + "; degraded " + ri.plan.program +
-                   " from native to generic XDP (same program, flow table and counters; the kernel cannot run both "
-                   "modes at once, so for the " + us + " of one detach and one attach frames reached the stack "
-                   "unbypassed)",
+                   " from native to generic XDP (same program, flow table and counters)" + window,
                "find why the driver fails (xdp-features of the peer, its GRO or XDP program for veth); restart the "
                "run to use native XDP again");
         return {};
@@ -984,16 +1053,11 @@ Status Session::degrade(RunningInterface& ri, const monitor::Finding& f, Diagnos
     datapath::ProgramOptions o = ri.program->options();
     o.cpu_redirect.clear();
     if (o.ips_peer_ifindex > 0) o.ips_peer_ifindex = ri.plan.ips_peer_ifindex;  // it may have come back renumbered
-    o.reuse_maps.clear();
-    for (const auto& spec : datapath::pinnable_maps(o)) {
-        int fd = ri.program->map_fd(spec.name);
-        if (fd >= 0) o.reuse_maps[spec.name] = fd;
-    }
+    o = sharing_maps_of(*ri.program, std::move(o));
     Diagnostics load_diags;
     auto next = datapath::BypassProgram::load(o, load_diags);
     if (!next) return cannot("loading the program without cpu redirect failed: " + next.error().message);
-    if (auto until = ri.program->lease_until(); until && *until) (void)next->set_lease_until(*until);
-    if (ri.peer_down) (void)next->set_ips_peer(0);
+    carry_run_state(*ri.program, *next, ri.peer_down);
     Status swapped = std::visit(
         [&](auto& a) -> Status {
             if constexpr (std::is_same_v<std::decay_t<decltype(a)>, datapath::DispatcherAttachment>) return Error{EOPNOTSUPP, ""};

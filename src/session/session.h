@@ -116,6 +116,7 @@ struct RunningInterface {
     bool bypass_stopped = false;  // on-runtime-error: stop detached the program (XB6021)
     std::string degraded_from;  // the program (XB6020) or "xdp-native" (XB6024) the run degraded from
     uint64_t degrade_window_ns = 0;  // XB6024: from the start of the native detach to the end of the generic attach
+    bool degrade_window_covered = false;  // XB6024: the same program ran at tc ingress through that window
     // The plan tried native XDP with unknown features (plan.native_untested) and the driver refused
     // it: generic XDP runs instead (plan.datapath then says xdp-generic). The kernel's answer.
     std::string native_refused;
