@@ -20,6 +20,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -296,15 +297,13 @@ std::pair<uint64_t, uint64_t> rx_of(const std::string& dev) {
     return {0, 0};
 }
 
-// Frames failing in the native driver after the program (the IPS peer's far end loses its GRO, so
-// the peer loses ndo-xmit and the devmap enqueue fails: redirect errors counted for the capture
-// interface) move the same program to generic XDP, where the redirect takes the skb path. The kernel
-// refuses native and generic XDP at once, so the swap has a window with no XDP program; the same
-// program runs at tc ingress through it. Measured under continuous traffic of the bypassed flow:
-// every frame sent is forwarded to the peer, before, in and after the window, none reaches the
-// capture namespace's stack, and the tc filter is gone afterwards.
-TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
-    XB_REQUIRE_KERNEL();
+// A bypassed IPS flow on b0 in native XDP, forwarded to p0 (whose far end p1 is in a sink
+// namespace), and redirect errors already counted for b0: the peer's far end lost its GRO, so the
+// peer lost ndo-xmit and the devmap enqueue failed. GRO is back when `then` runs in the capture
+// namespace, so frames before and after a swap are forwarded; the run has not looked yet.
+// `before_start` runs in the capture namespace before the session starts.
+void with_failing_native_ips(const std::function<void(UdpPair&, const std::string& sink, Session&, UniqueFd& tx)>& then,
+                             const std::function<void()>& before_start = {}) {
     UdpPair net;
     bool known = false;
     net.sb.run_in(net.capture, [&] { known = test::xdp_features_known("b0"); });
@@ -319,6 +318,7 @@ TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
     UniqueFd tx;
     net.sb.run_in(net.sender, [&] { tx = udp_socket(kSourcePort, "10.77.0.1"); });
     net.sb.run_in(net.capture, [&] {
+        if (before_start) before_start();
         Assessment a = assess(load(one_interface("b0", "      datapath: xdp-native\n      ips-peer: p0\n")));
         ASSERT_TRUE(a.accepted()) << a.diagnostics.to_text();
         Diagnostics d;
@@ -326,28 +326,36 @@ TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
         ASSERT_TRUE(s) << d.to_text();
         ASSERT_TRUE(s->exception_monitor_running());
         ASSERT_TRUE(s->bypass_flow("b0", bypassed_key()));
-        UniqueFd rx_window = udp_socket(kBypassedPort, "10.77.0.2");  // the window's frames end here
-        int big = 4 << 20;
-        setsockopt(rx_window.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
-        uint32_t id = test::xdp_state("b0").native_prog_id;
-        ASSERT_NE(id, 0u);
-        // The peer's far end loses its GRO: the devmap enqueue fails, counted for b0.
         net.sb.exec_in(sink, "ethtool -K p1 gro off >/dev/null");
         EXPECT_TRUE(eventually([&] {
             net.sb.run_in(net.sender, [&] { send_n(tx.get(), kBypassedPort, 5); });
             auto e = s->exceptions("b0");
             return e && (*e)[monitor::Event::RedirectError] + (*e)[monitor::Event::DevmapDrop] > 0;
         })) << s->stats_text();
-        // The kernel refused the enqueue while the program counted those frames as ips-forward.
-        // GRO comes back, so that frames before and after the swap are forwarded and each one sent
-        // can be found: the run has not looked yet, and degrades on what it saw.
         net.sb.exec_in(sink, "ethtool -K p1 gro on >/dev/null");
         usleep(100000);
-        ASSERT_EQ(drain(rx_window.get()), 0) << "native XDP forwards the bypassed flow; none reaches the stack";
+        then(net, sink, *s, tx);
+    });
+}
+
+// Frames failing in the native driver after the program move the same program to generic XDP,
+// where the redirect takes the skb path. The kernel refuses native and generic XDP at once, so the
+// swap has a window with no XDP program; the same program runs at tc ingress through it. Measured
+// under continuous traffic of the bypassed flow: every frame sent is forwarded to the peer, before,
+// in and after the window, none reaches the capture namespace's stack, and the tc filter is gone
+// afterwards.
+TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
+    XB_REQUIRE_KERNEL();
+    with_failing_native_ips([](UdpPair& net, const std::string& sink, Session& session, UniqueFd& tx) {
+        Session* s = &session;
+        UniqueFd rx_window = udp_socket(kBypassedPort, "10.77.0.2");  // the window's frames would end here
+        int big = 4 << 20;
+        setsockopt(rx_window.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+        uint32_t id = test::xdp_state("b0").native_prog_id;
+        ASSERT_NE(id, 0u);
         std::pair<uint64_t, uint64_t> p1_before{}, p1_after{};
         net.sb.run_in(sink, [&] { p1_before = rx_of("p1"); });
         auto b0_before = rx_of("b0");
-
         // Continuous traffic of the bypassed flow (paced so that veth's 256-frame ring never fills)
         // while the run degrades.
         std::atomic<bool> stop{false};
@@ -412,6 +420,36 @@ TEST(RuntimeHealth, DevmapDropsInNativeXdpDegradeToGeneric) {
         EXPECT_EQ((*after - *before).total(), 0u) << s->stats_text();
         EXPECT_GE((*fwd1)[XB_CNT_IPS_FORWARD] - (*fwd0)[XB_CNT_IPS_FORWARD], 20u);
     });
+}
+
+// When the cover cannot be attached (another tool's tc filter at our handle and priority), the
+// degrade goes on without it, says why, and leaves the other tool's filter in place.
+TEST(RuntimeHealth, NativeDegradeWithoutTheTcCoverSaysWhy) {
+    XB_REQUIRE_KERNEL();
+    UniqueFd theirs;
+    uint32_t their_id = 0;
+    with_failing_native_ips(
+        [&](UdpPair&, const std::string&, Session& s, UniqueFd&) {
+            Diagnostics hd;
+            Status health = s.check_health(hd);
+            EXPECT_TRUE(health) << health.error().message;
+            ASSERT_TRUE(hd.contains("XB6024")) << hd.to_text() << s.stats_text();
+            EXPECT_NE(hd.to_text().find("no tc cover"), std::string::npos) << hd.to_text();
+            EXPECT_FALSE(s.interfaces()[0].degrade_window_covered);
+            EXPECT_NE(test::xdp_state("b0").generic_prog_id, 0u) << "degraded all the same";
+            const int b0 = static_cast<int>(if_nametoindex("b0"));
+            EXPECT_EQ(test::tc_filter_prog_id(b0, datapath::kTcHandle, datapath::kTcPriority), their_id)
+                << "the other tool's filter stays";
+            EXPECT_TRUE(s.interfaces()[0].program->flow_table().lookup(bypassed_key()));
+        },
+        [&] {
+            theirs = test::load_trivial_tc("other_tc");
+            ASSERT_TRUE(theirs);
+            const int b0 = static_cast<int>(if_nametoindex("b0"));
+            ASSERT_EQ(test::attach_tc_filter(b0, theirs.get(), datapath::kTcHandle, datapath::kTcPriority), 0);
+            their_id = test::tc_filter_prog_id(b0, datapath::kTcHandle, datapath::kTcPriority);
+            ASSERT_NE(their_id, 0u);
+        });
 }
 
 TEST(RuntimeHealth, OnRuntimeErrorStopDetachesAndWarnOnlyLogs) {
