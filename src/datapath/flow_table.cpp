@@ -53,6 +53,32 @@ void let_requests_in(const FlowTableState& st) {
     for (int i = 0; i < 1000 && st.waiting_requests.load() > 0; ++i) std::this_thread::yield();
 }
 
+// Times one hold of the writer lock by the sweep: declared after the lock_guard, so that it stops
+// before the lock is released.
+class SweepHoldClock {
+public:
+    explicit SweepHoldClock(FlowTableState& st) : st_(st), cpu0_(now(CLOCK_THREAD_CPUTIME_ID)), wall0_(now(CLOCK_MONOTONIC)) {}
+    ~SweepHoldClock() {
+        const uint64_t cpu = now(CLOCK_THREAD_CPUTIME_ID) - cpu0_, wall = now(CLOCK_MONOTONIC) - wall0_;
+        st_.sweep_holds.fetch_add(1, std::memory_order_relaxed);
+        if (cpu > st_.sweep_longest_hold_cpu_ns.load(std::memory_order_relaxed))
+            st_.sweep_longest_hold_cpu_ns.store(cpu, std::memory_order_relaxed);
+        if (wall > st_.sweep_longest_hold_wall_ns.load(std::memory_order_relaxed))
+            st_.sweep_longest_hold_wall_ns.store(wall, std::memory_order_relaxed);
+    }
+    SweepHoldClock(const SweepHoldClock&) = delete;
+    SweepHoldClock& operator=(const SweepHoldClock&) = delete;
+
+private:
+    static uint64_t now(clockid_t id) {
+        timespec ts{};
+        clock_gettime(id, &ts);
+        return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    }
+    FlowTableState& st_;
+    uint64_t cpu0_, wall0_;
+};
+
 uint64_t monotonic_coarse_ns() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -516,8 +542,15 @@ Result<std::vector<FlowEntry>> FlowTable::entries() const {
 // its counters are read after the lock is released (a system call per flow) and zeroed (one per
 // chunk), then the ids are freed clean. Last, the counters of ids that remove() freed are zeroed,
 // kSweepZeroBatch per hold.
+FlowTable::SweepHolds FlowTable::last_sweep_holds() const {
+    return {st_->sweep_holds.load(), st_->sweep_longest_hold_cpu_ns.load(), st_->sweep_longest_hold_wall_ns.load()};
+}
+
 Result<std::vector<ExpiredFlow>> FlowTable::expire(uint64_t now_ns, uint64_t timeout_ns) {
     std::vector<ExpiredFlow> out;
+    st_->sweep_holds.store(0);
+    st_->sweep_longest_hold_cpu_ns.store(0);
+    st_->sweep_longest_hold_wall_ns.store(0);
     const uint32_t end = st_->slot_count + XB_FLOW_WINDOW - 1;
     uint64_t now_j = 0;
     int64_t timeout_j = 0;
@@ -555,6 +588,7 @@ Result<std::vector<ExpiredFlow>> FlowTable::expire(uint64_t now_ns, uint64_t tim
         {
             let_requests_in(*st_);
             std::lock_guard<std::mutex> lock(st_->write_mutex);
+            SweepHoldClock timed(*st_);
             const uint32_t stop = std::min(end, p + kSweepSlots);
             while (p < stop && leaving.size() < kSweepExpiries) {
                 const xb_flow_slot& s = st_->slots[p];
@@ -623,6 +657,7 @@ Result<std::vector<ExpiredFlow>> FlowTable::expire(uint64_t now_ns, uint64_t tim
     while (dirty > 0) {
         let_requests_in(*st_);
         std::lock_guard<std::mutex> lock(st_->write_mutex);
+        SweepHoldClock timed(*st_);
         if (st_->free_dirty.empty()) break;
         const size_t n = std::min({dirty, kSweepZeroBatch, st_->free_dirty.size()});
         if (auto z = zero_dirty(n); !z) return z.error();

@@ -93,6 +93,8 @@ struct FlowTableState {
     size_t used_entries = 0;
     FlowTableCounts counts;
     std::vector<FlowKey> evicted_log;   // keys of evicted flows not yet taken (take_evicted)
+    // The last sweep's holds (written by the sweeping thread, read by anyone).
+    std::atomic<uint64_t> sweep_holds{0}, sweep_longest_hold_cpu_ns{0}, sweep_longest_hold_wall_ns{0};
 };
 
 class FlowTable {
@@ -119,6 +121,13 @@ public:
     // takes it only to remove what expires, in chunks without system calls (the counters are read
     // after each chunk), so a concurrent insert waits for one chunk at most.
     Result<std::vector<ExpiredFlow>> expire(uint64_t now_ns, uint64_t timeout_ns);
+    // The writer-lock holds of the last expire() to remove flows or zero counters (none when it found
+    // nothing to do): how many, and the longest in the sweeping thread's CPU time (its own work under
+    // the lock) and in wall time (that and any time it was preempted while holding it).
+    struct SweepHolds {
+        uint64_t holds = 0, longest_cpu_ns = 0, longest_wall_ns = 0;
+    };
+    SweepHolds last_sweep_holds() const;
 
     struct Occupancy {
         size_t flows = 0;       // valid entries (directions)
