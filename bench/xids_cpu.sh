@@ -12,6 +12,10 @@
 # the rest a second TCP transfer like the first that nothing bypasses: the packets left to the engine
 # then cost what the bypassed ones did, so the cut shows the bypass's own overhead).
 #
+# A third run per round, "rest", replays only the frames the bypass leaves to the engine, in the
+# same order, at the rate they reach it with the bypass on (the same seconds), with the bypass off:
+# what the engine costs for that traffic if the bypassed frames never existed. on/rest is then the
+# bypass's own overhead; rest/off says how far the engine's cost is from proportional to its frames.
 # Prints per round the engine's CPU seconds per second of traffic (the scheduler's own accounting,
 # /proc/PID/task/*/schedstat, per thread name too), the packets it inspected, the share of the
 # replayed packets the kernel bypassed and the cut (1 - on/off); then the medians and the issue's
@@ -99,22 +103,30 @@ measure() {  # measure MODE PCAP: prints "cpu_per_s packets bypassed_share"
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 summary=()
 for mix in $mixes; do
-  python3 "$top/bench/xids_cpu_frames.py" "$work/$mix.pcap" "$mix" $((pps * seconds)) || exit 1
+  rest_frames=$(python3 "$top/bench/xids_cpu_frames.py" "$work/$mix.pcap" "$mix" $((pps * seconds)) "$work/$mix.rest.pcap") || exit 1
+  rest_pps=$((rest_frames / seconds))
   echo "mix $mix: $((pps * seconds)) frames replayed at $pps packets/s, stream depth $depth, block-timeout ${block_timeout:-10 (default)} ms"
   echo "round  mode  cpu-s/s    packets-inspected  kernel-bypassed-share  cut      threads (ms/times scheduled in during the replay)"
-  cuts=() ons=() offs=() shares=()
+  cuts=() ons=() offs=() shares=() rests=()
   for r in $(seq "$rounds"); do
     read -r on_cpu on_pkts on_share < <(measure on "$work/$mix.pcap")
     on_threads=$(cat "$work/on.threads")
     read -r off_cpu off_pkts _ < <(measure off "$work/$mix.pcap")
+    off_threads=$(cat "$work/off.threads")
+    read -r rest_cpu rest_pkts _ < <(pps=$rest_pps measure off "$work/$mix.rest.pcap")
     cut=$(awk -v a="$off_cpu" -v b="$on_cpu" 'BEGIN { printf "%.5f", (a > 0) ? 1 - b / a : 0 }')
     printf '%5d  on    %9.6f  %17d  %21.5f  %.5f  %s\n' "$r" "$on_cpu" "$on_pkts" "$on_share" "$cut" "$on_threads"
-    printf '%5d  off   %9.6f  %17d  %21s  %7s  %s\n' "$r" "$off_cpu" "$off_pkts" "" "" "$(cat "$work/off.threads")"
-    ons+=("$on_cpu"); offs+=("$off_cpu"); shares+=("$on_share"); cuts+=("$cut")
+    printf '%5d  off   %9.6f  %17d  %21s  %7s  %s\n' "$r" "$off_cpu" "$off_pkts" "" "" "$off_threads"
+    printf '%5d  rest  %9.6f  %17d  %21s  %7s  %s\n' "$r" "$rest_cpu" "$rest_pkts" "" "" "$(cat "$work/off.threads")"
+    ons+=("$on_cpu"); offs+=("$off_cpu"); shares+=("$on_share"); cuts+=("$cut"); rests+=("$rest_cpu")
   done
   m_on=$(median "${ons[@]}") m_off=$(median "${offs[@]}") m_share=$(median "${shares[@]}") m_cut=$(median "${cuts[@]}")
+  m_rest=$(median "${rests[@]}")
   verdict=$(awk -v c="$m_cut" -v s="$m_share" 'BEGIN { print (c >= s) ? "met" : "not met" }')
   summary+=("$(printf '%-5s median: cpu on %s s/s, off %s s/s, off/on %sx; cut %s against a bypassed share of %s: goal (cut >= share) %s' \
     "$mix" "$m_on" "$m_off" "$(awk -v a="$m_off" -v b="$m_on" 'BEGIN { printf "%.1f", (b > 0) ? a / b : 0 }')" "$m_cut" "$m_share" "$verdict")")
+  summary+=("$(awk -v m="$mix" -v o="$m_on" -v r="$m_rest" -v f="$m_off" -v p="$rest_pps" -v q="$rest_frames" \
+    -v t=$((pps * seconds)) 'BEGIN {
+    printf "%-5s the left-over frames alone at %d/s: cpu %s s/s; on/rest %.2fx (the bypass'"'"'s own overhead), rest/off %.2f (proportional to the frames would be %.2f)", m, p, r, (r > 0) ? o / r : 0, (f > 0) ? r / f : 0, q / t }')")
 done
 printf '%s\n' "${summary[@]}"

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Frames for bench/xids_cpu.sh: the same capture is replayed with the bypass on and off.
 
-  xids_cpu_frames.py FILE.pcap MIX PACKETS
+  xids_cpu_frames.py FILE.pcap MIX PACKETS [REST.pcap]
+
+REST.pcap, when given, gets the same capture without the bypassed transfer's frames: what reaches
+the engine with the bypass on, for a run where those frames never existed.
 
 IPv4 10.88.0.1 -> 10.88.0.2, checksums left zero (xids does not check them), microsecond timestamps
 one apart (tcpreplay paces by --pps, not by these):
@@ -85,7 +88,20 @@ def write_pcap(path, items):
             f.write(frame)
 
 
+def bypassed(frame):
+    """Whether a frame (Ethernet, IPv4 without options) is the bypassed transfer's (TCP port 5555)."""
+    if frame[23] != 6:
+        return False
+    sport, dport = struct.unpack("!HH", frame[34:38])
+    return 5555 in (sport, dport)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[2] not in ("bulk", "mixed", "twin"):
+    if len(sys.argv) not in (4, 5) or sys.argv[2] not in ("bulk", "mixed", "twin"):
         sys.exit(__doc__)
-    write_pcap(sys.argv[1], frames(sys.argv[2], int(sys.argv[3])))
+    items = frames(sys.argv[2], int(sys.argv[3]))
+    write_pcap(sys.argv[1], items)
+    if len(sys.argv) == 5:
+        rest = [f for f in items if not bypassed(f)]
+        write_pcap(sys.argv[4], rest)
+        print(len(rest))
