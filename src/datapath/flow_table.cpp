@@ -53,13 +53,20 @@ void let_requests_in(const FlowTableState& st) {
     for (int i = 0; i < 1000 && st.waiting_requests.load() > 0; ++i) std::this_thread::yield();
 }
 
+uint64_t clock_ns(clockid_t id) {
+    timespec ts{};
+    clock_gettime(id, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 // Times one hold of the writer lock by the sweep: declared after the lock_guard, so that it stops
 // before the lock is released.
 class SweepHoldClock {
 public:
-    explicit SweepHoldClock(FlowTableState& st) : st_(st), cpu0_(now(CLOCK_THREAD_CPUTIME_ID)), wall0_(now(CLOCK_MONOTONIC)) {}
+    explicit SweepHoldClock(FlowTableState& st)
+        : st_(st), cpu0_(clock_ns(CLOCK_THREAD_CPUTIME_ID)), wall0_(clock_ns(CLOCK_MONOTONIC)) {}
     ~SweepHoldClock() {
-        const uint64_t cpu = now(CLOCK_THREAD_CPUTIME_ID) - cpu0_, wall = now(CLOCK_MONOTONIC) - wall0_;
+        const uint64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0_, wall = clock_ns(CLOCK_MONOTONIC) - wall0_;
         st_.sweep_holds.fetch_add(1, std::memory_order_relaxed);
         if (cpu > st_.sweep_longest_hold_cpu_ns.load(std::memory_order_relaxed))
             st_.sweep_longest_hold_cpu_ns.store(cpu, std::memory_order_relaxed);
@@ -70,20 +77,11 @@ public:
     SweepHoldClock& operator=(const SweepHoldClock&) = delete;
 
 private:
-    static uint64_t now(clockid_t id) {
-        timespec ts{};
-        clock_gettime(id, &ts);
-        return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-    }
     FlowTableState& st_;
     uint64_t cpu0_, wall0_;
 };
 
-uint64_t monotonic_coarse_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
+uint64_t monotonic_coarse_ns() { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 // Reads `count` consecutive array values starting at index 0: in batches of 4096 where the kernel
 // has array batch lookups (5.6+), else one lookup per index.

@@ -365,7 +365,6 @@ TEST_F(FlowTableTest, AnExpiringSweepHoldsTheLockInBoundedChunks) {
     const auto h = table.last_sweep_holds();
     EXPECT_GE(h.holds, (kFlows + 127) / 128);
     EXPECT_GT(h.longest_wall_ns, 0u);
-    EXPECT_LE(h.longest_cpu_ns, h.longest_wall_ns + 1000000) << "CPU time within a hold cannot pass its wall time";
 }
 
 TEST_F(FlowTableTest, TheSlotHashIsKeyedPerTableAndTheKeySurvivesAdoption) {
