@@ -180,7 +180,7 @@ Result<Matcher> Matcher::compile(const std::vector<Rule>& rules) {
     for (size_t i = 0; i < patterns.size(); ++i)
         for (const Use& u : patterns[i].uses) admits[i] |= m.plans_[u.rule].classes;
     // One database of the patterns admitted by class `c`, in `mode`; nullptr when there are none.
-    auto build = [&](int c, unsigned mode, size_t& count) -> Result<Database> {
+    auto build = [&](int c, unsigned mode) -> Result<Database> {
         std::vector<const char*> exprs;
         std::vector<unsigned> flags, ids;
         std::vector<const hs_expr_ext_t*> exts;
@@ -191,7 +191,6 @@ Result<Matcher> Matcher::compile(const std::vector<Rule>& rules) {
             ids.push_back(static_cast<unsigned>(i));  // the global pattern index: handle() takes it
             exts.push_back(&patterns[i].ext);
         }
-        count = exprs.size();
         if (exprs.empty()) return Database{};
         hs_database_t* db = nullptr;
         hs_compile_error_t* err = nullptr;
@@ -208,14 +207,15 @@ Result<Matcher> Matcher::compile(const std::vector<Rule>& rules) {
         }
         return Database(db);
     };
-    size_t stream_patterns = 0;
-    auto stream_db = build(kTcp, HS_MODE_STREAM, stream_patterns);
+    auto stream_db = build(kTcp, HS_MODE_STREAM);
     if (!stream_db.ok()) return stream_db.error();
     m.stream_db_ = std::move(*stream_db);
     for (int c = 0; c < kClasses; ++c) {
-        auto db = build(c, HS_MODE_BLOCK, m.packet_patterns_[c]);
+        auto db = build(c, HS_MODE_BLOCK);
         if (!db.ok()) return db.error();
         m.packet_db_[c] = std::move(*db);
+        m.packet_patterns_[c] = static_cast<size_t>(
+            std::count_if(admits.begin(), admits.end(), [c](uint8_t a) { return (a & (1u << c)) != 0; }));
     }
     return m;
 }
