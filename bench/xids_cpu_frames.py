@@ -67,17 +67,17 @@ def frames(mix, count):
         "twin": (0.50, transfer(5556, b"HELLO, the other transfer, nothing to bypass\n")),
     }[mix]
     bypassed = transfer(5555, b"HELLO XIDS-MARKER then the bulk of the transfer\n")
-    out = []
-    sent = rest = 0
+    out, rest = [], []  # every frame; the frames not of the bypassed transfer, in the same order
+    sent = 0
     while len(out) < count:
         # Keep the bypassed transfer's share of the packets written so far at `share`.
-        if sent <= share * (sent + rest):
+        if sent <= share * (sent + len(rest)):
             out.append(next(bypassed))
             sent += 1
         else:
-            out.append(next(other))
-            rest += 1
-    return out
+            rest.append(next(other))
+            out.append(rest[-1])
+    return out, rest
 
 
 def write_pcap(path, items):
@@ -88,20 +88,11 @@ def write_pcap(path, items):
             f.write(frame)
 
 
-def bypassed(frame):
-    """Whether a frame (Ethernet, IPv4 without options) is the bypassed transfer's (TCP port 5555)."""
-    if frame[23] != 6:
-        return False
-    sport, dport = struct.unpack("!HH", frame[34:38])
-    return 5555 in (sport, dport)
-
-
 if __name__ == "__main__":
     if len(sys.argv) not in (4, 5) or sys.argv[2] not in ("bulk", "mixed", "twin"):
         sys.exit(__doc__)
-    items = frames(sys.argv[2], int(sys.argv[3]))
+    items, rest = frames(sys.argv[2], int(sys.argv[3]))
     write_pcap(sys.argv[1], items)
     if len(sys.argv) == 5:
-        rest = [f for f in items if not bypassed(f)]
         write_pcap(sys.argv[4], rest)
         print(len(rest))
